@@ -1,0 +1,1 @@
+"""Hand-written NumPy backpropagation of full networks (installed as ``gradcheck.models``)."""

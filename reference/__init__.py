@@ -1,0 +1,1 @@
+"""Exact derivatives with SymPy and derivation reports (installed as ``gradcheck.reference``)."""
