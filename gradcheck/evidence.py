@@ -1,0 +1,68 @@
+"""What the checker hands to the diagnosis: per-tensor analytic and numeric values.
+
+The checker core (``checks``/``numeric``/``fast``) builds one :class:`TensorEvidence`
+per checked tensor and one :class:`RunEvidence` per check; ``diagnosis.diagnose`` turns
+them into one-line findings. Keeping this contract in its own module lets both sides
+evolve independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorEvidence:
+    """Analytic and numeric derivatives of one tensor (an input or a parameter).
+
+    Attributes
+    ----------
+    name : str
+        ``"x"`` for a layer's input, a parameter name (``"W"``), or a dotted model
+        parameter name (``"0.W"``, the prefix before the first dot is the layer).
+    role : str
+        ``"input"`` or ``"param"``.
+    analytic : ndarray
+        The gradient the user's code claims, in the tensor's shape.
+    numeric : ndarray
+        Finite-difference values in the same shape; ``NaN`` where not computed (fast mode
+        only computes the entries it localized).
+    wrong : ndarray of bool
+        Entries judged mismatched (False where not computed or not differentiable).
+    nondifferentiable : ndarray of bool
+        Entries at a kink (left and right one-sided derivatives disagree).
+    layout : str
+        Optional axis names such as ``"NCHW"`` (conv input), ``"NTD"`` (sequence input),
+        ``""`` when unknown; the diagnosis falls back to shape heuristics.
+    """
+
+    name: str
+    role: str
+    analytic: np.ndarray
+    numeric: np.ndarray
+    wrong: np.ndarray
+    nondifferentiable: np.ndarray
+    layout: str = ""
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """Facts about the whole check that are not per tensor.
+
+    Attributes
+    ----------
+    batch_size : int or None
+        Leading dimension of the input, when there is a batch.
+    history_dependent : bool
+        ``backward`` gave a different answer for the same input after a forward on another
+        input: a stale cache.
+    nondeterministic : bool
+        The same input gave different outputs on repeated forward calls.
+    """
+
+    batch_size: int | None = None
+    history_dependent: bool = False
+    nondeterministic: bool = False
+    tensors: tuple[TensorEvidence, ...] = field(default_factory=tuple)
