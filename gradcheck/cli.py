@@ -1,19 +1,255 @@
-"""The ``gradcheck`` command line."""
+"""The ``gradcheck`` command line (also ``python -m gradcheck``).
+
+Commands
+--------
+``gradcheck verify [--fast] [--only NAMES] [--seed N] [--json]``
+    The main job: every activation and loss three ways (exact, analytic, numeric) and
+    every built-in layer and network through the checker. Exit 0 when all agree, else 1.
+``gradcheck check path/to/file.py:ClassName [--input-shape 8,4] [--dtype float32]
+[--seed N] [--mode auto|full|fast] [--json]``
+    Check a layer class from a script: built by its ``gradcheck_example()`` classmethod
+    (returning ``(layer, x)``) or its no-argument constructor plus ``--input-shape``.
+    Exit 0 when the gradients agree, 1 on a mismatch, 2 on bad usage (missing file or
+    class, not a layer, bad shape), with a one-line message and no traceback.
+``gradcheck report ...``
+    The derivation report; arguments go to ``gradcheck.reference.report_cli.main``.
+
+JSON output (``--json``), stable, ``"schema": 1``::
+
+    verify: {"schema": 1, "command": "verify", "ok": bool, "fast": bool, "seed": int,
+             "seconds": float,
+             "rows": [{"name", "kind", "ok", "ways", "exact_error", "numeric_error",
+                       "checked", "nondifferentiable", "mode", "seconds", "note"}, ...]}
+    check:  {"schema": 1, "command": "check", "target": "file.py:Class", "ok": bool,
+             "input_shape": [int, ...], "dtype": str, "seed": int,
+             "check": <record, see gradcheck.session_report>,
+             "result": <CheckResult.to_dict()>}
+
+>>> main(["check", "no/such/file.py:Layer"])           # doctest: +SKIP
+gradcheck check: error: no such file: no/such/file.py
+2
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import inspect
+import json
+import sys
+import time
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from gradcheck import __version__
 
+__all__ = ["JSON_SCHEMA_VERSION", "UsageError", "build_parser", "main"]
+
+JSON_SCHEMA_VERSION = 1
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line usage: printed as one line, exit status 2."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradcheck", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gradcheck", description="Prove backpropagation code right: exact (SymPy), "
+        "analytic (NumPy) and numeric (finite differences) gradients held against each other.")
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    verify = commands.add_parser("verify", help="verify the built-in zoo three ways",
+                                 description="Verify every activation and loss three ways and "
+                                 "every built-in layer and network with the checker.")
+    verify.add_argument("--fast", action="store_true",
+                        help="fewer sample points and the checker's fast mode")
+    verify.add_argument("--only", action="append", default=[], metavar="NAMES",
+                        help="comma-separated case names (repeatable), e.g. relu,mse,LSTM")
+    verify.add_argument("--seed", type=int, default=0, help="seed of every sample (default 0)")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    check = commands.add_parser("check", help="check a layer class from a Python file",
+                                description="Check the gradients of a layer class defined "
+                                "in a Python file.")
+    check.add_argument("target", metavar="FILE.py:CLASS")
+    check.add_argument("--input-shape", default=None, metavar="N,D,...",
+                       help="input shape, e.g. 8,4 (required without gradcheck_example())")
+    check.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                       help="dtype of the input (default: the example's, else float64)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the input and checker")
+    check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    commands.add_parser("report", help="write the derivation report (see: gradcheck report "
+                        "--help)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return 0
+    """Run the command line; return the exit status (0 ok, 1 mismatch, 2 bad usage)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["report"]:  # H5's own parser owns every report option
+        from gradcheck.reference.report_cli import main as report_main
+        try:
+            return int(report_main(args_list[1:]) or 0)
+        except SystemExit as exit_:  # its argparse: --help, bad options
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exit_:  # argparse: --help, --version, bad options
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        return _verify(args) if args.command == "verify" else _check(args)
+    except UsageError as exc:
+        print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# ---- verify --------------------------------------------------------------------------
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.1e}"
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gradcheck import console, verify
+
+    only = [name for group in args.only for name in group.split(",") if name.strip()]
+    try:
+        cases = verify.cases(only or None)
+    except ValueError as exc:
+        raise UsageError(f"--only: {exc}") from None
+    start = time.perf_counter()
+    rows = [verify.run_case(case, fast=args.fast, seed=args.seed)
+            for case in console.progress(cases, description="verifying",
+                                         label=lambda case: case.name)]
+    seconds = time.perf_counter() - start
+    ok = all(row.ok for row in rows)
+    if args.json:
+        print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "verify", "ok": ok,
+                          "fast": args.fast, "seed": args.seed, "seconds": seconds,
+                          "rows": [row.to_dict() for row in rows]}, indent=2))
+        return EXIT_OK if ok else EXIT_MISMATCH
+    console.print_table(
+        ["name", "kind", "agree", "exact err", "numeric err", "entries", "at kinks", "mode",
+         "seconds", "verdict"],
+        [[r.name, r.kind, r.ways, _fmt(r.exact_error), _fmt(r.numeric_error), r.checked,
+          r.nondifferentiable, r.mode, f"{r.seconds:.2f}", "ok" if r.ok else
+          f"FAILED: {r.note}"] for r in rows],
+        failed=[not r.ok for r in rows])
+    failed = sum(not r.ok for r in rows)
+    print(f"\n{len(rows) - failed} of {len(rows)} agree"
+          f"{'' if ok else f', {failed} FAILED'} ({seconds:.1f} s)")
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
+# ---- check ---------------------------------------------------------------------------
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise UsageError(f"--input-shape {text!r} is not a shape: give positive integers "
+                         f"separated by commas, e.g. 8,4")
+    return shape
+
+
+def _load_class(target: str) -> type:
+    path_text, sep, class_name = target.rpartition(":")
+    if not sep or not path_text or not class_name:
+        raise UsageError(f"{target!r}: expected path/to/file.py:ClassName")
+    path = Path(path_text)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path_text}")
+    spec = importlib.util.spec_from_file_location(f"_gradcheck_user_{uuid.uuid4().hex}", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path_text} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # the script's own imports
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UsageError(f"could not import {path_text}: {type(exc).__name__}: {exc}") \
+            from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        defined = sorted(n for n, v in vars(module).items()
+                         if inspect.isclass(v) and v.__module__ == module.__name__)
+        raise UsageError(f"{path_text} has no class {class_name!r}; classes defined there: "
+                         f"{', '.join(defined) or 'none'}")
+    if not inspect.isclass(cls):
+        raise UsageError(f"{class_name!r} in {path_text} is a {type(cls).__name__}, "
+                         f"not a class")
+    missing = [m for m in ("forward", "backward") if not callable(getattr(cls, m, None))]
+    if missing:
+        raise UsageError(f"{class_name} is not a layer: it has no {' or '.join(missing)} "
+                         f"method (a layer has params, grads, forward(x), backward(grad_out))")
+    return cls
+
+
+def _build(cls: type, shape: tuple[int, ...] | None, dtype: str | None,
+           seed: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    name = cls.__name__
+    example = getattr(cls, "gradcheck_example", None)
+    try:
+        if example is not None:
+            built = example()
+            if not (isinstance(built, tuple) and len(built) == 2):
+                raise UsageError(f"{name}.gradcheck_example() must return (layer, x), "
+                                 f"got {type(built).__name__}")
+            layer, x = built
+        else:
+            if shape is None:
+                raise UsageError(f"{name} has no gradcheck_example(): pass --input-shape, "
+                                 f"e.g. --input-shape 8,4")
+            layer, x = cls(), None
+    except UsageError:
+        raise
+    except TypeError as exc:
+        raise UsageError(f"cannot build {name}() without arguments ({exc}); give the class a "
+                         f"gradcheck_example() classmethod returning (layer, x)") from None
+    except Exception as exc:
+        raise UsageError(f"building {name} raised {type(exc).__name__}: {exc}") from None
+    for attr in ("params", "grads"):
+        if not isinstance(getattr(layer, attr, None), dict):
+            raise UsageError(f"{name} is not a layer: {attr} must be a dict of arrays "
+                             f"(may be empty)")
+    if shape is not None:
+        x = np.random.default_rng(seed).standard_normal(shape)
+    x = np.asarray(x)
+    return layer, x.astype(dtype or (x.dtype if x.dtype == np.float32 else np.float64))
+
+
+def _check(args: argparse.Namespace) -> int:
+    shape = _parse_shape(args.input_shape) if args.input_shape is not None else None
+    cls = _load_class(args.target)
+    layer, x = _build(cls, shape, args.dtype, args.seed)
+
+    import gradcheck
+    from gradcheck.session_report import record_from_result
+
+    try:
+        result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed)
+    except (TypeError, ValueError) as exc:  # the checker's bad-input errors: shape, dtype
+        raise UsageError(f"{cls.__name__} at input shape {x.shape}: {exc}") from None
+    if args.json:
+        print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "check",
+                          "target": args.target, "ok": bool(result.ok),
+                          "input_shape": list(x.shape), "dtype": str(x.dtype),
+                          "seed": args.seed,
+                          "check": record_from_result(result, test=args.target),
+                          "result": result.to_dict()}, indent=2))
+    else:
+        print(str(result))
+    return EXIT_OK if result.ok else EXIT_MISMATCH

@@ -1,0 +1,735 @@
+"""Public entry points: ``check_grad``, ``check_jacobian``, ``check_layer``, ``check_model``,
+``check_hvp`` and their ``assert_*`` twins.
+
+Every check reduces to one :class:`Problem`: named flat targets (a float64 working copy
+of the input, the user's own parameter arrays) with their analytic gradients, and a
+scalar objective ``φ()`` reading them —
+
+* ``check_grad``: ``φ = f(x)``;
+* ``check_jacobian``: ``φ = v·f(x)`` with a seeded Gaussian ``v`` (the analytic side is
+  ``vjp(x, v)`` or ``vᵀ jac(x)``): any nonzero error in the Jacobian shows in ``vᵀJ``
+  with probability one;
+* ``check_hvp``: ``φ = w·grad(x)`` whose gradient is ``H w`` = ``hvp(x, w)``;
+* ``check_layer``: ``φ = Σ forward(x)·G`` with a seeded upstream gradient ``G``;
+* ``check_model``: ``φ = loss(model(x), y) + model.penalty()``.
+
+Options shared by all checks
+----------------------------
+mode : "auto" | "full" | "fast"
+    ``"full"`` differences every entry; ``"fast"`` checks ``directions`` random
+    directional derivatives and localizes on failure (see :mod:`gradcheck.fast` for its
+    miss probability); ``"auto"`` is full up to
+    :data:`~gradcheck.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast.
+rtol, atol : float, optional
+    Replace the relative floor and the absolute floor (derivative units) of the dtype
+    table; the finite-difference error estimate is always added on top.
+eps : float, optional
+    Relative step: entry ``i`` moves by ``eps · max(|θ_i|, 1)`` (default ≈ eps^(1/3)
+    of the output precision).
+method : "central" | "richardson" | "complex"
+    Central differences refined where doubtful (default); Richardson on every entry;
+    complex step (``check_grad``/``check_jacobian``/``check_hvp``, needs complex-safe f).
+seed : int
+    Seeds every random choice (directions, upstream gradients, samples).
+directions : int
+    Random directions in fast mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcheck.evidence import RunEvidence, TensorEvidence
+from gradcheck.fast import run_fast
+from gradcheck.numeric import (
+    Objective,
+    Outcome,
+    Target,
+    complex_step_entries,
+    full_outcome,
+)
+from gradcheck.result import CheckResult, Entry, GradientMismatch, Kink, LayerFlow, TensorReport
+from gradcheck.safety import (
+    CheckInputError,
+    CheckTypeError,
+    Snapshot,
+    as_float_array,
+    call_user,
+    check_gradient_array,
+    check_params,
+    require_callable,
+    require_finite,
+    require_unmutated,
+    scalar_output,
+)
+from gradcheck.taylor import taylor_test
+from gradcheck.tolerances import (
+    AUTO_FULL_MAX_ENTRIES,
+    FAST_DIRECTIONS,
+    Precision,
+    coarser,
+    observed_precision,
+    precision_of,
+)
+
+MODES = ("auto", "full", "fast")
+METHODS = ("central", "richardson", "complex")
+#: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
+FLOW_VANISHING = 1e-5
+#: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
+FLOW_EXPLODING = 1e3
+#: Worst entries shown in ``str(result)``.
+SHOW_WORST = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options shared by every check (see the module docstring)."""
+
+    mode: str = "auto"
+    rtol: float | None = None
+    atol: float | None = None
+    eps: float | None = None
+    method: str = "central"
+    seed: int = 0
+    directions: int = FAST_DIRECTIONS
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise CheckInputError(f"mode={self.mode!r} is not one of {MODES}")
+        if self.method not in METHODS:
+            raise CheckInputError(f"method={self.method!r} is not one of {METHODS}")
+        for name in ("rtol", "atol", "eps"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and
+                                          np.isfinite(value) and value >= 0):
+                raise CheckInputError(f"{name}={value!r} must be a finite number >= 0 or None")
+        if self.eps is not None and self.eps == 0:
+            raise CheckInputError("eps=0 gives no step; pass eps > 0 or None for the default")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
+            raise CheckTypeError(f"seed={self.seed!r} must be an int")
+        if not isinstance(self.directions, (int, np.integer)) or self.directions < 1:
+            raise CheckInputError(f"directions={self.directions!r} must be an int >= 1")
+
+
+@dataclass
+class Problem:
+    """A scalar objective over named targets, ready to be differenced."""
+
+    kind: str
+    label: str
+    describe: str
+    phi: Objective
+    targets: list[Target]
+    f0: float
+    noise: float
+    precision: Precision
+    grad_precision: Precision
+    evaluations: int
+    batch_size: int | None = None
+    nondeterministic: bool = False
+    history_dependent: bool = False
+    notes: list[str] = field(default_factory=list)
+    complex_fn: Callable[[np.ndarray], complex] | None = None
+
+
+# ------------------------------------------------------------------ the one runner
+def _run(problem: Problem, opts: Options, start: float,
+         flow: list[LayerFlow] | None = None) -> CheckResult:
+    total = sum(t.size for t in problem.targets)
+    mode = opts.mode if opts.mode != "auto" else (
+        "full" if total <= AUTO_FULL_MAX_ENTRIES or opts.method == "complex" else "fast")
+    if opts.method == "complex":
+        mode = "full"
+    prec = problem.precision
+    rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
+    step = opts.eps if opts.eps is not None else prec.step
+    evaluations = problem.evaluations
+    options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
+                               "seed": opts.seed, "method": opts.method,
+                               "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES}
+    notes = list(problem.notes)
+    common = dict(noise=problem.noise, precision=prec, step=step, rtol=rtol, atol=opts.atol,
+                  describe=problem.describe)
+    outcomes: list[Outcome]
+    if problem.nondeterministic:
+        outcomes = [Outcome.empty(t) for t in problem.targets]
+    elif opts.method == "complex":
+        outcomes = [_complex_outcome(problem, rtol, opts.atol)]
+        evaluations += problem.targets[0].size
+    elif mode == "full":
+        outcomes = []
+        for t in problem.targets:
+            out, n = full_outcome(problem.phi, t, problem.f0,
+                                  refine_all=opts.method == "richardson", **common)
+            outcomes.append(out)
+            evaluations += n
+    else:
+        report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
+                          directions=opts.directions, **common)
+        outcomes, evaluations = report.outcomes, evaluations + report.evaluations
+        options.update(directions=opts.directions, fast_tolerance=report.tolerance)
+        notes += report.notes
+        if all(o.ok for o in outcomes):
+            notes.append(f"fast mode: {opts.directions} random directions over {total} "
+                         f"entries agree (largest directional error "
+                         f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
+                         f"{report.tolerance:.3g})")
+    kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
+                  float(o.target.analytic_flat[i]))
+             for o in outcomes for i in np.flatnonzero(o.kink)]
+    taylor = None
+    if not problem.nondeterministic and opts.method != "complex":
+        taylor, n = taylor_test(problem.phi, problem.targets, problem.f0,
+                                noise=problem.noise, eps=prec.eps, seed=opts.seed,
+                                describe=problem.describe)
+        evaluations += n
+        if kinks and taylor.verdict == "wrong":
+            taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
+    if not problem.nondeterministic:
+        again = call_user(problem.describe, problem.phi)
+        evaluations += 1
+        problem.nondeterministic = again != problem.f0
+    tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
+    ok = (all(t.ok for t in tensors) and not problem.nondeterministic
+          and not problem.history_dependent)
+    evidence = RunEvidence(
+        batch_size=problem.batch_size, history_dependent=problem.history_dependent,
+        nondeterministic=problem.nondeterministic,
+        tensors=tuple(_evidence(o) for o in outcomes))
+    diagnosis = _diagnose(evidence) if not ok else []
+    flow = flow or []
+    return CheckResult(
+        ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
+        worst=_worst(outcomes), diagnosis=diagnosis, nondifferentiable=kinks,
+        nondeterministic=problem.nondeterministic,
+        history_dependent=problem.history_dependent, taylor=taylor, gradient_flow=flow,
+        evaluations=evaluations, seconds=time.perf_counter() - start, mode=mode,
+        options=options, notes=notes, evidence=evidence)
+
+
+def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outcome:
+    target = problem.targets[0]
+    z = target.array.astype(np.complex128)
+    idx = np.arange(target.size)
+    numeric = complex_step_entries(problem.complex_fn, z, idx, describe=problem.describe)
+    out = Outcome.empty(target)
+    a = target.analytic_flat
+    floor = atol if atol is not None else problem.precision.atol * float(np.sqrt(np.mean(a**2)))
+    out.numeric[:] = numeric
+    out.tolerance[:] = rtol * np.maximum(np.abs(a), np.abs(numeric)) + floor
+    out.wrong[:] = np.abs(numeric - a) > out.tolerance
+    out.n_wrong = int(out.wrong.sum())
+    out.ok = out.n_wrong == 0
+    return out
+
+
+def _diagnose(evidence: RunEvidence) -> list[str]:
+    try:
+        from gradcheck.diagnosis import diagnose
+    except ImportError:  # the diagnosis module is optional for the core
+        return []
+    return list(diagnose(evidence))
+
+
+def _tensor_report(o: Outcome, nondeterministic: bool) -> TensorReport:
+    t = o.target
+    a = t.analytic_flat
+    checked = np.isfinite(o.numeric)
+    judged = checked & (~o.kink | o.wrong)
+    err = np.where(judged, np.abs(o.numeric - a), np.nan)
+    denom = np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(judged, np.where(denom > 0, err / denom, 0.0), np.nan)
+    pool = o.wrong if o.wrong.any() else judged
+    worst = t.index(int(np.nanargmax(np.where(pool, err, -1.0)))) if pool.any() else None
+    return TensorReport(
+        name=t.name, shape=tuple(t.shape),
+        max_abs_error=float(np.nanmax(err)) if judged.any() else float("nan"),
+        max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
+        worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
+        n_nondifferentiable=int(o.kink.sum()), ok=bool(o.ok) and not nondeterministic)
+
+
+def _worst(outcomes: list[Outcome]) -> list[Entry]:
+    rows = []
+    for o in outcomes:
+        a = o.target.analytic_flat
+        checked = np.isfinite(o.numeric) & (~o.kink | o.wrong)
+        for i in np.flatnonzero(checked):
+            err = abs(o.numeric[i] - a[i])
+            rows.append((bool(o.wrong[i]), err / max(o.tolerance[i], 1e-300),
+                         Entry(o.target.name, o.target.index(i), float(a[i]),
+                               float(o.numeric[i]), float(err), float(o.tolerance[i]))))
+    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    wrong = [r[2] for r in rows if r[0]]
+    return wrong[:SHOW_WORST] if wrong else [r[2] for r in rows[:1]]
+
+
+def _evidence(o: Outcome) -> TensorEvidence:
+    t, shape = o.target, o.target.shape
+    return TensorEvidence(name=t.name, role=t.role, analytic=t.analytic_flat.reshape(shape),
+                          numeric=o.numeric.reshape(shape), wrong=o.wrong.reshape(shape),
+                          nondifferentiable=o.kink.reshape(shape), layout=t.layout)
+
+
+# ------------------------------------------------------------------ shared pieces
+def _first_call(describe: str, fn: Callable[[np.ndarray], Any], x0: np.ndarray
+                ) -> tuple[np.ndarray, Any]:
+    """Call ``fn`` on a float64 copy of ``x0``; fall back to ``x0``'s dtype if that raises.
+
+    Returns the working input (never the user's array) and the output.
+    """
+    if x0.dtype != np.float64 and x0.dtype.kind == "f":
+        xw = x0.astype(np.float64)
+        try:
+            return xw, fn(xw)
+        except Exception:  # the function insists on its own dtype: difference in it
+            pass
+    xw = x0.copy()
+    return xw, call_user(describe, fn, xw)
+
+
+def _output_array(describe: str, value: Any) -> np.ndarray:
+    if value is None:
+        raise CheckTypeError(f"{describe} returned None; it must return an array")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fc":
+        raise CheckTypeError(f"{describe} returned dtype {arr.dtype}; it must return floats")
+    require_finite(f"the output of {describe}", arr)
+    return arr
+
+
+def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
+    return float(np.sum(np.abs(np.real(y) * g)))
+
+
+def _start(opts: dict[str, Any]) -> tuple[Options, float]:
+    return Options(**opts), time.perf_counter()
+
+
+def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.ndarray]],
+                   xw: np.ndarray, before: list[np.ndarray], eps: float,
+                   rng: np.random.Generator) -> tuple[bool, list[str]]:
+    """Forward on another input, then forward/backward on ``xw`` again: same gradient?"""
+    other = xw + (rng.standard_normal(xw.shape) * np.maximum(np.abs(xw), 1.0)).astype(xw.dtype)
+    try:
+        with np.errstate(all="ignore"):
+            after = run_analytic(other, xw)
+    except Exception as err:  # the other input may be outside the domain: skip, say so
+        return False, [f"stale-cache probe skipped: {describe} raised "
+                       f"{type(err).__name__} on a shifted input"]
+    for a, b in zip(before, after):
+        scale = float(np.max(np.abs(a))) if a.size else 0.0
+        if not np.allclose(a, b, rtol=0, atol=1e3 * eps * scale + 1e-300):
+            return True, []
+    return False, []
+
+
+# ------------------------------------------------------------------ check_grad & co
+def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarray], Any],
+                    analytic: Callable[[np.ndarray], Any], x: Any,
+                    complex_fn: Callable[[np.ndarray], complex] | None = None,
+                    noise_of: Callable[[np.ndarray], float] | None = None,
+                    declared: np.dtype | None = None) -> Problem:
+    x0 = as_float_array("x", x)
+    reference = x0.copy()
+    xw, value = _first_call(describe, f, x0)
+    require_unmutated(describe, xw, reference.astype(xw.dtype))
+    f0 = scalar_output(describe, value)
+    grad = check_gradient_array(f"the gradient of {label}",
+                                call_user(f"the gradient of {label}", analytic, xw.copy()),
+                                x0.shape)
+    phi = _scalar_objective(f, xw)
+    again = call_user(describe, phi)
+    out_dtype = declared if declared is not None else np.asarray(value).dtype
+    if out_dtype.kind not in "fc":
+        out_dtype = np.dtype(np.float64)
+    precision = observed_precision(np.array([f0, again]), out_dtype)
+    noise = noise_of(xw) if noise_of is not None else abs(f0)
+    target = Target("x", "input", xw, grad.reshape(x0.shape), storage=x0.dtype)
+    return Problem(kind=kind, label=label, describe=describe, phi=phi, targets=[target],
+                   f0=again, noise=noise, precision=precision,
+                   grad_precision=precision_of(x0.dtype), evaluations=2,
+                   batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn)
+
+
+def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
+    def phi() -> float:
+        return float(np.real(f(xw)))
+    return phi
+
+
+def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
+               x: Any, *, mode: str = "auto", rtol: float | None = None,
+               atol: float | None = None, eps: float | None = None, method: str = "central",
+               seed: int = 0, directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check ``grad(x)`` against finite differences of the scalar function ``f`` at ``x``.
+
+    Parameters
+    ----------
+    f : callable, ndarray -> float
+        Scalar function of ``x: (any shape)``.
+    grad : callable, ndarray -> ndarray
+        Its claimed gradient, shape of ``x``.
+    x : array_like, float
+        Point to check at (copied; never modified).
+    mode, rtol, atol, eps, method, seed, directions
+        See :mod:`gradcheck.checks`.
+
+    Returns
+    -------
+    CheckResult
+
+    >>> import numpy as np
+    >>> check_grad(lambda x: np.sum(x**3), lambda x: 3 * x**2, np.arange(1.0, 4.0)).ok
+    True
+    """
+    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                              seed=seed, directions=directions))
+    require_callable("f", f)
+    require_callable("grad", grad)
+    label = getattr(f, "__name__", "f")
+    complex_fn = _complex_checked(f, x) if method == "complex" else None
+    problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
+                              complex_fn=complex_fn)
+    return _run(problem, opts, start)
+
+
+def _complex_checked(fn: Callable[[np.ndarray], Any], x: Any) -> Callable[[np.ndarray], Any]:
+    """Return ``fn`` after verifying it accepts complex input (clear error otherwise)."""
+    probe = np.array(x, dtype=np.complex128)
+    try:
+        value = fn(probe)
+        ok = np.iscomplexobj(np.asarray(value))
+    except Exception as err:
+        raise CheckTypeError(f"method='complex' needs a function that accepts complex input; "
+                             f"calling it on complex x raised {type(err).__name__}: {err}. "
+                             f"Use method='central'") from err
+    if not ok:
+        raise CheckTypeError("method='complex' needs a function that keeps complex values "
+                             "(it returned a real result for complex x, e.g. via abs or "
+                             "a cast); use method='central'")
+    return fn
+
+
+def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
+                   vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                   jac: Callable[[np.ndarray], np.ndarray] | None = None, mode: str = "auto",
+                   rtol: float | None = None, atol: float | None = None,
+                   eps: float | None = None, method: str = "central", seed: int = 0,
+                   directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
+
+    ``f: x (any shape) -> y (any shape)``; ``vjp(x, v)`` with ``v`` of ``y``'s shape
+    returns ``vᵀJ`` of ``x``'s shape; ``jac(x)`` returns ``y.shape + x.shape``. The check
+    differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode: ``vᵀJu``).
+
+    >>> import numpy as np
+    >>> A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    >>> check_jacobian(lambda x: A @ x, np.ones(2), jac=lambda x: A).ok
+    True
+    """
+    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                              seed=seed, directions=directions))
+    require_callable("f", f)
+    if (vjp is None) == (jac is None):
+        raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
+                              "jac=x -> J")
+    label = getattr(f, "__name__", "f")
+    x0 = as_float_array("x", x)
+    xw, y = _first_call(f"f ({label})", f, x0)
+    y0 = _output_array(f"f ({label})", y)
+    v = np.random.default_rng(seed).standard_normal(y0.shape)
+    if vjp is not None:
+        require_callable("vjp", vjp)
+        analytic = lambda z: vjp(z, v.copy())  # noqa: E731
+    else:
+        require_callable("jac", jac)
+
+        def analytic(z: np.ndarray) -> np.ndarray:
+            J = check_gradient_array("jac(x)", call_user("jac", jac, z), y0.shape + x0.shape)
+            return np.tensordot(v, J, axes=v.ndim)
+
+    def scalarized(z: np.ndarray) -> Any:
+        out = f(z)
+        if np.shape(out) != y0.shape:
+            raise CheckInputError(f"f returned shape {np.shape(out)}, then {y0.shape}")
+        return np.sum(v * out)
+
+    complex_fn = _complex_checked(scalarized, xw) if method == "complex" else None
+    problem = _scalar_problem("check_jacobian", label, f"f ({label})", scalarized, analytic,
+                              x0, complex_fn=complex_fn,
+                              noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype)
+    return _run(problem, opts, start)
+
+
+def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
+              hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any, *,
+              mode: str = "auto", rtol: float | None = None, atol: float | None = None,
+              eps: float | None = None, method: str = "central", seed: int = 0,
+              directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
+
+    Differences ``φ = w·grad(x)`` (seeded Gaussian ``w``), whose gradient is ``H w``
+    because a Hessian is symmetric. ``grad: x -> (x's shape)``, ``hvp(x, w) -> (x's shape)``.
+
+    >>> import numpy as np
+    >>> check_hvp(lambda x: 4 * x**3, lambda x, w: 12 * x**2 * w, np.array([1.0, -2.0])).ok
+    True
+    """
+    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                              seed=seed, directions=directions))
+    require_callable("grad", grad)
+    require_callable("hvp", hvp)
+    label = getattr(grad, "__name__", "grad")
+    x0 = as_float_array("x", x)
+    w = np.random.default_rng(seed).standard_normal(x0.shape)
+    g0 = _output_array(f"grad ({label})", call_user(f"grad ({label})", grad, x0.copy()))
+    if g0.shape != x0.shape:
+        raise CheckInputError(f"grad returned shape {g0.shape}, expected x's shape {x0.shape}")
+
+    def scalarized(z: np.ndarray) -> Any:
+        return np.sum(w * grad(z))
+
+    complex_fn = _complex_checked(scalarized, x0) if method == "complex" else None
+    problem = _scalar_problem("check_hvp", label, f"grad ({label})", scalarized,
+                              lambda z: hvp(z, w.copy()), x0, complex_fn=complex_fn,
+                              noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype)
+    return _run(problem, opts, start)
+
+
+# ------------------------------------------------------------------ layers
+def _require_layer(layer: Any) -> str:
+    label = type(layer).__name__
+    for attr in ("forward", "backward"):
+        if not callable(getattr(layer, attr, None)):
+            raise CheckTypeError(f"{label} has no {attr}() method; a layer needs forward(x) "
+                                 f"and backward(grad_out) (see the layer protocol)")
+    for attr in ("params", "grads"):
+        if not hasattr(layer, attr):
+            raise CheckTypeError(f"{label} has no .{attr} dict; a layer without parameters "
+                                 f"still needs params = grads = {{}}")
+    return label
+
+
+def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+    if set(grads) != set(params):
+        raise CheckInputError(f"{owner}.grads keys {sorted(grads)} differ from params keys "
+                              f"{sorted(params)} after backward")
+    return {k: check_gradient_array(f"{owner}.grads[{k!r}]", grads[k], params[k].shape)
+            for k in params}
+
+
+def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = None,
+                atol: float | None = None, eps: float | None = None, method: str = "central",
+                seed: int = 0, directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check a layer's input gradient and every parameter gradient at ``x``.
+
+    The objective is ``φ = Σ forward(x) · G`` with a seeded upstream gradient ``G``
+    (shape of the output); ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
+    Parameters are perturbed in place and restored bit-identically (also on errors).
+
+    Parameters
+    ----------
+    layer : object with ``params``, ``grads``, ``forward(x)``, ``backward(grad_out)``
+    x : array_like, float, e.g. ``(N, D)`` or ``(N, C, H, W)``
+        Input (copied; differenced in float64 when the layer accepts it).
+
+    >>> import numpy as np
+    >>> class Scale:
+    ...     def __init__(self): self.params = {"w": np.array([2.0])}; self.grads = {}
+    ...     def forward(self, x): self.x = x; return self.params["w"] * x
+    ...     def backward(self, g):
+    ...         self.grads = {"w": np.array([np.sum(g * self.x)])}
+    ...         return g * self.params["w"]
+    >>> check_layer(Scale(), np.ones((2, 3))).ok
+    True
+    """
+    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                              seed=seed, directions=directions))
+    label = _require_layer(layer)
+    if method == "complex":
+        raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
+                              "layers are checked with 'central' or 'richardson'")
+    x0 = as_float_array("x", x)
+    params = layer.params
+    check_params(label, params, layer.grads)
+    rng = np.random.default_rng(seed)
+    with Snapshot(params):
+        fwd, bwd = f"{label}.forward", f"{label}.backward"
+        xw, y = _first_call(fwd, layer.forward, x0)
+        require_unmutated(fwd, xw, x0.astype(xw.dtype))
+        y = _output_array(fwd, y)
+        G = rng.standard_normal(y.shape)
+
+        def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
+            out = None
+            for z in inputs:
+                out = _output_array(fwd, call_user(fwd, layer.forward, z))
+            if out.shape != y.shape:
+                raise CheckInputError(f"{fwd} returned shape {out.shape}, then {y.shape}")
+            dx = check_gradient_array(f"{bwd} (returned dL/dx)",
+                                      call_user(bwd, layer.backward, G.copy()), x0.shape)
+            return [dx, *_grads_of(label, layer.grads, params).values()]
+
+        before = analytic(xw)
+        f_analytic = float(np.vdot(G, y))
+
+        def phi() -> float:
+            return float(np.vdot(G, layer.forward(xw)))
+
+        f0 = call_user(fwd, phi)
+        precision = observed_precision(y, y.dtype)
+        grad_prec = coarser(*(precision_of(g.dtype) for g in
+                              [np.asarray(layer.grads[k]) for k in params] or [xw]),
+                            precision_of(np.float64))
+        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps, rng)
+        targets = [Target("x", "input", xw, before[0], storage=x0.dtype)]
+        targets += [Target(k, "param", params[k], g, layout="")
+                    for k, g in zip(params, before[1:])]
+        problem = Problem(kind="check_layer", label=label, describe=fwd, phi=phi,
+                          targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)),
+                          precision=precision, grad_precision=grad_prec, evaluations=4,
+                          batch_size=x0.shape[0] if x0.ndim >= 2 else None,
+                          nondeterministic=f0 != f_analytic, history_dependent=history,
+                          notes=notes)
+        return _run(problem, opts, start)
+
+
+# ------------------------------------------------------------------ models
+def _gradient_flow(model: Any, grads: Mapping[str, np.ndarray]) -> list[LayerFlow]:
+    layers = getattr(model, "layers", None)
+    norms: dict[str, float] = {}
+    for name, g in grads.items():
+        prefix = name.split(".", 1)[0] if "." in name else name
+        if layers is not None and prefix.isdigit() and int(prefix) < len(layers):
+            prefix = f"{prefix}:{type(layers[int(prefix)]).__name__}"
+        norms[prefix] = float(np.sqrt(norms.get(prefix, 0.0) ** 2 + np.sum(g ** 2)))
+    largest = max(norms.values(), default=0.0)
+    return [LayerFlow(layer, norm, "exploding" if norm >= FLOW_EXPLODING else
+                      "vanishing" if largest > 0 and norm <= FLOW_VANISHING * largest else "")
+            for layer, norm in norms.items()]
+
+
+def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
+                rtol: float | None = None, atol: float | None = None,
+                eps: float | None = None, method: str = "central", seed: int = 0,
+                directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
+
+    The objective is ``loss.forward(model.forward(x), y) + model.penalty()`` (the penalty
+    when the model has one); gradients come from ``loss.backward()`` then
+    ``model.backward(dpred)`` into ``model.grads`` (flat names ``"<layer>.<param>"``).
+    Also reports the gradient norm of each layer (``result.gradient_flow``).
+
+    Parameters
+    ----------
+    x : array_like, float, ``(N, ...)``
+    y : array_like, the targets in whatever form ``loss`` takes (labels ``(N,)``, ...)
+    """
+    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                              seed=seed, directions=directions))
+    label = type(model).__name__
+    for owner, obj, attrs in ((label, model, ("forward", "backward")),
+                              (type(loss).__name__, loss, ("forward", "backward"))):
+        for attr in attrs:
+            if not callable(getattr(obj, attr, None)):
+                raise CheckTypeError(f"{owner} has no {attr}() method (see the model protocol "
+                                     f"in docs/ARCHITECTURE.md)")
+    if method == "complex":
+        raise CheckInputError("method='complex' is not available for check_model")
+    if y is None:
+        raise CheckTypeError("y is None: pass the targets the loss compares against")
+    x0 = as_float_array("x", x)
+    yw = np.array(y, copy=True)
+    params = model.params
+    check_params(label, params, model.grads, allow_empty=False)
+    penalty = getattr(model, "penalty", None)
+    loss_name = type(loss).__name__
+    describe = f"{label}.forward/{loss_name}.forward"
+
+    def objective(z: np.ndarray) -> float:
+        value = loss.forward(model.forward(z), yw)
+        return float(value) + (float(penalty()) if callable(penalty) else 0.0)
+
+    with Snapshot(params):
+        xw, value0 = _first_call(describe, objective, x0)
+        f_analytic = scalar_output(describe, value0)
+
+        def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
+            for z in inputs:
+                call_user(describe, objective, z)
+            dpred = call_user(f"{loss_name}.backward", loss.backward)
+            call_user(f"{label}.backward", model.backward, dpred)
+            return list(_grads_of(label, model.grads, params).values())
+
+        before = analytic(xw)
+        pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
+                                                           model.forward, xw))
+        phi = _scalar_objective(objective, xw)
+        f0 = call_user(describe, phi)
+        precision = coarser(observed_precision(pred, pred.dtype),
+                            observed_precision(np.array([f0]), np.dtype(np.float64)))
+        grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
+                            precision_of(np.float64))
+        history, notes = _history_check(describe, analytic, xw, before, grad_prec.eps,
+                                        np.random.default_rng([seed, 1]))
+        targets = [Target(k, "param", params[k], g) for k, g in zip(params, before)]
+        flow = _gradient_flow(model, dict(zip(params, before)))
+        problem = Problem(kind="check_model", label=label, describe=describe, phi=phi,
+                          targets=targets, f0=f0, noise=abs(f0), precision=precision,
+                          grad_precision=grad_prec, evaluations=4,
+                          batch_size=x0.shape[0] if x0.ndim >= 1 else None,
+                          nondeterministic=f0 != f_analytic, history_dependent=history,
+                          notes=notes)
+        return _run(problem, opts, start, flow)
+
+
+# ------------------------------------------------------------------ assert twins
+def _raise_unless_ok(result: CheckResult) -> CheckResult:
+    __tracebackhide__ = True
+    if not result.ok:
+        raise GradientMismatch(result)
+    return result
+
+
+def assert_grad(f: Callable, grad: Callable, x: Any, **opts: Any) -> CheckResult:
+    """:func:`check_grad`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return _raise_unless_ok(check_grad(f, grad, x, **opts))
+
+
+def assert_jacobian(f: Callable, x: Any, **opts: Any) -> CheckResult:
+    """:func:`check_jacobian`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return _raise_unless_ok(check_jacobian(f, x, **opts))
+
+
+def assert_layer(layer: Any, x: Any, **opts: Any) -> CheckResult:
+    """:func:`check_layer`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return _raise_unless_ok(check_layer(layer, x, **opts))
+
+
+def assert_model(model: Any, loss: Any, x: Any, y: Any, **opts: Any) -> CheckResult:
+    """:func:`check_model`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return _raise_unless_ok(check_model(model, loss, x, y, **opts))
+
+
+def assert_hvp(grad: Callable, hvp: Callable, x: Any, **opts: Any) -> CheckResult:
+    """:func:`check_hvp`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return _raise_unless_ok(check_hvp(grad, hvp, x, **opts))
+
+
+__all__ = ["Options", "assert_grad", "assert_hvp", "assert_jacobian", "assert_layer",
+           "assert_model", "check_grad", "check_hvp", "check_jacobian", "check_layer",
+           "check_model"]

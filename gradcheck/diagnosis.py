@@ -1,0 +1,451 @@
+"""Name the likely bug behind a gradient mismatch, one plain line per finding.
+
+The checker core hands over a :class:`~gradcheck.evidence.RunEvidence` (analytic and
+numeric values of every checked tensor, which entries were judged wrong, and facts about
+the run); :func:`diagnose` holds each wrong tensor against a table of bug classes and
+returns the findings that fit, for example ``"W: sign flipped (analytic = -1.00 ×
+numeric)"``.
+
+Every detector is one row of a table. A detector only speaks when the evidence fits its
+pattern well (a least-squares fit with a small residual, on enough known entries, or a
+location pattern that chance alone would rarely produce); when nothing fits, the
+diagnosis stays quiet rather than guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.evidence import RunEvidence, TensorEvidence
+
+__all__ = ["RUN_DETECTORS", "TENSOR_DETECTORS", "diagnose"]
+
+MIN_ENTRIES = 3
+"""Never fit a value pattern (factor, transpose, ...) to fewer known entries."""
+FIT_RTOL = 0.02
+"""A fitted pattern must explain the analytic values to this relative L2 residual."""
+SIGNIFICANT = 0.05
+"""Entries with ``|numeric| >= SIGNIFICANT * max|numeric|`` carry the factor fit."""
+FACTOR_RTOL = 0.02
+"""A fitted factor is named (-1, the batch size, 2, 1/2) when within this relative distance."""
+CHANCE = 0.01
+"""A location pattern is claimed only if random wrong entries would show it this rarely."""
+
+
+# --------------------------------------------------------------------------------------
+# One tensor's evidence, prepared once for every detector
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """Evidence of one tensor as float64 arrays, with the masks the detectors use."""
+
+    name: str
+    role: str
+    layout: str
+    analytic: np.ndarray
+    numeric: np.ndarray  # NaN where not computed
+    known: np.ndarray  # numeric computed and the function differentiable there
+    wrong: np.ndarray
+    scale: float  # max |numeric| over known entries (0.0 when none)
+
+    @classmethod
+    def of(cls, ev: TensorEvidence) -> _Tensor:
+        analytic = np.asarray(ev.analytic, dtype=np.float64)
+        numeric = np.asarray(ev.numeric, dtype=np.float64)
+        known = np.isfinite(numeric) & ~np.asarray(ev.nondifferentiable, dtype=bool)
+        known &= np.isfinite(analytic)
+        scale = float(np.max(np.abs(numeric[known]))) if known.any() else 0.0
+        return cls(ev.name, ev.role, ev.layout, analytic, numeric, known,
+                   np.asarray(ev.wrong, dtype=bool), scale)
+
+
+def _residual(analytic: np.ndarray, model: np.ndarray) -> float:
+    """Relative L2 distance of ``analytic`` from ``model`` (inf when ``model`` is zero)."""
+    denom = float(np.linalg.norm(model))
+    if denom == 0.0:
+        return np.inf
+    return float(np.linalg.norm(analytic - model)) / denom
+
+
+def _fit_factor(t: _Tensor) -> float | None:
+    """The factor ``c`` with ``analytic ≈ c · numeric``, or None when no factor fits.
+
+    ``c`` is the least-squares fit on the entries whose numeric value is not tiny; the fit
+    counts only if it also explains every known entry to ``FIT_RTOL``.
+    """
+    a, n = t.analytic[t.known], t.numeric[t.known]
+    big = np.abs(n) >= SIGNIFICANT * t.scale
+    if t.scale == 0.0 or np.count_nonzero(big) < MIN_ENTRIES:
+        return None
+    c = float(np.dot(a[big], n[big]) / np.dot(n[big], n[big]))
+    if c == 0.0 or _residual(a, c * n) > FIT_RTOL:
+        return None
+    return c
+
+
+def _fits_transform(t: _Tensor, transform: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Whether ``analytic ≈ transform(numeric)`` on enough entries known on both sides."""
+    moved = transform(np.where(t.known, t.numeric, np.nan))
+    both = t.known & np.isfinite(moved)
+    if t.scale == 0.0 or np.count_nonzero(both) < MIN_ENTRIES:
+        return False
+    return _residual(t.analytic[both], moved[both]) <= FIT_RTOL
+
+
+def _close(x: float, target: float) -> bool:
+    return abs(x - target) <= FACTOR_RTOL * abs(target)
+
+
+def _fmt(x: float) -> str:
+    """``32.0``, ``0.5``, ``0.0312``: three significant digits, always with a point."""
+    text = f"{x:.3g}"
+    return text if any(ch in text for ch in ".en") else text + ".0"
+
+
+# --------------------------------------------------------------------------------------
+# Value detectors: what the wrong values are (at most one per tensor)
+
+
+def _all_zero(t: _Tensor, run: RunEvidence) -> str | None:
+    if t.scale == 0.0 or np.any(t.analytic != 0.0):
+        return None
+    return f"{t.name}: gradient is all zeros"
+
+
+def _sign_flip(t: _Tensor, run: RunEvidence) -> str | None:
+    c = _fit_factor(t)
+    if c is None or not _close(c, -1.0):
+        return None
+    return f"{t.name}: sign flipped (analytic = {c:.2f} × numeric)"
+
+
+def _factor_meaning(factor: float, batch_size: int | None) -> tuple[str, str]:
+    """What a positive factor equals and what usually causes it (``("", "")`` if unknown)."""
+    meanings: list[tuple[float, str, str]] = []
+    if batch_size is not None and batch_size > 1:
+        meanings += [(float(batch_size), " = the batch size", "a missing 1/N?"),
+                     (1.0 / batch_size, " = 1/batch size", "an extra 1/N?")]
+    meanings += [(2.0, "", "e.g. a term counted twice, or a missing ½"),
+                 (0.5, "", "e.g. derivative of x² written as x")]
+    return next(((equals, cause) for value, equals, cause in meanings
+                 if _close(factor, value)), ("", ""))
+
+
+def _constant_factor(t: _Tensor, run: RunEvidence) -> str | None:
+    c = _fit_factor(t)
+    if c is None or _close(abs(c), 1.0):
+        return None
+    sign = "sign flipped and " if c < 0 else ""
+    equals, cause = _factor_meaning(abs(c), run.batch_size)
+    because = f"; {cause}" if cause else ""
+    return (f"{t.name}: {sign}off by a constant factor {_fmt(abs(c))}{equals} "
+            f"(analytic = {_fmt(c)} × numeric{because})")
+
+
+def _transposed(t: _Tensor, run: RunEvidence) -> str | None:
+    rows_cols_equal = t.analytic.ndim == 2 and t.analytic.shape[0] == t.analytic.shape[1]
+    if not rows_cols_equal or t.analytic.shape[0] < 2 or not _fits_transform(t, np.transpose):
+        return None
+    return f"{t.name}: transposed (analytic ≈ numericᵀ)"
+
+
+def _kernel_flipped(t: _Tensor, run: RunEvidence) -> str | None:
+    if t.analytic.ndim != 4 or t.analytic.shape[-1] * t.analytic.shape[-2] < 2:
+        return None
+    if not _fits_transform(t, lambda n: n[..., ::-1, ::-1]):
+        return None
+    return (f"{t.name}: kernel rotated by 180° (analytic ≈ numeric flipped in both spatial "
+            f"axes: convolution instead of correlation?)")
+
+
+def _fixed_matrix(t: _Tensor, run: RunEvidence) -> str | None:
+    """``dx = g·W`` instead of ``g·Wᵀ`` (square ``W``).
+
+    Then ``analytic = numeric · M`` for every row, with the one matrix
+    ``M = W⁻ᵀ·W`` (determinant 1); recoverable by least squares once there are clearly
+    more rows than columns.
+    """
+    if t.role != "input" or t.analytic.ndim != 2 or not t.known.all():
+        return None
+    rows, cols = t.analytic.shape
+    if cols < 2 or rows < 2 * cols:
+        return None
+    singular = np.linalg.svd(t.numeric, compute_uv=False)
+    if singular[-1] <= 1e-6 * singular[0]:
+        return None
+    m = np.linalg.lstsq(t.numeric, t.analytic, rcond=None)[0]
+    if _residual(t.analytic, t.numeric @ m) > FIT_RTOL:
+        return None
+    scalar = np.trace(m) / cols * np.eye(cols)
+    if _residual(m, scalar) <= 0.05 or not _close(float(np.linalg.det(m)), 1.0):
+        return None
+    return (f"{t.name}: dx = g·W instead of g·Wᵀ? (analytic = numeric · M for one fixed "
+            f"matrix M with det M = 1, as W⁻ᵀW has)")
+
+
+def _permuted(t: _Tensor, run: RunEvidence) -> str | None:
+    """The right values at the wrong positions (e.g. max-pool routing to the wrong element).
+
+    The wrong entries' analytic values, sorted, must match their numeric values, sorted,
+    far better than they match in place (else it is the identity, not a permutation).
+    """
+    where = t.wrong & t.known
+    if np.count_nonzero(where) < 2 or t.scale == 0.0:
+        return None
+    a, n = t.analytic[where], t.numeric[where]
+    sorted_gap = float(np.max(np.abs(np.sort(a) - np.sort(n))))
+    in_place_gap = float(np.max(np.abs(a - n)))
+    if sorted_gap > FIT_RTOL * t.scale or in_place_gap < max(10 * sorted_gap,
+                                                             SIGNIFICANT * t.scale):
+        return None
+    return (f"{t.name}: the right values at the wrong positions "
+            f"(gradient routed to the wrong element?)")
+
+
+# --------------------------------------------------------------------------------------
+# Location detectors: where the wrong entries are
+
+
+def _axes(t: _Tensor, letters: str, fallback: dict[int, tuple[int, ...]]) -> tuple[int, ...]:
+    """Axis indices of ``letters`` in the tensor's layout, or the shape-based fallback."""
+    if t.layout and len(t.layout) == t.analytic.ndim:
+        if all(letter in t.layout for letter in letters):
+            return tuple(t.layout.index(letter) for letter in letters)
+        return ()
+    return fallback.get(t.analytic.ndim, ())
+
+
+def _unlikely_by_chance(wrong_count: int, fraction: float) -> bool:
+    """Would ``wrong_count`` random entries all fall in a region of this size rarely?"""
+    return fraction < 1.0 and fraction**wrong_count <= CHANCE
+
+
+def _borders(t: _Tensor, run: RunEvidence) -> str | None:
+    axes = _axes(t, "HW", {4: (2, 3)})
+    if not axes or t.role != "input":
+        return None
+    height, width = (t.analytic.shape[ax] for ax in axes)
+    wrong_count = int(np.count_nonzero(t.wrong))
+    for band in (1, 2):
+        if min(height, width) <= 2 * band:
+            break
+        rows = np.arange(height)
+        cols = np.arange(width)
+        edge_rows = (rows < band) | (rows >= height - band)
+        edge_cols = (cols < band) | (cols >= width - band)
+        edge_2d = edge_rows[:, None] | edge_cols[None, :]
+        shape = [1] * t.analytic.ndim
+        shape[axes[0]], shape[axes[1]] = height, width
+        border = np.broadcast_to(edge_2d.reshape(shape), t.analytic.shape)
+        if np.any(t.wrong & ~border):
+            continue
+        if _unlikely_by_chance(wrong_count, float(np.mean(edge_2d))):
+            where = "the outermost row/column" if band == 1 else f"the outer {band} rows/columns"
+            return f"{t.name}: errors only at the borders of the H×W grid, in {where} (padding?)"
+    return None
+
+
+def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
+    axes = _axes(t, "T", {3: (1,)})
+    if not axes or t.role != "input":
+        return None
+    steps = t.analytic.shape[axes[0]]
+    if steps < 3:
+        return None
+    moved = [np.moveaxis(arr, axes[0], 0).reshape(steps, -1)
+             for arr in (t.analytic, t.numeric, t.known, t.wrong)]
+    a, n, known, wrong = moved
+    wrong_steps = wrong.any(axis=1)
+    k = int(np.count_nonzero(wrong_steps))
+    error = np.array([np.max(np.abs(a[s] - n[s])[known[s]], initial=0.0) for s in range(steps)])
+    wrong_count = int(np.count_nonzero(wrong))
+    if 0 < k < steps and _unlikely_by_chance(wrong_count, k / steps):
+        if wrong_steps[:k].all():
+            grows = np.all(error[: k - 1] >= error[1:k]) and k >= 2
+            trend = ", growing toward early steps" if grows else ""
+            return (f"{t.name}: errors only in the first {k} of {steps} time steps{trend} "
+                    f"(truncated BPTT?)")
+        if wrong_steps[-k:].all():
+            return f"{t.name}: errors only in the last {k} of {steps} time steps"
+        return None
+    if k == steps and steps >= 4 and np.all(error > 0):
+        ratio = error[0] / error[-1]
+        if np.all(np.diff(error) < 0) and ratio >= 10:
+            return (f"{t.name}: error grows toward early time steps ({_fmt(ratio)}× from the "
+                    f"last to the first; truncated BPTT or a wrong recurrent term?)")
+        if np.all(np.diff(error) > 0) and ratio <= 0.1:
+            return (f"{t.name}: error grows toward late time steps ({_fmt(1 / ratio)}× from "
+                    f"the first to the last)")
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# The tables
+
+
+@dataclass(frozen=True)
+class TensorDetector:
+    """One bug class recognizable in a single tensor's evidence.
+
+    ``kind`` is ``"value"`` (what the wrong values are; the first matching value row is
+    the only one reported per tensor) or ``"where"`` (where the wrong entries lie; every
+    matching row is reported).
+    """
+
+    bug: str
+    kind: str
+    find: Callable[[_Tensor, RunEvidence], str | None]
+
+
+TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
+    TensorDetector("all zeros", "value", _all_zero),
+    TensorDetector("sign flipped", "value", _sign_flip),
+    TensorDetector("constant factor", "value", _constant_factor),
+    TensorDetector("transposed", "value", _transposed),
+    TensorDetector("kernel rotated", "value", _kernel_flipped),
+    TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix),
+    TensorDetector("wrong positions", "value", _permuted),
+    TensorDetector("borders", "where", _borders),
+    TensorDetector("time steps", "where", _time_profile),
+)
+
+
+def _layer_of(name: str) -> str | None:
+    """``"1"`` for a model parameter ``"1.W"``; None for an unqualified name."""
+    return name.split(".", 1)[0] if "." in name else None
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _nondeterministic(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if not run.nondeterministic:
+        return None
+    return ("nondeterministic: the same input gave different outputs (unseeded randomness "
+            "such as a dropout mask?); finite differences mean nothing until forward is "
+            "repeatable")
+
+
+def _stale_cache(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if not run.history_dependent:
+        return None
+    return ("backward depends on an earlier forward (stale cache): refresh everything "
+            "backward reads on every forward")
+
+
+def _one_tensor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if any(_layer_of(t.name) is not None for t in tensors):
+        return None
+    wrong = [t.name for t in tensors if t.wrong.any()]
+    right = [t.name for t in tensors if not t.wrong.any()]
+    if len(wrong) != 1 or not right:
+        return None
+    return f"only {wrong[0]} is wrong; {_join(right)} {'is' if len(right) == 1 else 'are'} right"
+
+
+def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    layers: dict[str, list[_Tensor]] = {}
+    for t in tensors:
+        layer = _layer_of(t.name)
+        if layer is not None:
+            layers.setdefault(layer, []).append(t)
+    wrong = [layer for layer, ts in layers.items() if any(t.wrong.any() for t in ts)]
+    right = [layer for layer in layers if layer not in wrong]
+    if len(wrong) != 1 or not right:
+        return None
+    culprits = [t.name for t in layers[wrong[0]] if t.wrong.any()]
+    verb = "is" if len(right) == 1 else "are"
+    noun = "layer" if len(right) == 1 else "layers"
+    return (f"only layer {wrong[0]} is wrong ({_join(culprits)}); "
+            f"{noun} {_join(right)} {verb} right")
+
+
+def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    """Several wrong tensors off by one shared factor: the bug is where their paths meet."""
+    wrong = [t for t in tensors if t.wrong.any()]
+    factors = [_fit_factor(t) for t in wrong]
+    if len(wrong) < 2 or any(c is None for c in factors):
+        return None
+    c = float(np.median(factors))
+    if _close(c, 1.0) or not all(_close(f, c) for f in factors):
+        return None
+    equals, _ = _factor_meaning(abs(c), run.batch_size)
+    if equals and c < 0:
+        equals = f" (sign flipped; {_fmt(-c)}{equals})"
+    names = _join([t.name for t in wrong])
+    return (f"{names} are all off by the same factor {_fmt(c)}{equals}: the bug is where "
+            f"their gradients meet (the upstream gradient or the loss, e.g. its 1/N)")
+
+
+@dataclass(frozen=True)
+class RunDetector:
+    """One finding about the whole run (state, or which tensors/layers are to blame)."""
+
+    bug: str
+    find: Callable[[RunEvidence, Sequence[_Tensor]], str | None]
+
+
+RUN_DETECTORS: tuple[RunDetector, ...] = (
+    RunDetector("nondeterministic", _nondeterministic),
+    RunDetector("stale cache", _stale_cache),
+    RunDetector("one tensor wrong", _one_tensor),
+    RunDetector("one layer wrong", _one_layer),
+    RunDetector("common factor", _common_factor),
+)
+
+
+def _tensor_findings(t: _Tensor, run: RunEvidence) -> list[str]:
+    findings: list[str] = []
+    value_found = False
+    for row in TENSOR_DETECTORS:
+        if row.kind == "value" and value_found:
+            continue
+        finding = row.find(t, run)
+        if finding is not None:
+            findings.append(finding)
+            value_found |= row.kind == "value"
+    return findings
+
+
+def diagnose(run: RunEvidence) -> list[str]:
+    """Name the likely bugs behind the mismatches in ``run``, one line per finding.
+
+    Only tensors with wrong entries are examined. Run-wide findings (nondeterminism, a
+    stale cache, which tensor or layer is to blame) come first, then each wrong tensor's
+    findings in the order of ``run.tensors``. When the run is nondeterministic the
+    per-tensor comparisons are meaningless and are not interpreted.
+
+    Parameters
+    ----------
+    run : RunEvidence
+        What the checker measured; each tensor's ``analytic``, ``numeric`` (NaN where not
+        computed), ``wrong`` and ``nondifferentiable`` arrays share the tensor's shape.
+
+    Returns
+    -------
+    list of str
+        Plain one-line findings, each naming its tensor; empty when nothing fits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck.evidence import RunEvidence, TensorEvidence
+    >>> n = np.arange(1.0, 7.0).reshape(2, 3)
+    >>> w = TensorEvidence("W", "param", -n, n, np.ones((2, 3), bool), np.zeros((2, 3), bool))
+    >>> b = TensorEvidence("b", "param", n[0], n[0], np.zeros(3, bool), np.zeros(3, bool))
+    >>> diagnose(RunEvidence(batch_size=4, tensors=(w, b)))
+    ['only W is wrong; b is right', 'W: sign flipped (analytic = -1.00 × numeric)']
+    """
+    tensors = [_Tensor.of(ev) for ev in run.tensors]
+    findings = [f for row in RUN_DETECTORS if (f := row.find(run, tensors)) is not None]
+    if run.nondeterministic:
+        return findings
+    for t in tensors:
+        if t.wrong.any():
+            findings += _tensor_findings(t, run)
+    return findings

@@ -1,0 +1,260 @@
+r"""Fast mode: random directional derivatives, then group testing to localize wrong entries.
+
+The check
+---------
+Draw ``k`` Gaussian directions ``u`` over all targets jointly (entry ``i`` moves by
+``h·s_i·u_i`` with ``s_i = max(|θ_i|, 1)``) and compare the central directional
+difference of ``φ`` with the analytic ``Σ a_i δ_i``. Cost: ``2k`` evaluations (``4k`` if
+refined), independent of the number of parameters ``P``; memory ``O(P + M)``: only the
+direction and the perturbed arrays, never a Jacobian.
+
+Probability of missing a wrong gradient
+---------------------------------------
+Let ``e = a − ∇φ`` be the error of the analytic gradient and ``σ = ‖s ⊙ e‖₂``. Along a
+Gaussian direction the measured error is ``(s ⊙ e)·u ~ N(0, σ²)``, so one direction
+misses it (``|(s⊙e)·u| ≤ τ``, the direction's tolerance) with probability
+``P(|Z| ≤ τ/σ) ≤ √(2/π)·τ/σ`` (the N(0,1) density is at most ``1/√(2π)``). The ``k``
+directions are independent, hence
+
+.. math::  P(\text{miss}) \le \prod_{j=1}^{k} \min\bigl(1, \sqrt{2/\pi}\,\tau_j/\sigma\bigr)
+           \le \bigl(\sqrt{2/\pi}\;\tau_{\max}/\sigma\bigr)^k .
+
+``τ_max`` is reported as ``result.options["fast_tolerance"]``: an error ten times larger
+than it is missed with probability below ``0.08^k`` (``4e-5`` for the default ``k = 4``).
+Full mode has no such miss probability; it judges each entry.
+
+Localization (on failure)
+-------------------------
+1. Per tensor: two directions restricted to each tensor name the wrong tensors.
+2. Per wrong tensor: a random sample of entries is differenced one by one (their
+   numeric values go to the diagnosis). If many are wrong, the count is estimated from
+   the sample (``fraction × size``) and bisection is skipped.
+3. Otherwise bisection over blocks of a seeded permutation of the entries, each block
+   tested with block-restricted directions: ``O(k log P)`` evaluations per wrong entry,
+   capped at :data:`MAX_LOCALIZED` entries per tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck.numeric import (
+    Judged,
+    Objective,
+    Outcome,
+    Probe,
+    Target,
+    check_entries,
+    judge,
+)
+from gradcheck.safety import UserCodeError
+from gradcheck.tolerances import Precision
+
+#: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
+SAMPLE_ENTRIES = 24
+#: Bisection stops after isolating this many wrong entries in one tensor.
+MAX_LOCALIZED = 8
+#: Sampled wrong entries beyond which a tensor counts as "many wrong" (no bisection).
+MANY_WRONG = 4
+#: Directions per tensor (step 1) and per block (step 3).
+LOCAL_DIRECTIONS = 2
+
+Part = tuple[Target, np.ndarray, np.ndarray]  # target, entry indices, direction values
+
+
+@dataclass
+class FastReport:
+    """Outcomes per target plus what fast mode learned on the way."""
+
+    outcomes: list[Outcome]
+    evaluations: int = 0
+    tolerance: float = 0.0  # τ_max of the global directions (derivative units)
+    directional_errors: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Prober:
+    """Directional probes of one objective; counts evaluations."""
+
+    def __init__(self, phi: Objective, f0: float, *, noise: float, precision: Precision,
+                 step: float, rtol: float, describe: str) -> None:
+        self.phi, self.f0, self.noise, self.precision = phi, f0, noise, precision
+        self.step, self.rtol, self.describe = step, rtol, describe
+        self.evaluations = 0
+
+    def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float]:
+        moves = []
+        lin_up = lin_down = magnitude = 0.0
+        for target, idx, u in parts:
+            values = target.values[idx]
+            up, down, d_up, d_down = target.realize(
+                values, step * np.maximum(np.abs(values), 1.0) * u)
+            a = target.analytic_flat[idx]
+            lin_up += float(a @ d_up)
+            lin_down += float(a @ d_down)
+            magnitude += float(np.abs(a) @ np.abs(d_up))
+            moves.append((target.flat(), idx, up, down, values))
+        try:
+            for flat, idx, up, _, _ in moves:
+                flat[idx] = up
+            f_up = self.phi()
+            for flat, idx, _, down, _ in moves:
+                flat[idx] = down
+            f_down = self.phi()
+        except Exception as err:
+            names = ", ".join(sorted({p[0].name for p in parts}))
+            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
+                                f"perturbed along a random direction: {err}") from err
+        finally:
+            for flat, idx, _, _, values in moves:
+                flat[idx] = values
+        self.evaluations += 2
+        probe = Probe(r_up=np.array([(f_up - self.f0) - lin_up]),
+                      r_down=np.array([(self.f0 - f_down) - lin_down]),
+                      h_up=np.array([step]), h_down=np.array([step]),
+                      f_up=np.array([f_up]), f_down=np.array([f_down]))
+        if not (np.isfinite(f_up) and np.isfinite(f_down)):
+            from gradcheck.safety import NonFiniteError
+            raise NonFiniteError(f"{self.describe} returned a non-finite value along a random "
+                                 f"direction; check away from the domain boundary")
+        return probe, magnitude / step
+
+    def test(self, parts: Sequence[Part], atol: float) -> Judged:
+        """Judge one direction (refined at half the step when needed)."""
+        first, magnitude = self._probe(parts, self.step)
+
+        def refine(mask: np.ndarray, ratio: float) -> Probe:
+            return self._probe(parts, self.step / ratio)[0]
+
+        judged = judge(first, np.array([magnitude]), self.noise, self.precision,
+                       rtol=self.rtol, atol=atol, refine=refine)
+        return judged
+
+    def fails(self, parts_of: Sequence[Sequence[Part]], atol: float) -> bool:
+        return any(bool(self.test(parts, atol).wrong[0]) for parts in parts_of)
+
+
+def _directions(rng: np.random.Generator, targets: Sequence[Target],
+                idx_of: Sequence[np.ndarray], count: int) -> list[list[Part]]:
+    return [[(t, idx, rng.standard_normal(idx.size)) for t, idx in zip(targets, idx_of)]
+            for _ in range(count)]
+
+
+def _rms(target: Target) -> float:
+    return float(np.sqrt(np.mean(target.analytic_flat ** 2)))
+
+
+def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: float,
+             precision: Precision, step: float, rtol: float, atol: float | None,
+             seed: int, directions: int, describe: str = "the function") -> FastReport:
+    """Directional check of all ``targets``; localize the wrong ones on failure.
+
+    ``atol`` (absolute floor in derivative units) defaults to ``precision.atol`` times the
+    RMS analytic gradient of the targets in the direction (scaled by its length).
+    """
+    rng = np.random.default_rng(seed)
+    prober = _Prober(phi, f0, noise=noise, precision=precision, step=step, rtol=rtol,
+                     describe=describe)
+    every = [np.arange(t.size) for t in targets]
+    report = FastReport([Outcome.empty(t) for t in targets])
+
+    def floor(parts: Sequence[Part]) -> float:
+        if atol is not None:
+            return atol
+        return precision.atol * float(np.sqrt(sum(_rms(t) ** 2 * idx.size
+                                                  for t, idx, _ in parts)))
+
+    failed = False
+    for parts in _directions(rng, targets, every, directions):
+        judged = prober.test(parts, floor(parts))
+        report.tolerance = max(report.tolerance, float(judged.tolerance[0]))
+        report.directional_errors.append(float(judged.error[0]))
+        failed |= bool(judged.wrong[0])
+    if not failed:
+        report.evaluations = prober.evaluations
+        return report
+
+    suspects = [i for i, (t, idx) in enumerate(zip(targets, every))
+                if prober.fails(_directions(rng, [t], [idx], LOCAL_DIRECTIONS),
+                                floor([(t, idx, idx)]))]
+    if not suspects:
+        report.notes.append("fast mode: the joint directional derivative disagrees but no "
+                            "single tensor does on its own; all tensors are suspect")
+        suspects = list(range(len(targets)))
+    entry_evaluations = 0
+    for i in suspects:
+        entry_evaluations += _localize(phi, targets[i], report.outcomes[i], prober, rng, f0,
+                                 noise=noise, precision=precision, step=step, rtol=rtol,
+                                 atol=atol, describe=describe, notes=report.notes,
+                                 floor=floor)
+    report.evaluations = prober.evaluations + entry_evaluations
+    return report
+
+
+def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
+              rng: np.random.Generator, f0: float, *, noise: float, precision: Precision,
+              step: float, rtol: float, atol: float | None, describe: str,
+              notes: list[str], floor) -> int:  # noqa: ANN001
+    """Sample, then bisect; fill ``out``; return the entry-wise evaluations spent."""
+    spent = 0
+    entry_atol = atol if atol is not None else precision.atol * _rms(target)
+
+    def check(idx: np.ndarray) -> Judged:
+        nonlocal spent
+        judged = check_entries(phi, target, idx, f0, noise=noise, precision=precision,
+                               step=step, rtol=rtol, atol=entry_atol, describe=describe)
+        spent += judged.evaluations
+        out.record(idx, judged)
+        return judged
+
+    order = rng.permutation(target.size)
+    sample = order[:SAMPLE_ENTRIES]
+    sampled_wrong = int(check(np.sort(sample)).wrong.sum())
+    exhaustive = target.size <= SAMPLE_ENTRIES
+    if exhaustive:
+        out.n_wrong = sampled_wrong
+    elif sampled_wrong >= MANY_WRONG:
+        out.n_wrong = round(sampled_wrong / sample.size * target.size)
+        notes.append(f"fast mode: {target.name}: {sampled_wrong} of {sample.size} sampled "
+                     f"entries wrong, about {out.n_wrong} of {target.size} in all")
+    else:
+        found, capped = _bisect(target, order, prober, check, floor, rng, out)
+        estimate = sampled_wrong / sample.size * target.size
+        out.n_wrong = max(found, int(out.wrong.sum()), round(estimate) if capped else 0)
+        if capped:
+            notes.append(f"fast mode: {target.name}: localized {found} wrong entries, then "
+                         f"stopped (cap {MAX_LOCALIZED}); about {out.n_wrong} wrong in all")
+    if out.n_wrong == 0:
+        out.n_wrong = max(1, int(out.wrong.sum()))
+        notes.append(f"fast mode: {target.name}: its directional derivative disagrees but no "
+                     f"single entry could be isolated (many tiny errors, or a kink along the "
+                     f"direction)")
+    out.ok = False
+    return spent
+
+
+def _bisect(target: Target, order: np.ndarray, prober: _Prober, check, floor,  # noqa: ANN001
+            rng: np.random.Generator, out: Outcome) -> tuple[int, bool]:
+    """Group testing over blocks of ``order``; returns (wrong entries found, capped)."""
+    found = 0
+    stack = [order]
+    while stack:
+        block = stack.pop()
+        if block.size == 1:
+            i = block[:1]
+            if np.isnan(out.numeric[i[0]]):
+                found += int(check(i).wrong[0])
+            else:
+                found += int(out.wrong[i[0]])
+            if found >= MAX_LOCALIZED:
+                return found, bool(stack)
+            continue
+        parts = [[(target, block, rng.standard_normal(block.size))]
+                 for _ in range(LOCAL_DIRECTIONS)]
+        if block is order or prober.fails(parts, floor(parts[0])):
+            half = block.size // 2
+            stack += [block[half:], block[:half]]
+    return found, False

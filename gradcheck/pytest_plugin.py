@@ -1,0 +1,292 @@
+"""The gradcheck pytest plugin (registered through the ``pytest11`` entry point).
+
+What it adds to a test session:
+
+- the ``gradcheck`` fixture: a :class:`GradChecker` whose ``.grad``, ``.jacobian``,
+  ``.layer``, ``.model`` and ``.hvp`` run a check and raise
+  :class:`gradcheck.GradientMismatch` (an ``AssertionError`` whose message is the compact
+  result table and the diagnosis) when the gradients disagree;
+- options ``--gradcheck-mode``, ``--gradcheck-rtol``, ``--gradcheck-atol``,
+  ``--gradcheck-seed`` and the ini keys ``gradcheck_mode``, ``gradcheck_rtol``,
+  ``gradcheck_atol``, ``gradcheck_seed`` (pytest's own convention, as ``--log-level`` /
+  ``log_level``); precedence: marker > command line > ini > the checker's defaults;
+- the marker ``@pytest.mark.gradcheck(mode=..., rtol=..., atol=..., seed=...)``;
+- a terminal summary section (checks run, failed, worst error, entries at kinks) and
+  ``--gradcheck-report=PATH`` (``.json`` or ``.md``) covering every check of the session,
+  also under pytest-xdist: each check's record travels to the controller in the test
+  report's ``user_properties``;
+- ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
+  that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``.
+
+This module stays cheap to import: the checker (NumPy) is imported on the first check,
+and nothing here imports SymPy or ``gradcheck.models``.
+
+>>> def test_dense(gradcheck):                       # doctest: +SKIP
+...     gradcheck.layer(Dense(4, 3), np.ones((2, 4)))
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradcheck.session_report import SessionReport, record_from_result
+
+__all__ = ["GradChecker", "LayerExampleItem"]
+
+#: The options the plugin exposes, with their parsers. Command line ``--gradcheck-<name>``,
+#: ini key ``gradcheck_<name>``, marker keyword ``<name>``.
+OPTIONS: dict[str, Callable[[str], Any]] = {"mode": str, "rtol": float, "atol": float,
+                                            "seed": int}
+MODES = ("auto", "full", "fast")
+MARKER = "gradcheck"
+PROPERTY = "gradcheck"  # user_properties key of a check record (a JSON string)
+REPORT_OPTION = "--gradcheck-report"
+LAYERS_OPTION = "--gradcheck-layers"
+
+
+@dataclass
+class _SessionState:
+    options: dict[str, Any]
+    report: SessionReport = field(default_factory=SessionReport)
+
+
+STATE = pytest.StashKey[_SessionState]()
+
+
+def _parse_mode(value: str) -> str:
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
+    return value
+
+
+def _parse(name: str, value: Any, source: str) -> Any:
+    """Convert one option value; a ``pytest.UsageError`` names its source (option, ini key)."""
+    try:
+        return _parse_mode(str(value)) if name == "mode" else OPTIONS[name](value)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"gradcheck: {source}={value!r} is invalid: {exc}") from None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checking (gradcheck)")
+    helps = {
+        "mode": "check mode: auto (default), full (every entry) or fast (random directions)",
+        "rtol": "relative tolerance (default: derived from the dtype and error estimate)",
+        "atol": "absolute tolerance (default: derived from the dtype and error estimate)",
+        "seed": "seed of every random choice the checker makes (default 0)",
+    }
+    for name, text in helps.items():
+        group.addoption(f"--gradcheck-{name}", dest=f"gradcheck_{name}", default=None,
+                        metavar=name.upper(), help=text)
+        parser.addini(f"gradcheck_{name}", f"gradcheck: {text}", default=None)
+    group.addoption(REPORT_OPTION, dest="gradcheck_report", default=None, metavar="PATH",
+                    help="write every check of the session to PATH (.json or .md)")
+    group.addoption(LAYERS_OPTION, dest="gradcheck_layers", action="append", default=[],
+                    metavar="MODULE", help="generate a gradient test for each layer class "
+                    "in MODULE that has a gradcheck_example() classmethod (repeatable)")
+    parser.addini("gradcheck_layers", "gradcheck: modules whose layers get generated tests",
+                  type="linelist", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(mode=None, rtol=None, atol=None, seed=None): override the "
+        "gradcheck fixture's options for this test")
+    options: dict[str, Any] = {}
+    for name in OPTIONS:
+        ini = config.getini(f"gradcheck_{name}")
+        if ini not in (None, ""):
+            options[name] = _parse(name, ini, f"ini key gradcheck_{name}")
+        cli = config.getoption(f"gradcheck_{name}")
+        if cli is not None:
+            options[name] = _parse(name, cli, f"--gradcheck-{name}")
+    report = config.getoption("gradcheck_report")
+    if report and not str(report).lower().endswith((".json", ".md")):
+        raise pytest.UsageError(f"{REPORT_OPTION}={report}: use a .json or .md file name")
+    config.stash[STATE] = _SessionState(options=options)
+    config.pluginmanager.register(_Reporter(config), "gradcheck-reporter")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    options = {"mode": "auto", "rtol": "default", "atol": "default", "seed": 0,
+               **config.stash[STATE].options}
+    return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS)
+
+
+# ---- the fixture ------------------------------------------------------------------------
+
+class GradChecker:
+    """The ``gradcheck`` fixture: asserting checks with the session's options.
+
+    Each method runs the matching ``gradcheck.check_*`` with the merged options (keyword
+    arguments given here win), records the result for the session summary and report,
+    returns it when the gradients agree and raises ``GradientMismatch`` otherwise.
+
+    >>> def test_square(gradcheck):                   # doctest: +SKIP
+    ...     gradcheck.grad(lambda x: (x**2).sum(), lambda x: 2 * x, np.arange(3.0))
+    """
+
+    def __init__(self, options: dict[str, Any], record: Callable[[Any], None]) -> None:
+        self.options = dict(options)
+        self._record = record
+
+    def _run(self, check_name: str, *args: Any, **opts: Any) -> Any:
+        __tracebackhide__ = True
+        import gradcheck  # the checker core: NumPy only, imported on first use
+
+        result = getattr(gradcheck, check_name)(*args, **{**self.options, **opts})
+        self._record(result)
+        if not result.ok:
+            raise gradcheck.GradientMismatch(result)
+        return result
+
+    def grad(self, f: Callable, grad: Callable, x: Any, **opts: Any) -> Any:
+        """Assert ``grad(x)`` is the gradient of the scalar ``f`` at ``x``."""
+        __tracebackhide__ = True
+        return self._run("check_grad", f, grad, x, **opts)
+
+    def jacobian(self, f: Callable, x: Any, **opts: Any) -> Any:
+        """Assert ``vjp=`` or ``jac=`` (keyword) matches the array-valued ``f`` at ``x``."""
+        __tracebackhide__ = True
+        return self._run("check_jacobian", f, x, **opts)
+
+    def layer(self, layer: Any, x: Any, **opts: Any) -> Any:
+        """Assert a layer's input gradient and every parameter gradient at ``x``."""
+        __tracebackhide__ = True
+        return self._run("check_layer", layer, x, **opts)
+
+    def model(self, model: Any, loss: Any, x: Any, y: Any, **opts: Any) -> Any:
+        """Assert every parameter gradient of ``model`` under ``loss`` at ``(x, y)``."""
+        __tracebackhide__ = True
+        return self._run("check_model", model, loss, x, y, **opts)
+
+    def hvp(self, grad: Callable, hvp: Callable, x: Any, **opts: Any) -> Any:
+        """Assert a Hessian-vector product against differences of ``grad``."""
+        __tracebackhide__ = True
+        return self._run("check_hvp", grad, hvp, x, **opts)
+
+
+def _marker_options(node: pytest.Item) -> dict[str, Any]:
+    """The options of every ``gradcheck`` marker on ``node``; the closest one wins."""
+    merged: dict[str, Any] = {}
+    for mark in reversed(list(node.iter_markers(MARKER))):
+        if mark.args:
+            raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.{MARKER} takes keyword "
+                                    f"arguments only ({', '.join(OPTIONS)}), got {mark.args}")
+        for name, value in mark.kwargs.items():
+            if name not in OPTIONS:
+                raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.{MARKER}({name}=...) is "
+                                        f"unknown; use {', '.join(OPTIONS)}")
+            merged[name] = _parse(name, value, f"marker keyword {name}")
+    return merged
+
+
+def _recorder(node: pytest.Item) -> Callable[[Any], None]:
+    def record(result: Any) -> None:
+        node.user_properties.append(
+            (PROPERTY, json.dumps(record_from_result(result, test=node.nodeid))))
+    return record
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest) -> GradChecker:
+    """A checker with the session's gradcheck options; its methods assert."""
+    options = {**request.config.stash[STATE].options, **_marker_options(request.node)}
+    return GradChecker(options, _recorder(request.node))
+
+
+# ---- collecting records (also from xdist workers) and reporting -------------------------
+
+class _Reporter:
+    """Per-session hooks; registered by ``pytest_configure`` so each has its config."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.report = config.stash[STATE].report
+        self.path = config.getoption("gradcheck_report")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The teardown report carries every record the test made; under xdist it reaches
+        # the controller with its user_properties, so the controller sees every worker.
+        if report.when == "teardown":
+            self.report.extend(json.loads(value) for key, value in report.user_properties
+                               if key == PROPERTY)
+
+    def pytest_sessionfinish(self) -> None:
+        if self.path and not hasattr(self.config, "workerinput"):  # not an xdist worker
+            self.report.write(self.path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not len(self.report) and not self.path:
+            return
+        terminalreporter.write_sep("=", "gradcheck")
+        for line in self.report.summary_lines():
+            terminalreporter.write_line(line)
+        if self.path:
+            terminalreporter.write_line(f"report written to {self.path}")
+
+
+# ---- generated tests for layer classes --------------------------------------------------
+
+class LayerExampleItem(pytest.Item):
+    """A generated test: ``cls.gradcheck_example()`` -> ``(layer, x)``, then check_layer."""
+
+    def __init__(self, *, cls: type, module_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cls = cls
+        self.module_name = module_name
+
+    def runtest(self) -> None:
+        example = self.cls.gradcheck_example()
+        if not (isinstance(example, tuple) and len(example) == 2):
+            raise TypeError(f"{self.cls.__qualname__}.gradcheck_example() must return "
+                            f"(layer, x), got {type(example).__name__}")
+        layer, x = example
+        options = {**self.config.stash[STATE].options, **_marker_options(self)}
+        GradChecker(options, _recorder(self)).layer(layer, x)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        if isinstance(excinfo.value, AssertionError) and hasattr(excinfo.value, "result"):
+            return f"{self.cls.__qualname__}: gradients disagree\n{excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        try:
+            source = inspect.getsourcefile(self.cls)
+        except TypeError:  # a class without a source file (built in C, made by exec)
+            source = None
+        path = Path(source) if source else self.path
+        return path, None, f"gradcheck layer {self.module_name}.{self.cls.__qualname__}"
+
+
+def _example_classes(module_name: str) -> Iterator[type]:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise pytest.UsageError(f"{LAYERS_OPTION}={module_name}: cannot import it ({exc})") \
+            from None
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if cls.__module__ == module.__name__ and callable(getattr(cls, "gradcheck_example",
+                                                                  None)):
+            yield cls
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    modules = [*config.getini("gradcheck_layers"), *config.getoption("gradcheck_layers")]
+    for module_name in dict.fromkeys(modules):  # keep order, drop repeats
+        for cls in _example_classes(module_name):
+            name = f"gradcheck[{cls.__qualname__}]"
+            items.append(LayerExampleItem.from_parent(
+                session, name=name, nodeid=f"{module_name}::{name}", cls=cls,
+                module_name=module_name))

@@ -1,0 +1,244 @@
+"""A collection of check results, rendered as a summary, JSON or Markdown.
+
+The ONE place that turns many :class:`gradcheck.result.CheckResult` objects into a
+session-level view. The pytest plugin uses it for its terminal summary and its
+``--gradcheck-report`` file; the CLI uses it for ``gradcheck check --json``.
+
+Results are first reduced to *records*: plain JSON-safe dicts (built from the public
+attributes of a result, so this module imports neither the checker nor NumPy at import
+time). Records cross process boundaries unchanged, which is how pytest-xdist workers hand
+their checks to the controller.
+
+Record schema (``RECORD_SCHEMA_VERSION = 1``; keys are stable, values plain JSON)::
+
+    {
+      "test": str | None,          # pytest node id or CLI target, None when unknown
+      "kind": str,                 # "grad", "jacobian", "layer", "model", "hvp", ...
+      "label": str,                # what was checked, e.g. "Dense"
+      "ok": bool,
+      "mode": str,                 # mode actually used: "full" or "fast"
+      "max_abs_error": float | None,   # worst over the checked tensors
+      "max_rel_error": float | None,
+      "worst_tensor": str | None,  # tensor holding max_rel_error
+      "n_checked": int,            # entries compared, summed over tensors
+      "n_wrong": int,
+      "n_nondifferentiable": int,  # entries at kinks, judged by one-sided derivatives
+      "diagnosis": [str, ...],
+      "evaluations": int | None,
+      "seconds": float | None,
+      "tensors": [{"name", "shape", "max_abs_error", "max_rel_error",
+                   "n_checked", "n_wrong", "n_nondifferentiable", "ok"}, ...]
+    }
+
+A report (``SessionReport.to_dict()``) is
+``{"schema": 1, "summary": {...Summary fields...}, "checks": [record, ...]}``.
+
+>>> report = SessionReport()
+>>> report.extend([{"test": "t::a", "kind": "layer", "label": "Dense", "ok": True,
+...                 "max_rel_error": 1e-9, "n_nondifferentiable": 2}])
+>>> report.summary().checks, report.summary().failed, report.summary().nondifferentiable
+(1, 0, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RECORD_SCHEMA_VERSION", "SessionReport", "Summary", "record_from_result"]
+
+RECORD_SCHEMA_VERSION = 1
+
+_TENSOR_KEYS = ("max_abs_error", "max_rel_error", "n_checked", "n_wrong",
+                "n_nondifferentiable", "ok")
+
+
+def _plain(value: Any) -> Any:
+    """Convert NumPy scalars/arrays and tuples to JSON-safe Python values (NaN -> None)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "tolist"):  # NumPy scalar or array
+        return _plain(value.tolist())
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _max_or_none(values: Iterable[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return max(finite) if finite else None
+
+
+def record_from_result(result: Any, *, test: str | None = None) -> dict[str, Any]:
+    """Reduce a ``CheckResult`` to a JSON-safe record (schema in the module docstring).
+
+    Parameters
+    ----------
+    result : CheckResult
+        Any object with the public attributes of ``gradcheck.CheckResult``.
+    test : str, optional
+        Where the check ran (a pytest node id, a CLI target).
+    """
+    tensors = []
+    for t in getattr(result, "tensors", ()):
+        row = {"name": str(t.name), "shape": _plain(tuple(t.shape))}
+        row.update({key: _plain(getattr(t, key, None)) for key in _TENSOR_KEYS})
+        tensors.append(row)
+    worst = max((t for t in tensors if t["max_rel_error"] is not None),
+                key=lambda t: t["max_rel_error"], default=None)
+    return {
+        "test": test,
+        "kind": str(getattr(result, "kind", "")),
+        "label": str(getattr(result, "label", "")),
+        "ok": bool(result.ok),
+        "mode": str(getattr(result, "mode", "")),
+        "max_abs_error": _max_or_none(t["max_abs_error"] for t in tensors),
+        "max_rel_error": worst["max_rel_error"] if worst else None,
+        "worst_tensor": worst["name"] if worst else None,
+        "n_checked": sum(t["n_checked"] or 0 for t in tensors),
+        "n_wrong": sum(t["n_wrong"] or 0 for t in tensors),
+        "n_nondifferentiable": sum(t["n_nondifferentiable"] or 0 for t in tensors),
+        "diagnosis": [str(line) for line in getattr(result, "diagnosis", ())],
+        "evaluations": _plain(getattr(result, "evaluations", None)),
+        "seconds": _plain(getattr(result, "seconds", None)),
+        "tensors": tensors,
+    }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Totals over a session: what the pytest terminal summary prints."""
+
+    checks: int
+    failed: int
+    nondifferentiable: int
+    worst_rel_error: float | None
+    worst_abs_error: float | None
+    worst_check: str | None  # "test: label/tensor" holding worst_rel_error
+
+
+class SessionReport:
+    """An ordered collection of check records with its renderings.
+
+    >>> SessionReport().summary_lines()
+    ['no gradient checks ran']
+    """
+
+    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.extend(records)
+
+    def add(self, result: Any, *, test: str | None = None) -> dict[str, Any]:
+        """Record one ``CheckResult``; return its record."""
+        record = record_from_result(result, test=test)
+        self.records.append(record)
+        return record
+
+    def extend(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append records made elsewhere (for example by an xdist worker)."""
+        for record in records:
+            if not isinstance(record, dict) or "ok" not in record:
+                raise TypeError(f"SessionReport.extend: expected check records (dicts with "
+                                f"an 'ok' key), got {record!r}")
+            self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def summary(self) -> Summary:
+        """Checks run, failed, entries at kinks, and the worst relative error."""
+        rated = [r for r in self.records if r.get("max_rel_error") is not None]
+        worst = max(rated, key=lambda r: r["max_rel_error"], default=None)
+        where = None
+        if worst is not None:
+            what = "/".join(p for p in (worst.get("label"), worst.get("worst_tensor")) if p)
+            where = f"{worst['test']}: {what}" if worst.get("test") else what
+        return Summary(
+            checks=len(self.records),
+            failed=sum(1 for r in self.records if not r["ok"]),
+            nondifferentiable=sum(r.get("n_nondifferentiable") or 0 for r in self.records),
+            worst_rel_error=worst["max_rel_error"] if worst else None,
+            worst_abs_error=_max_or_none(r.get("max_abs_error") for r in self.records),
+            worst_check=where,
+        )
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary, one fact per line."""
+        s = self.summary()
+        if not s.checks:
+            return ["no gradient checks ran"]
+        lines = [f"{s.checks} gradient check{'s' * (s.checks != 1)} ran, {s.failed} failed"]
+        if s.worst_rel_error is not None:
+            lines.append(f"worst relative error {s.worst_rel_error:.3g} ({s.worst_check})")
+        if s.worst_abs_error is not None:
+            lines.append(f"worst absolute error {s.worst_abs_error:.3g}")
+        lines.append(f"{s.nondifferentiable} entries skipped as not differentiable (at kinks, "
+                     f"judged by one-sided derivatives)")
+        for r in self.records:
+            if not r["ok"]:
+                first = r.get("diagnosis") or ["gradient mismatch"]
+                lines.append(f"FAILED {r.get('test') or r.get('label')}: {first[0]}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"schema": 1, "summary": {...}, "checks": [record, ...]}``, JSON-safe."""
+        return {"schema": RECORD_SCHEMA_VERSION, "summary": asdict(self.summary()),
+                "checks": list(self.records)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    def to_markdown(self) -> str:
+        """A Markdown document: the summary, then one table row per check."""
+        out = ["# Gradient checks", ""]
+        out += [f"- {line}" for line in self.summary_lines()]
+        if self.records:
+            out += ["", "| check | what | ok | mode | max rel. error | wrong / checked "
+                        "| not differentiable | diagnosis |",
+                    "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]
+            for r in self.records:
+                rel = r.get("max_rel_error")
+                out.append("| " + " | ".join([
+                    _md(r.get("test") or ""), _md(f"{r.get('kind', '')} {r.get('label', '')}"),
+                    "yes" if r["ok"] else "**no**", _md(r.get("mode") or ""),
+                    "" if rel is None else f"{rel:.3g}",
+                    f"{r.get('n_wrong', 0)} / {r.get('n_checked', 0)}",
+                    str(r.get("n_nondifferentiable", 0)),
+                    _md("; ".join(r.get("diagnosis") or [])),
+                ]) + " |")
+        return "\n".join(out) + "\n"
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write JSON (``.json``) or Markdown (``.md``) atomically; return the path."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in (".json", ".md"):
+            raise ValueError(f"report path {str(path)!r}: use a .json or .md file name")
+        text = self.to_json() if suffix == ".json" else self.to_markdown()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def _md(text: str) -> str:
+    """Escape a table cell: pipes and newlines would break the row."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,92 @@
+"""Taylor remainder test: a second opinion that needs no finite-difference step choice.
+
+Along a random direction ``v`` the remainder ``R(h) = |φ(θ + hv) − φ(θ) − h·g·v|`` is
+``O(h²)`` when ``g`` is the gradient and ``Θ(h)`` when it is not, so the log-log slope of
+``R`` against ``h`` over a geometric sequence of steps is ≈ 2 (right) or ≈ 1 (wrong).
+Remainders at the level of rounding are discarded; the slope is fitted on the smallest
+steps that remain, where the asymptotic order shows.
+
+>>> import numpy as np
+>>> from gradcheck.numeric import Target
+>>> x = np.array([0.3, -0.2])
+>>> t = Target("x", "input", x, analytic=np.cos(x))
+>>> taylor_test(lambda: float(np.sin(x).sum()), [t], float(np.sin(x).sum()),
+...             noise=1.0, eps=2.2e-16, seed=0)[0].verdict
+'consistent'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gradcheck.numeric import Objective, Target
+from gradcheck.result import Taylor
+from gradcheck.safety import UserCodeError
+
+#: Steps ``h = FIRST_STEP · 2^-j``, ``j = 0..STEPS-1`` (relative: entries move by h·s_i·v_i).
+FIRST_STEP = 0.1
+STEPS = 10
+#: Slopes at or above / at or below these count as second / first order.
+SECOND_ORDER, FIRST_ORDER = 1.7, 1.3
+
+
+def taylor_test(phi: Objective, targets: Sequence[Target], f0: float, *, noise: float,
+                eps: float, seed: int, describe: str = "the function") -> tuple[Taylor, int]:
+    """Run the Taylor test along one seeded random direction; return (Taylor, evaluations).
+
+    Parameters
+    ----------
+    phi, targets, f0
+        The objective, the arrays it reads (perturbed in place, restored) and ``φ(θ)``.
+    noise : float
+        Scale of ``φ``'s rounding; remainders below ``1000·eps·noise`` are discarded.
+    eps : float
+        Machine epsilon of the output precision.
+    seed : int
+        Seed of the direction.
+    """
+    rng = np.random.default_rng([seed, 7])
+    size = sum(t.size for t in targets)
+    dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) / np.sqrt(size)
+            for t in targets]
+    steps, remainders = [], []
+    try:
+        for j in range(STEPS):
+            h = FIRST_STEP * 2.0 ** -j
+            linear = 0.0
+            for t, d in zip(targets, dirs):
+                up, _, delta, _ = t.realize(t.values, h * d)
+                linear += float(t.analytic_flat @ delta)
+                t.flat()[:] = up
+            value = phi()
+            for t in targets:
+                t.flat()[:] = t.values
+            steps.append(h)
+            remainders.append(abs(value - f0 - linear))
+    except Exception as err:
+        raise UserCodeError(f"{describe} raised {type(err).__name__} during the Taylor test "
+                            f"(all entries moved along a random direction): {err}") from err
+    finally:
+        for t in targets:
+            t.flat()[:] = t.values
+    return _verdict(np.array(steps), np.array(remainders), 1000 * eps * max(noise, abs(f0))
+                    ), len(steps)
+
+
+def _verdict(steps: np.ndarray, remainders: np.ndarray, floor: float) -> Taylor:
+    usable = np.isfinite(remainders) & (remainders > floor)
+    pairs = (tuple(steps.tolist()), tuple(remainders.tolist()))
+    if usable.sum() < 3:
+        return Taylor(float("nan"), "inconclusive: the remainder is at rounding level "
+                      "(φ is nearly linear along the probe direction)", *pairs)
+    h, r = np.log(steps[usable][-4:]), np.log(remainders[usable][-4:])
+    slope = float(np.polyfit(h, r, 1)[0])
+    if slope >= SECOND_ORDER:
+        verdict = "consistent"
+    elif slope <= FIRST_ORDER:
+        verdict = "wrong"
+    else:
+        verdict = "inconclusive: slope between first and second order"
+    return Taylor(slope, verdict, *pairs)

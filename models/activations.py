@@ -1,0 +1,177 @@
+"""The activation table: every elementwise activation declared once, by name.
+
+Each row is an :class:`Op` holding the NumPy forward ``f(z)`` and the hand-written
+elementwise derivative ``df(z, y)``, which may reuse the forward output ``y = f(z)``.
+``domain`` is the interval where the derivative is interesting (plots, Hypothesis
+strategies and tests draw from it); ``kinks`` lists the points where the derivative is
+discontinuous, so checkers report "not differentiable here" instead of a mismatch.
+``reference/exact.py`` holds the SymPy twin of every row under the same name.
+
+Every forward and derivative is numerically stable (no overflow or invalid-value warning
+for ``|z|`` up to 1e4 in float64) and keeps the dtype: float32 in, float32 out.
+
+Softmax is vector-valued, so it lives in its own table of :class:`VectorOp` rows whose
+backward is a vector-Jacobian product ``vjp(y, g)``.
+
+>>> import numpy as np
+>>> op = ACTIVATIONS["tanh"]
+>>> z = np.array([0.0, 1.0])
+>>> op.df(z, op.f(z)).round(4)
+array([1.  , 0.42])
+>>> VECTOR_ACTIVATIONS["softmax"].f(np.zeros((1, 4)))
+array([[0.25, 0.25, 0.25, 0.25]])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ACTIVATIONS", "VECTOR_ACTIVATIONS", "Op", "VectorOp", "get"]
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Op:
+    """One elementwise activation: ``y = f(z)`` and ``dy/dz = df(z, y)``, any shape."""
+
+    name: str
+    f: Callable[[Array], Array]
+    df: Callable[[Array, Array], Array]
+    domain: tuple[float, float] = (-3.0, 3.0)
+    kinks: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class VectorOp:
+    """A vector-valued activation along ``axis``: ``y = f(z, axis)``, ``dz = vjp(y, g, axis)``."""
+
+    name: str
+    f: Callable[..., Array]
+    vjp: Callable[..., Array]
+    domain: tuple[float, float] = (-3.0, 3.0)
+
+
+# ---- helpers (all keep the input dtype) ------------------------------------------------
+
+def _dtype(z: Array) -> np.dtype:
+    """The float dtype of ``z`` (float64 for Python numbers and integers)."""
+    return np.result_type(np.asarray(z).dtype, np.float32)
+
+
+def _sigmoid(z: Array) -> Array:
+    # exp of a non-positive number only: no overflow on either side
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(_dtype(z))
+
+
+def _step(z: Array, below: float, above: float) -> Array:
+    """``above`` where z > 0, ``below`` elsewhere, in the dtype of ``z``."""
+    dtype = _dtype(z)
+    return np.where(z > 0, np.asarray(above, dtype), np.asarray(below, dtype))
+
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _phi_cdf(z: Array) -> Array:
+    """Standard normal CDF Φ(z) = ½ erfc(−z/√2); erfc keeps full accuracy in the left tail."""
+    tail = np.asarray(_erfc(np.asarray(z, dtype=np.float64) / -math.sqrt(2)), dtype=np.float64)
+    return (0.5 * tail).astype(_dtype(z))
+
+
+def _phi_pdf(z: Array) -> Array:
+    """Standard normal density φ(z); |z| clipped at 40 where φ underflows to 0 anyway."""
+    t = np.minimum(np.abs(z), 40)
+    return np.exp(-0.5 * t * t) / np.asarray(math.sqrt(2 * math.pi), t.dtype)
+
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_GELU_C = math.sqrt(2 / math.pi)
+_GELU_K = 0.044715
+
+
+def _gelu_tanh_arg(z: Array) -> Array:
+    # 2u where 0.5·(1 + tanh(u)) = sigmoid(2u); sigmoid avoids the 1 + tanh cancellation
+    return 2 * _GELU_C * (z + _GELU_K * z**3)
+
+
+def _gelu_tanh_df(z: Array, y: Array) -> Array:
+    s = _sigmoid(_gelu_tanh_arg(z))
+    return s + z * s * (1 - s) * (2 * _GELU_C) * (1 + 3 * _GELU_K * z * z)
+
+
+def _elu(z: Array, alpha: float) -> Array:
+    # expm1 of min(z, 0): exact near 0 and never overflows on the unused positive side
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+
+def _elu_df(z: Array, alpha: float) -> Array:
+    return np.where(z > 0, 1, alpha * np.exp(np.minimum(z, 0))).astype(_dtype(z))
+
+
+def _silu_df(z: Array, y: Array) -> Array:
+    s = _sigmoid(z)
+    return s + y * (1 - s)  # d/dz z·σ(z) = σ + zσ(1−σ), and zσ = y
+
+
+def _table(*rows: Op) -> dict[str, Op]:
+    return {row.name: row for row in rows}
+
+
+ACTIVATIONS: dict[str, Op] = _table(
+    Op("identity", f=lambda z: np.array(z, dtype=_dtype(z)),
+       df=lambda z, y: np.ones_like(z, dtype=_dtype(z))),
+    Op("sigmoid", f=_sigmoid, df=lambda z, y: y * (1 - y), domain=(-6.0, 6.0)),
+    Op("tanh", f=np.tanh, df=lambda z, y: 1 - y * y),
+    Op("relu", f=lambda z: np.maximum(z, 0), df=lambda z, y: _step(z, 0.0, 1.0),
+       kinks=(0.0,)),
+    Op("leaky_relu", f=lambda z: np.where(z > 0, z, z * 0.01),
+       df=lambda z, y: _step(z, 0.01, 1.0), kinks=(0.0,)),
+    Op("elu", f=lambda z: _elu(z, 1.0), df=lambda z, y: _elu_df(z, 1.0)),
+    Op("selu", f=lambda z: _SELU_SCALE * _elu(z, _SELU_ALPHA),
+       df=lambda z, y: _SELU_SCALE * _elu_df(z, _SELU_ALPHA), kinks=(0.0,)),
+    # log(1 + e^z) = max(z, 0) + log1p(e^{-|z|})
+    Op("softplus", f=lambda z: np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))),
+       df=lambda z, y: _sigmoid(z), domain=(-6.0, 6.0)),
+    Op("silu", f=lambda z: z * _sigmoid(z), df=_silu_df, domain=(-6.0, 6.0)),
+    Op("gelu", f=lambda z: z * _phi_cdf(z), df=lambda z, y: _phi_cdf(z) + z * _phi_pdf(z)),
+    Op("gelu_tanh", f=lambda z: z * _sigmoid(_gelu_tanh_arg(z)), df=_gelu_tanh_df),
+    Op("softsign", f=lambda z: z / (1 + np.abs(z)), df=lambda z, y: 1 / (1 + np.abs(z)) ** 2),
+    Op("hard_tanh", f=lambda z: np.clip(z, -1, 1),
+       df=lambda z, y: np.asarray((z > -1) & (z < 1), dtype=_dtype(z)), kinks=(-1.0, 1.0)),
+)
+
+
+def _softmax(z: Array, axis: int = -1) -> Array:
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _softmax_vjp(y: Array, g: Array, axis: int = -1) -> Array:
+    # Jᵀg with J = diag(y) − y yᵀ, without building J
+    return y * (g - np.sum(g * y, axis=axis, keepdims=True))
+
+
+VECTOR_ACTIVATIONS: dict[str, VectorOp] = {
+    "softmax": VectorOp("softmax", f=_softmax, vjp=_softmax_vjp),
+}
+
+
+def get(name: str) -> Op | VectorOp:
+    """Return the row named ``name`` from either table, or raise ``ValueError`` listing them.
+
+    >>> get("relu").kinks
+    (0.0,)
+    """
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]
+    if name in VECTOR_ACTIVATIONS:
+        return VECTOR_ACTIVATIONS[name]
+    known = ", ".join([*ACTIVATIONS, *VECTOR_ACTIVATIONS])
+    raise ValueError(f"unknown activation {name!r}; known activations: {known}")

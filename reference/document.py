@@ -1,0 +1,111 @@
+"""The neutral document model shared by the Markdown, LaTeX and HTML renderers.
+
+A report is a flat list of blocks. Derivations and the report builder produce blocks;
+``render_md``, ``render_tex`` and ``render_html`` turn the same list into text, so the
+three formats never disagree about content. Text in blocks is plain (renderers escape
+it); mathematics is carried as a :class:`Math` holding LaTeX plus, where it came from a
+SymPy expression, presentation MathML (for the offline HTML) and a plain-text form.
+
+>>> import sympy as sp
+>>> Math.of(sp.Symbol("x") ** 2).latex
+'x^{2}'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+__all__ = ["Block", "Heading", "Image", "Math", "MathBlock", "Note", "Paragraph", "Table"]
+
+
+@dataclass(frozen=True)
+class Math:
+    """One formula: ``latex`` always; ``mathml`` and ``text`` for the HTML renderer."""
+
+    latex: str
+    text: str
+    mathml: str | None = None
+
+    @classmethod
+    def of(cls, expr: sp.Basic) -> Math:
+        """Build from a SymPy object (printers: ``latex``, presentation ``mathml``, ``sstr``)."""
+        try:
+            mathml = sp.mathml(expr, printer="presentation")
+        except Exception:  # the MathML printer lacks rules for some objects; text remains
+            mathml = None
+        return cls(latex=sp.latex(expr), text=sp.sstr(expr), mathml=mathml)
+
+    @classmethod
+    def equation(cls, lhs: sp.Basic, rhs: sp.Basic) -> Math:
+        """``lhs = rhs`` without SymPy evaluating the equality."""
+        left, right = cls.of(lhs), cls.of(rhs)
+        mathml = (None if left.mathml is None or right.mathml is None
+                  else f"{left.mathml}<mo>=</mo>{right.mathml}")
+        return cls(latex=f"{left.latex} = {right.latex}", text=f"{left.text} = {right.text}",
+                   mathml=mathml)
+
+    @classmethod
+    def chain(cls, *parts: sp.Basic) -> Math:
+        """``a = b = c …``: the same quantity written several ways."""
+        pieces = [cls.of(part) for part in parts]
+        mathml = (None if any(m.mathml is None for m in pieces)
+                  else "<mo>=</mo>".join(m.mathml for m in pieces))  # type: ignore[misc]
+        return cls(latex=" = ".join(m.latex for m in pieces),
+                   text=" = ".join(m.text for m in pieces), mathml=mathml)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    anchor: str = ""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Running text; ``parts`` mixes plain strings and inline :class:`Math`."""
+
+    parts: tuple[str | Math, ...]
+
+    @classmethod
+    def of(cls, *parts: str | Math) -> Paragraph:
+        return cls(tuple(parts))
+
+
+@dataclass(frozen=True)
+class MathBlock:
+    """Displayed formulas, one per line, each with an optional plain-text label."""
+
+    lines: tuple[Math, ...]
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of plain-text cells (numbers already formatted) or inline :class:`Math`."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str | Math, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Image:
+    """A PNG figure; ``name`` is a file-name stem unique within the document."""
+
+    name: str
+    png: bytes = field(repr=False)
+    alt: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A remark set apart from the text (for example: plots were skipped)."""
+
+    text: str
+
+
+Block = Heading | Paragraph | MathBlock | Table | Image | Note

@@ -1,0 +1,152 @@
+"""Vector-valued identities, derived by SymPy and proven equal to their classic forms.
+
+- the softmax Jacobian ``∂s_i/∂z_j = s_i(δ_ij − s_j)``;
+- the fused softmax cross-entropy gradient ``∂ℓ/∂z = s·Σt − t``, which is ``s − t``
+  when the targets sum to 1;
+- sigmoid followed by binary cross-entropy: ``∂ℓ/∂z = σ(z) − t``;
+- both squared-error conventions of the models' table, for a batch of ``N`` samples:
+  ``mse`` (``(1/N) Σ_n Σ_k (p − t)²``, gradient ``2(p − t)/N``) and ``half_sse``
+  (``(1/N) Σ_n ½ Σ_k (t − p)²``, gradient ``(p − t)/N``), plus the mean over all
+  entries some frameworks use (gradient ``2(p − t)/(NK)``).
+
+Each is an :class:`Identity`: what SymPy derived, the classic form, and the proof of
+their equality (``"symbolic"`` when ``simplify`` reduces every entry of the difference to
+zero).
+
+>>> softmax_jacobian(3).proof
+'symbolic'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from gradcheck.reference.document import Block, Heading, Math, MathBlock, Paragraph
+from gradcheck.reference.exact import EXACT_LOSSES, EXACT_VECTOR_ACTIVATIONS
+
+__all__ = [
+    "Identity",
+    "all_identities",
+    "fused_sigmoid_bce",
+    "fused_softmax_ce",
+    "softmax_jacobian",
+    "squared_error_conventions",
+]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """``derived`` (SymPy's result) equals ``classic`` under ``condition``, as ``proof`` shows."""
+
+    title: str
+    lhs: sp.Basic
+    derived: sp.Basic
+    classic: sp.Basic
+    condition: str
+    proof: str
+    explanation: str
+
+    def blocks(self) -> list[Block]:
+        label = f"classic form ({self.proof} proof" + (
+            f"; when {self.condition})" if self.condition else ")")
+        return [Heading(3, self.title, anchor="identity-" + "-".join(self.title.lower().split())),
+                Paragraph.of(self.explanation),
+                MathBlock((Math.equation(self.lhs, self.derived),
+                           Math.equation(self.lhs, self.classic)), ("derived by SymPy", label))]
+
+
+def _prove_zero(difference: sp.Matrix | sp.Expr, what: str) -> str:
+    entries = difference if isinstance(difference, sp.MatrixBase) else [difference]
+    for i, entry in enumerate(entries):
+        if sp.simplify(entry) != 0:
+            raise AssertionError(f"{what}: entry {i} of the difference does not vanish: {entry}")
+    return "symbolic"
+
+
+@lru_cache(maxsize=None)
+def softmax_jacobian(k: int = 3) -> Identity:
+    """The ``k×k`` Jacobian of softmax against ``s_i(δ_ij − s_j)``."""
+    zs = sp.symbols(f"z_1:{k + 1}", real=True)
+    s = sp.Matrix(EXACT_VECTOR_ACTIVATIONS["softmax"].expr(zs))
+    derived = s.jacobian(zs)
+    classic = sp.Matrix(k, k, lambda i, j: s[i] * (sp.KroneckerDelta(i, j) - s[j]))
+    symbols = sp.Matrix(k, k, lambda i, j: sp.Symbol(f"s_{i + 1}") * (
+        sp.KroneckerDelta(i, j) - sp.Symbol(f"s_{j + 1}")))
+    proof = _prove_zero(derived - classic, "softmax Jacobian")
+    return Identity(f"Softmax Jacobian ({k} classes)", sp.Symbol(r"\partial s / \partial z"),
+                    sp.simplify(derived), symbols, "", proof,
+                    "SymPy differentiates every output of softmax with respect to every input; "
+                    "each entry equals s_i(δ_ij − s_j), with s = softmax(z).")
+
+
+@lru_cache(maxsize=None)
+def fused_softmax_ce(k: int = 3) -> Identity:
+    """The gradient of ``softmax_ce`` on logits against ``s − t`` (targets summing to 1)."""
+    zs = sp.symbols(f"z_1:{k + 1}", real=True)
+    ts = sp.symbols(f"t_1:{k + 1}", real=True)
+    loss = EXACT_LOSSES["softmax_ce"].per_sample(zs, ts)
+    derived = sp.Matrix([sp.diff(loss, zi) for zi in zs])
+    s = sp.Matrix(EXACT_VECTOR_ACTIVATIONS["softmax"].expr(zs))
+    general = s * sp.Add(*ts) - sp.Matrix(ts)
+    _prove_zero(derived - general, "softmax cross-entropy, any targets")
+    on_simplex = {ts[-1]: 1 - sp.Add(*ts[:-1])}
+    proof = _prove_zero((derived - (s - sp.Matrix(ts))).subs(on_simplex),
+                        "softmax cross-entropy, targets summing to 1")
+    sym_s = sp.Matrix(sp.symbols(f"s_1:{k + 1}"))
+    return Identity(f"Softmax with cross-entropy ({k} classes)",
+                    sp.Symbol(r"\partial \ell / \partial z"), sym_s * sp.Add(*ts) - sp.Matrix(ts),
+                    sym_s - sp.Matrix(ts), f"t_1 + … + t_{k} = 1", proof,
+                    "Differentiating −Σ t_k log softmax(z)_k through the softmax gives "
+                    "s·Σt − t for any targets; for one-hot or probability targets the sum is 1 "
+                    "and the gradient is s − t: the Jacobian never has to be formed.")
+
+
+@lru_cache(maxsize=None)
+def fused_sigmoid_bce() -> Identity:
+    """``bce(σ(z), t)`` differentiated with respect to the logit ``z``: ``σ(z) − t``."""
+    zv, tv = sp.symbols("z t", real=True)
+    sig = 1 / (1 + sp.exp(-zv))
+    loss = EXACT_LOSSES["bce"].per_sample([sig], [tv])
+    derived = sp.diff(loss, zv)
+    proof = _prove_zero(derived - (sig - tv), "sigmoid with binary cross-entropy")
+    return Identity("Sigmoid with binary cross-entropy", sp.Derivative(sp.Symbol("ell"), zv),
+                    sp.simplify(derived), sp.Function("sigma")(zv) - tv, "", proof,
+                    "The 1/(p(1−p)) of the cross-entropy cancels σ' = σ(1−σ): the gradient "
+                    "with respect to the logit is σ(z) − t (the bce_logits row).")
+
+
+@lru_cache(maxsize=None)
+def squared_error_conventions(n: int = 2, k: int = 2) -> tuple[Identity, ...]:
+    """Gradients of the batch losses ``mse``, ``half_sse`` and the all-entries mean."""
+    ps = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"p_{i + 1}{j + 1}", real=True))
+    ts = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"t_{i + 1}{j + 1}", real=True))
+    cases = (
+        ("mse", sp.Rational(1, n), 2 / sp.Symbol("N"), "mean over the batch of Σ_k (p − t)²"),
+        ("half_sse", sp.Rational(1, n), 1 / sp.Symbol("N"), "mean over the batch of ½ Σ_k (t − p)²"),
+        ("mse", sp.Rational(1, n * k), 2 / (sp.Symbol("N") * sp.Symbol("K")),
+         "mean over all N·K entries of (p − t)² (as some frameworks define MSE)"),
+    )
+    out = []
+    for name, scale, factor, words in cases:
+        row = EXACT_LOSSES[name]
+        batch = scale * sp.Add(*[row.per_sample(list(ps.row(i)), list(ts.row(i)))
+                                 for i in range(n)])
+        derived = sp.Matrix(n, k, lambda i, j: sp.diff(batch, ps[i, j]))
+        coefficient = factor.subs({sp.Symbol("N"): n, sp.Symbol("K"): k})
+        proof = _prove_zero(derived - coefficient * (ps - ts), f"{words} gradient")
+        p_sym, t_sym = sp.symbols("p t")
+        out.append(Identity(f"Squared error: {words}", sp.Symbol(r"\partial L / \partial p"),
+                            sp.simplify(derived), factor * (p_sym - t_sym), f"N = {n}, K = {k} "
+                            "checked entry by entry", proof,
+                            f"L is the {words}; SymPy differentiates a {n}×{k} batch entry by "
+                            "entry."))
+    return tuple(out)
+
+
+def all_identities() -> list[Identity]:
+    """Every identity of this module, in report order."""
+    return [softmax_jacobian(3), fused_softmax_ce(3), fused_sigmoid_bce(),
+            *squared_error_conventions()]

@@ -1,0 +1,207 @@
+"""The ``gradcheck`` command line, in process through ``main([...])`` and one subprocess."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
+from gradcheck.models.losses import LOSSES
+
+from gradcheck import __version__, verify
+from gradcheck.cli import JSON_SCHEMA_VERSION, main
+from gradcheck.verify import EXACT_TOLERANCE, VerifyRow
+
+ROW_KEYS = {f.name for f in dataclasses.fields(VerifyRow)}
+
+LAYER_FILE = textwrap.dedent('''
+    import numpy as np
+
+    class Affine:
+        """y = x @ W + b; ``bug`` multiplies dL/dW (1.0 = correct)."""
+
+        def __init__(self, d_in=3, d_out=2, bug=1.0):
+            rng = np.random.default_rng(0)
+            self.params = {"W": rng.standard_normal((d_in, d_out)), "b": np.zeros(d_out)}
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.bug = bug
+
+        def forward(self, x):
+            self.x = np.array(x)
+            return self.x @ self.params["W"] + self.params["b"]
+
+        def backward(self, grad_out):
+            self.grads["W"][...] = self.bug * self.x.T @ grad_out
+            self.grads["b"][...] = grad_out.sum(axis=0)
+            return grad_out @ self.params["W"].T
+
+    class WithExample(Affine):
+        @classmethod
+        def gradcheck_example(cls):
+            return cls(4, 3), np.linspace(-1, 1, 20).reshape(5, 4)
+
+    class Transposed(Affine):
+        def backward(self, grad_out):
+            super().backward(grad_out)
+            self.grads["W"][...] = self.grads["W"][::-1]
+            return grad_out @ self.params["W"].T
+
+    class NeedsArguments(Affine):
+        def __init__(self, width):
+            super().__init__()
+
+    class NotALayer:
+        def forward(self, x):
+            return x
+
+    helper = 3
+''')
+
+
+@pytest.fixture
+def layers(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(LAYER_FILE)
+    return path
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_version(capsys):
+    status, out, _ = run(capsys, "--version")
+    assert (status, out.strip()) == (0, f"gradcheck {__version__}")
+
+
+# ---- verify --------------------------------------------------------------------------
+
+def test_verify_json_holds_activations_and_losses_three_ways(capsys):
+    status, out, _ = run(capsys, "verify", "--only", "relu,tanh", "--only", "mse", "--json")
+    report = json.loads(out)
+    assert status == 0 and report["ok"] is True
+    assert set(report) == {"schema", "command", "ok", "fast", "seed", "seconds", "rows"}
+    assert (report["schema"], report["command"]) == (JSON_SCHEMA_VERSION, "verify")
+    assert [r["name"] for r in report["rows"]] == ["tanh", "relu", "mse"]  # table order
+    for row in report["rows"]:
+        assert set(row) == ROW_KEYS
+        assert row["ways"] == "exact = analytic = numeric"
+        assert row["exact_error"] <= EXACT_TOLERANCE and row["checked"] > 0
+
+
+def test_verify_table_covers_layers_and_networks(capsys):
+    status, out, _ = run(capsys, "verify", "--fast", "--only", "LSTM,Dropout (frozen mask),"
+                         "MLP + L2,CNN")
+    assert status == 0
+    for name in ("LSTM", "Dropout (frozen mask)", "MLP + L2", "CNN"):
+        assert name in out
+    assert "4 of 4 agree" in out
+    assert "\x1b[" not in out  # not a terminal: plain text
+
+
+@pytest.mark.parametrize(("table", "name"), [(ACTIVATIONS, "softplus"), (LOSSES, "huber")])
+def test_verify_fails_on_a_planted_bug(capsys, monkeypatch, table, name):
+    row = table[name]
+    if table is ACTIVATIONS:
+        wrong = dataclasses.replace(row, df=lambda z, y: 1.01 * row.df(z, y))
+    else:
+        wrong = dataclasses.replace(row, grad=lambda p, t: 1.01 * row.grad(p, t))
+    monkeypatch.setitem(table, name, wrong)
+    status, out, _ = run(capsys, "verify", "--only", name, "--json")
+    (result,) = json.loads(out)["rows"]
+    assert status == 1 and result["ok"] is False
+    assert "analytic and exact derivatives differ" in result["note"]
+
+
+def test_verify_covers_every_table_row_and_every_required_network():
+    names = [case.name for case in verify.cases()]
+    assert len({n.lower() for n in names}) == len(names)
+    assert {*ACTIVATIONS, *VECTOR_ACTIVATIONS, *LOSSES} <= set(names)
+    assert {"MLP", "MLP + L2", "CNN", "RNN network", "LSTM network", "BatchNorm network",
+            "Dropout network", "Dropout (frozen mask)", "Conv2D", "RNN", "LSTM"} <= set(names)
+
+
+def test_verify_rejects_unknown_names(capsys):
+    status, _, err = run(capsys, "verify", "--only", "relu,swish9")
+    assert status == 2
+    assert err.startswith("gradcheck verify: error: --only: unknown names swish9; known: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+# ---- check ---------------------------------------------------------------------------
+
+def test_check_a_correct_layer_from_its_example(capsys, layers):
+    status, out, _ = run(capsys, "check", f"{layers}:WithExample")
+    assert status == 0
+    assert "W" in out and "b" in out
+
+
+def test_check_a_wrong_layer_exits_1_and_names_the_tensor(capsys, layers):
+    status, out, _ = run(capsys, "check", f"{layers}:Transposed", "--input-shape", "5,3",
+                         "--json")
+    report = json.loads(out)
+    assert status == 1 and report["ok"] is False
+    assert set(report) == {"schema", "command", "target", "ok", "input_shape", "dtype", "seed",
+                           "check", "result"}
+    assert (report["input_shape"], report["dtype"]) == ([5, 3], "float64")
+    bad = {t["name"] for t in report["check"]["tensors"] if not t["ok"]}
+    assert bad == {"W"}
+
+
+def test_check_with_input_shape_and_float32(capsys, layers):
+    status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "6,3",
+                         "--dtype", "float32", "--seed", "4", "--mode", "full", "--json")
+    report = json.loads(out)
+    assert status == 0 and report["dtype"] == "float32" and report["seed"] == 4
+    assert report["check"]["mode"] == "full"
+
+
+@pytest.mark.parametrize(("target", "extra", "message"), [
+    ("missing.py:Affine", [], "no such file: "),
+    ("{layers}", [], "expected path/to/file.py:ClassName"),
+    ("{layers}:Nope", [], "has no class 'Nope'; classes defined there: Affine, NeedsArguments"),
+    ("{layers}:helper", [], "'helper' in "),
+    ("{layers}:NotALayer", ["--input-shape", "2,3"], "NotALayer is not a layer: it has no "
+                                                     "backward method"),
+    ("{layers}:Affine", [], "Affine has no gradcheck_example(): pass --input-shape"),
+    ("{layers}:NeedsArguments", ["--input-shape", "2,3"], "cannot build NeedsArguments()"),
+    ("{layers}:Affine", ["--input-shape", "4,a"], "--input-shape '4,a' is not a shape"),
+    ("{layers}:Affine", ["--input-shape", "0,3"], "--input-shape '0,3' is not a shape"),
+])
+def test_check_bad_usage_exits_2_with_one_line(capsys, layers, target, extra, message):
+    status, out, err = run(capsys, "check", target.format(layers=layers), *extra)
+    assert status == 2 and out == ""
+    assert err.startswith("gradcheck check: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_check_a_file_that_does_not_import(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import numpy as np\nclass A(:\n")
+    status, _, err = run(capsys, "check", f"{broken}:A")
+    assert status == 2 and "could not import" in err and "SyntaxError" in err
+
+
+# ---- report and the process entry points -------------------------------------------------
+
+def test_report_passes_its_arguments_to_the_reference_cli(capsys, monkeypatch):
+    seen = []
+    fake = types.ModuleType("gradcheck.reference.report_cli")
+    fake.main = lambda argv: seen.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "gradcheck.reference.report_cli", fake)
+    assert main(["report", "-o", "out.html", "--only", "relu"]) == 3
+    assert seen == [["-o", "out.html", "--only", "relu"]]
+
+
+def test_python_dash_m_runs_verify_in_a_subprocess():
+    done = subprocess.run([sys.executable, "-m", "gradcheck", "verify", "--only", "sigmoid",
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"][0]["name"] == "sigmoid"
