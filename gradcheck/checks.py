@@ -67,7 +67,7 @@ from gradcheck.safety import (
     require_unmutated,
     scalar_output,
 )
-from gradcheck.taylor import taylor_test
+from gradcheck.taylor import taylor_probe, taylor_verdict
 from gradcheck.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
@@ -136,6 +136,14 @@ class Problem:
     history_dependent: bool = False
     notes: list[str] = field(default_factory=list)
     complex_fn: Callable[[np.ndarray], complex] | None = None
+    #: Raw outputs seen so far and their dtype: the output precision is read from them
+    #: (with the Taylor values too when ``φ`` *is* the raw output, as in check_grad).
+    seen: np.ndarray | None = None
+    declared: np.dtype | None = None
+    phi_is_output: bool = False
+    #: Analytic gradients (per target) computed at another input before the one at x:
+    #: wrong gradients equal to these are a stale cache.
+    earlier: list[np.ndarray] | None = None
 
 
 # ------------------------------------------------------------------ the one runner
@@ -146,6 +154,15 @@ def _run(problem: Problem, opts: Options, start: float,
         "full" if total <= AUTO_FULL_MAX_ENTRIES or opts.method == "complex" else "fast")
     if opts.method == "complex":
         mode = "full"
+    probe = None
+    if not problem.nondeterministic and opts.method != "complex":
+        probe = taylor_probe(problem.phi, problem.targets, problem.f0, seed=opts.seed,
+                             describe=problem.describe)
+    if problem.seen is not None:
+        seen = problem.seen.ravel()
+        if probe is not None and problem.phi_is_output:
+            seen = np.append(seen, probe.values)
+        problem.precision = observed_precision(seen, problem.declared or seen.dtype)
     prec = problem.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step
@@ -184,17 +201,19 @@ def _run(problem: Problem, opts: Options, start: float,
                   float(o.target.analytic_flat[i]))
              for o in outcomes for i in np.flatnonzero(o.kink)]
     taylor = None
-    if not problem.nondeterministic and opts.method != "complex":
-        taylor, n = taylor_test(problem.phi, problem.targets, problem.f0,
-                                noise=problem.noise, eps=prec.eps, seed=opts.seed,
-                                describe=problem.describe)
-        evaluations += n
+    if probe is not None:
+        taylor = taylor_verdict(probe, noise=problem.noise, eps=prec.eps)
+        evaluations += probe.evaluations
         if kinks and taylor.verdict == "wrong":
             taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
     if not problem.nondeterministic:
         again = call_user(problem.describe, problem.phi)
         evaluations += 1
         problem.nondeterministic = again != problem.f0
+    if problem.earlier is not None and not problem.nondeterministic:
+        wrong = [(o, e) for o, e in zip(outcomes, problem.earlier, strict=True) if not o.ok]
+        if wrong and all(np.array_equal(o.target.analytic_flat, e.ravel()) for o, e in wrong):
+            problem.history_dependent = True
     tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
     ok = (all(t.ok for t in tensors) and not problem.nondeterministic
           and not problem.history_dependent)
@@ -305,6 +324,18 @@ def _output_array(describe: str, value: Any) -> np.ndarray:
     return arr
 
 
+def _generic_output(describe: str, fn: Callable[[np.ndarray], Any], xw: np.ndarray,
+                    storage: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    """Output at a generic point near ``xw`` (realized in ``storage``).
+
+    Outputs at the given point may be "simple" numbers (exact in float16 because the
+    input is, as after relu or max-pool); a generic point shows the real output precision.
+    """
+    nudge = 1e-3 * np.maximum(np.abs(xw), 1.0) * rng.standard_normal(xw.shape)
+    z = (xw + nudge).astype(storage).astype(xw.dtype)
+    return np.asarray(call_user(describe, fn, z))
+
+
 def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
     return float(np.sum(np.abs(np.real(y) * g)))
 
@@ -324,7 +355,7 @@ def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.n
     except Exception as err:  # the other input may be outside the domain: skip, say so
         return False, [f"stale-cache probe skipped: {describe} raised "
                        f"{type(err).__name__} on a shifted input"]
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         scale = float(np.max(np.abs(a))) if a.size else 0.0
         if not np.allclose(a, b, rtol=0, atol=1e3 * eps * scale + 1e-300):
             return True, []
@@ -336,7 +367,8 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
                     analytic: Callable[[np.ndarray], Any], x: Any,
                     complex_fn: Callable[[np.ndarray], complex] | None = None,
                     noise_of: Callable[[np.ndarray], float] | None = None,
-                    declared: np.dtype | None = None) -> Problem:
+                    declared: np.dtype | None = None,
+                    seen: np.ndarray | None = None) -> Problem:
     x0 = as_float_array("x", x)
     reference = x0.copy()
     xw, value = _first_call(describe, f, x0)
@@ -350,13 +382,14 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
     out_dtype = declared if declared is not None else np.asarray(value).dtype
     if out_dtype.kind not in "fc":
         out_dtype = np.dtype(np.float64)
-    precision = observed_precision(np.array([f0, again]), out_dtype)
     noise = noise_of(xw) if noise_of is not None else abs(f0)
     target = Target("x", "input", xw, grad.reshape(x0.shape), storage=x0.dtype)
     return Problem(kind=kind, label=label, describe=describe, phi=phi, targets=[target],
-                   f0=again, noise=noise, precision=precision,
+                   f0=again, noise=noise, precision=precision_of(out_dtype),
                    grad_precision=precision_of(x0.dtype), evaluations=2,
-                   batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn)
+                   batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn,
+                   seen=np.array([f0, again]) if seen is None else seen, declared=out_dtype,
+                   phi_is_output=seen is None)
 
 
 def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
@@ -465,7 +498,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     complex_fn = _complex_checked(scalarized, xw) if method == "complex" else None
     problem = _scalar_problem("check_jacobian", label, f"f ({label})", scalarized, analytic,
                               x0, complex_fn=complex_fn,
-                              noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype)
+                              noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype,
+                              seen=y0)
     return _run(problem, opts, start)
 
 
@@ -500,7 +534,8 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     complex_fn = _complex_checked(scalarized, x0) if method == "complex" else None
     problem = _scalar_problem("check_hvp", label, f"grad ({label})", scalarized,
                               lambda z: hvp(z, w.copy()), x0, complex_fn=complex_fn,
-                              noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype)
+                              noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype,
+                              seen=g0)
     return _run(problem, opts, start)
 
 
@@ -532,8 +567,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                 seed: int = 0, directions: int = FAST_DIRECTIONS) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
-    The objective is ``φ = Σ forward(x) · G`` with a seeded upstream gradient ``G``
-    (shape of the output); ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
+    The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
+    ``G = np.random.default_rng(seed).standard_normal(y.shape)``; ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
     Parameters are perturbed in place and restored bit-identically (also on errors).
 
     Parameters
@@ -564,7 +599,19 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     rng = np.random.default_rng(seed)
     with Snapshot(params):
         fwd, bwd = f"{label}.forward", f"{label}.backward"
-        xw, y = _first_call(fwd, layer.forward, x0)
+        # The very first call is on a shifted input, so that a backward which memoizes
+        # its first input (a stale cache) shows at x instead of hiding behind it.
+        probe_rng = np.random.default_rng([seed, 2])
+        shifted = (x0 + 0.1 * np.maximum(np.abs(x0), 1.0) * probe_rng.standard_normal(x0.shape)
+                   ).astype(x0.dtype)
+        try:
+            with np.errstate(all="ignore"):
+                xo, _ = _first_call(fwd, layer.forward, shifted)
+            xw = x0.astype(xo.dtype)
+            y = call_user(fwd, layer.forward, xw)
+        except UserCodeError:  # the shifted input may be outside the layer's domain
+            xo = None
+            xw, y = _first_call(fwd, layer.forward, x0)
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
         y = _output_array(fwd, y)
         G = rng.standard_normal(y.shape)
@@ -579,6 +626,13 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                                       call_user(bwd, layer.backward, G.copy()), x0.shape)
             return [dx, *_grads_of(label, layer.grads, params).values()]
 
+        earlier = None
+        if xo is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    earlier = analytic(xo)
+            except (UserCodeError, CheckInputError, CheckTypeError):
+                earlier = None
         before = analytic(xw)
         f_analytic = float(np.vdot(G, y))
 
@@ -590,16 +644,18 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         grad_prec = coarser(*(precision_of(g.dtype) for g in
                               [np.asarray(layer.grads[k]) for k in params] or [xw]),
                             precision_of(np.float64))
-        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps, rng)
+        generic = _generic_output(fwd, layer.forward, xw, x0.dtype, probe_rng)
+        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps, probe_rng)
         targets = [Target("x", "input", xw, before[0], storage=x0.dtype)]
         targets += [Target(k, "param", params[k], g, layout="")
-                    for k, g in zip(params, before[1:])]
+                    for k, g in zip(params, before[1:], strict=True)]
         problem = Problem(kind="check_layer", label=label, describe=fwd, phi=phi,
                           targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)),
-                          precision=precision, grad_precision=grad_prec, evaluations=4,
+                          precision=precision, grad_precision=grad_prec, evaluations=5,
                           batch_size=x0.shape[0] if x0.ndim >= 2 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes)
+                          notes=notes, seen=np.append(y, generic), declared=y.dtype,
+                          earlier=earlier)
         return _run(problem, opts, start)
 
 
@@ -679,16 +735,17 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                             observed_precision(np.array([f0]), np.dtype(np.float64)))
         grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
                             precision_of(np.float64))
-        history, notes = _history_check(describe, analytic, xw, before, grad_prec.eps,
-                                        np.random.default_rng([seed, 1]))
-        targets = [Target(k, "param", params[k], g) for k, g in zip(params, before)]
-        flow = _gradient_flow(model, dict(zip(params, before)))
+        rng = np.random.default_rng([seed, 1])
+        generic = _generic_output(f"{label}.forward", model.forward, xw, x0.dtype, rng)
+        history, notes = _history_check(describe, analytic, xw, before, grad_prec.eps, rng)
+        targets = [Target(k, "param", params[k], g) for k, g in zip(params, before, strict=True)]
+        flow = _gradient_flow(model, dict(zip(params, before, strict=True)))
         problem = Problem(kind="check_model", label=label, describe=describe, phi=phi,
                           targets=targets, f0=f0, noise=abs(f0), precision=precision,
                           grad_precision=grad_prec, evaluations=4,
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes)
+                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
         return _run(problem, opts, start, flow)
 
 

@@ -19,7 +19,8 @@ JSON output (``--json``), stable, ``"schema": 1``::
     verify: {"schema": 1, "command": "verify", "ok": bool, "fast": bool, "seed": int,
              "seconds": float,
              "rows": [{"name", "kind", "ok", "ways", "exact_error", "numeric_error",
-                       "checked", "nondifferentiable", "mode", "seconds", "note"}, ...]}
+                       "checked", "nondifferentiable", "evaluations", "mode", "seconds",
+                       "note"}, ...]}
     check:  {"schema": 1, "command": "check", "target": "file.py:Class", "ok": bool,
              "input_shape": [int, ...], "dtype": str, "seed": int,
              "check": <record, see gradcheck.session_report>,
@@ -136,10 +137,10 @@ def _verify(args: argparse.Namespace) -> int:
                           "rows": [row.to_dict() for row in rows]}, indent=2))
         return EXIT_OK if ok else EXIT_MISMATCH
     console.print_table(
-        ["name", "kind", "agree", "exact err", "numeric err", "entries", "at kinks", "mode",
-         "seconds", "verdict"],
+        ["name", "kind", "agree", "exact err", "numeric err", "entries", "at kinks", "evals",
+         "mode", "seconds", "verdict"],
         [[r.name, r.kind, r.ways, _fmt(r.exact_error), _fmt(r.numeric_error), r.checked,
-          r.nondifferentiable, r.mode, f"{r.seconds:.2f}", "ok" if r.ok else
+          r.nondifferentiable, r.evaluations, r.mode, f"{r.seconds:.2f}", "ok" if r.ok else
           f"FAILED: {r.note}"] for r in rows],
         failed=[not r.ok for r in rows])
     failed = sum(not r.ok for r in rows)

@@ -74,12 +74,13 @@ def _residual(analytic: np.ndarray, model: np.ndarray) -> float:
 def _fit_factor(t: _Tensor) -> float | None:
     """The factor ``c`` with ``analytic ≈ c · numeric``, or None when no factor fits.
 
-    ``c`` is the least-squares fit on the entries whose numeric value is not tiny; the fit
-    counts only if it also explains every known entry to ``FIT_RTOL``.
+    ``c`` is the least-squares fit on the entries whose numeric value is not tiny (at
+    least ``MIN_ENTRIES`` known); the fit counts only if it also explains every known
+    entry to ``FIT_RTOL``.
     """
     a, n = t.analytic[t.known], t.numeric[t.known]
     big = np.abs(n) >= SIGNIFICANT * t.scale
-    if t.scale == 0.0 or np.count_nonzero(big) < MIN_ENTRIES:
+    if t.scale == 0.0 or a.size < MIN_ENTRIES:
         return None
     c = float(np.dot(a[big], n[big]) / np.dot(n[big], n[big]))
     if c == 0.0 or _residual(a, c * n) > FIT_RTOL:
@@ -187,11 +188,13 @@ def _fixed_matrix(t: _Tensor, run: RunEvidence) -> str | None:
             f"matrix M with det M = 1, as W⁻ᵀW has)")
 
 
-def _permuted(t: _Tensor, run: RunEvidence) -> str | None:
+def _misrouted(t: _Tensor, run: RunEvidence) -> str | None:
     """The right values at the wrong positions (e.g. max-pool routing to the wrong element).
 
-    The wrong entries' analytic values, sorted, must match their numeric values, sorted,
-    far better than they match in place (else it is the identity, not a permutation).
+    Either the wrong entries' analytic values, sorted, match their numeric values, sorted,
+    far better than in place (a permutation; needs every moved entry known), or, at every
+    wrong entry, exactly one of analytic and numeric is zero, both ways round (the
+    gradient left where it belongs and landed where it does not; works on a sample).
     """
     where = t.wrong & t.known
     if np.count_nonzero(where) < 2 or t.scale == 0.0:
@@ -199,8 +202,14 @@ def _permuted(t: _Tensor, run: RunEvidence) -> str | None:
     a, n = t.analytic[where], t.numeric[where]
     sorted_gap = float(np.max(np.abs(np.sort(a) - np.sort(n))))
     in_place_gap = float(np.max(np.abs(a - n)))
-    if sorted_gap > FIT_RTOL * t.scale or in_place_gap < max(10 * sorted_gap,
-                                                             SIGNIFICANT * t.scale):
+    permuted = sorted_gap <= FIT_RTOL * t.scale and in_place_gap >= max(
+        10 * sorted_gap, SIGNIFICANT * t.scale)
+    small, large = np.minimum(np.abs(a), np.abs(n)), np.maximum(np.abs(a), np.abs(n))
+    one_side_zero = small <= FIT_RTOL * large
+    left, landed = np.abs(a) < np.abs(n), np.abs(a) > np.abs(n)
+    swapped = bool(np.all(one_side_zero) and left.any() and landed.any()
+                   and a.size >= MIN_ENTRIES)
+    if not (permuted or swapped):
         return None
     return (f"{t.name}: the right values at the wrong positions "
             f"(gradient routed to the wrong element?)")
@@ -219,9 +228,18 @@ def _axes(t: _Tensor, letters: str, fallback: dict[int, tuple[int, ...]]) -> tup
     return fallback.get(t.analytic.ndim, ())
 
 
-def _unlikely_by_chance(wrong_count: int, fraction: float) -> bool:
-    """Would ``wrong_count`` random entries all fall in a region of this size rarely?"""
-    return fraction < 1.0 and fraction**wrong_count <= CHANCE
+def _unlikely_by_chance(wrong: np.ndarray, region: np.ndarray, judged: np.ndarray) -> bool:
+    """Would wrong entries drawn at random among the judged ones all fall in ``region`` rarely?
+
+    The chance is hypergeometric: with ``J`` judged entries, ``R`` of them in the region and
+    ``m`` wrong, it is ``C(R, m) / C(J, m) = Π_{i<m} (R − i)/(J − i)``.
+    """
+    m = int(np.count_nonzero(wrong))
+    in_region, total = int(np.count_nonzero(judged & region)), int(np.count_nonzero(judged))
+    if m == 0 or in_region >= total:
+        return False
+    i = np.arange(m)
+    return float(np.prod((in_region - i) / (total - i))) <= CHANCE
 
 
 def _borders(t: _Tensor, run: RunEvidence) -> str | None:
@@ -229,50 +247,58 @@ def _borders(t: _Tensor, run: RunEvidence) -> str | None:
     if not axes or t.role != "input":
         return None
     height, width = (t.analytic.shape[ax] for ax in axes)
-    wrong_count = int(np.count_nonzero(t.wrong))
+    shape = [1] * t.analytic.ndim
+    shape[axes[0]], shape[axes[1]] = height, width
     for band in (1, 2):
         if min(height, width) <= 2 * band:
             break
-        rows = np.arange(height)
-        cols = np.arange(width)
+        rows, cols = np.arange(height), np.arange(width)
         edge_rows = (rows < band) | (rows >= height - band)
         edge_cols = (cols < band) | (cols >= width - band)
         edge_2d = edge_rows[:, None] | edge_cols[None, :]
-        shape = [1] * t.analytic.ndim
-        shape[axes[0]], shape[axes[1]] = height, width
         border = np.broadcast_to(edge_2d.reshape(shape), t.analytic.shape)
-        if np.any(t.wrong & ~border):
+        if np.any(t.wrong & ~border) or np.count_nonzero(t.known & ~border) < MIN_ENTRIES:
             continue
-        if _unlikely_by_chance(wrong_count, float(np.mean(edge_2d))):
+        if _unlikely_by_chance(t.wrong, border, t.known | t.wrong):
             where = "the outermost row/column" if band == 1 else f"the outer {band} rows/columns"
             return f"{t.name}: errors only at the borders of the H×W grid, in {where} (padding?)"
     return None
 
 
 def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
+    """Errors confined to the first (or last) time steps, or growing monotonically in time.
+
+    The known entries of the other steps must be right, and the wrong entries must be more
+    concentrated than chance would make them (so a sample of entries, as fast mode gives,
+    is enough).
+    """
     axes = _axes(t, "T", {3: (1,)})
-    if not axes or t.role != "input":
+    if not axes or t.role != "input" or t.analytic.shape[axes[0]] < 3:
         return None
     steps = t.analytic.shape[axes[0]]
-    if steps < 3:
+    a, n, known, wrong = (np.moveaxis(arr, axes[0], 0).reshape(steps, -1)
+                          for arr in (t.analytic, t.numeric, t.known, t.wrong))
+    wrong_steps = np.flatnonzero(wrong.any(axis=1))
+    if wrong_steps.size == 0:
         return None
-    moved = [np.moveaxis(arr, axes[0], 0).reshape(steps, -1)
-             for arr in (t.analytic, t.numeric, t.known, t.wrong)]
-    a, n, known, wrong = moved
-    wrong_steps = wrong.any(axis=1)
-    k = int(np.count_nonzero(wrong_steps))
+    first, last = int(wrong_steps[0]), int(wrong_steps[-1])
+    judged = known | wrong
+    step_of = np.broadcast_to(np.arange(steps)[:, None], wrong.shape)
     error = np.array([np.max(np.abs(a[s] - n[s])[known[s]], initial=0.0) for s in range(steps)])
-    wrong_count = int(np.count_nonzero(wrong))
-    if 0 < k < steps and _unlikely_by_chance(wrong_count, k / steps):
-        if wrong_steps[:k].all():
-            grows = np.all(error[: k - 1] >= error[1:k]) and k >= 2
+    if first == 0 and last < steps - 1:
+        k = last + 1
+        if (np.count_nonzero(known[k:]) >= MIN_ENTRIES
+                and _unlikely_by_chance(wrong, step_of < k, judged)):
+            grows = k >= 2 and bool(np.all(error[:k - 1] >= error[1:k]))
             trend = ", growing toward early steps" if grows else ""
             return (f"{t.name}: errors only in the first {k} of {steps} time steps{trend} "
                     f"(truncated BPTT?)")
-        if wrong_steps[-k:].all():
+    if last == steps - 1 and first > 0:
+        k = steps - first
+        if (np.count_nonzero(known[:first]) >= MIN_ENTRIES
+                and _unlikely_by_chance(wrong, step_of >= first, judged)):
             return f"{t.name}: errors only in the last {k} of {steps} time steps"
-        return None
-    if k == steps and steps >= 4 and np.all(error > 0):
+    if first == 0 and last == steps - 1 and steps >= 4 and np.all(error > 0):
         ratio = error[0] / error[-1]
         if np.all(np.diff(error) < 0) and ratio >= 10:
             return (f"{t.name}: error grows toward early time steps ({_fmt(ratio)}× from the "
@@ -308,7 +334,7 @@ TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
     TensorDetector("transposed", "value", _transposed),
     TensorDetector("kernel rotated", "value", _kernel_flipped),
     TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix),
-    TensorDetector("wrong positions", "value", _permuted),
+    TensorDetector("wrong positions", "value", _misrouted),
     TensorDetector("borders", "where", _borders),
     TensorDetector("time steps", "where", _time_profile),
 )
@@ -384,18 +410,23 @@ def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
 
 @dataclass(frozen=True)
 class RunDetector:
-    """One finding about the whole run (state, or which tensors/layers are to blame)."""
+    """One finding about the whole run.
+
+    ``kind`` is ``"state"`` (how the user's code behaved: always reported) or ``"blame"``
+    (which tensors or layers are wrong: only meaningful when forward is deterministic).
+    """
 
     bug: str
+    kind: str
     find: Callable[[RunEvidence, Sequence[_Tensor]], str | None]
 
 
 RUN_DETECTORS: tuple[RunDetector, ...] = (
-    RunDetector("nondeterministic", _nondeterministic),
-    RunDetector("stale cache", _stale_cache),
-    RunDetector("one tensor wrong", _one_tensor),
-    RunDetector("one layer wrong", _one_layer),
-    RunDetector("common factor", _common_factor),
+    RunDetector("nondeterministic", "state", _nondeterministic),
+    RunDetector("stale cache", "state", _stale_cache),
+    RunDetector("one tensor wrong", "blame", _one_tensor),
+    RunDetector("one layer wrong", "blame", _one_layer),
+    RunDetector("common factor", "blame", _common_factor),
 )
 
 
@@ -442,7 +473,8 @@ def diagnose(run: RunEvidence) -> list[str]:
     ['only W is wrong; b is right', 'W: sign flipped (analytic = -1.00 × numeric)']
     """
     tensors = [_Tensor.of(ev) for ev in run.tensors]
-    findings = [f for row in RUN_DETECTORS if (f := row.find(run, tensors)) is not None]
+    rows = [row for row in RUN_DETECTORS if row.kind == "state" or not run.nondeterministic]
+    findings = [f for row in rows if (f := row.find(run, tensors)) is not None]
     if run.nondeterministic:
         return findings
     for t in tensors:

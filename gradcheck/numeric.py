@@ -227,10 +227,11 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     plus the floors. Items with ``|e1|`` above half their tolerance, or whose one-sided
     derivatives differ by more than 5 %, get a second pass at half the step:
     Richardson ``eR = e2 + (e2 − e1)/(r² − 1)`` judged against rounding + the observed
-    truncation ``|e2 − e1|/(r² − 1)``. If the gap between the one-sided derivatives does
-    not halve with the step (smooth curvature would), a kink lies within the step: the
+    truncation ``|e2 − e1|/(r² − 1)``. A smooth function's one-sided derivatives move
+    as ``f''·δ/2`` with the step; when the two steps contradict that model (the gap does
+    not halve, or one side does not move as predicted), a kink lies within the step: the
     analytic value passes when it lies between the one-sided derivatives, and the item
-    is flagged non-differentiable when that gap persists at θ itself.
+    is flagged non-differentiable when the gap persists at θ itself.
     """
     kappa, eps = precision.rounding_safety, precision.eps
     span1 = first.h_up + first.h_down
@@ -252,7 +253,6 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
         return out
     second = refine(again, 2.0)
     out.evaluations = 2 * int(again.sum())
-    sub = first.subset(again)
     span2 = second.h_up + second.h_down
     ratio2 = (span1[again] / span2) ** 2 - 1
     err2 = (second.r_up + second.r_down) / span2
@@ -265,12 +265,20 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     up2, down2 = second.r_up / second.h_up, second.r_down / second.h_down
     os_rnd2 = kappa * eps * 2 * noise2 / np.minimum(second.h_up, second.h_down)
     g1, g2 = gap1[again], up2 - down2
-    halving = span2 / span1[again]
-    big = np.maximum(np.abs(g1), np.abs(g2)) > 4 * os_rnd2 + f
-    window = big & (np.abs(g2 - g1 * halving) > 0.25 * np.maximum(np.abs(g1), np.abs(g2)))
+    # Smooth model: one-sided (D± − a) = c ± f''·δ±/2, so with f'' read off the second gap
+    # the first gap and both one-sided changes are predicted; a kink within the step
+    # breaks at least one prediction (whatever its distance from θ).
+    scale = np.maximum(np.abs(g1), np.abs(g2))
+    big = scale > 4 * os_rnd2 + f
+    curv = g2 / span2  # f''/2
+    miss = np.maximum.reduce([
+        np.abs(g1 - curv * span1[again]),
+        np.abs((up1[again] - up2) - curv * (first.h_up[again] - second.h_up)),
+        np.abs((down1[again] - down2) + curv * (first.h_down[again] - second.h_down))])
+    window = big & (miss > 0.1 * scale)
     tol_k = os_rnd2 + np.maximum(np.abs(up1[again] - up2), np.abs(down1[again] - down2)) + f
     inside = (np.minimum(up2, down2) - tol_k <= 0) & (0 <= np.maximum(up2, down2) + tol_k)
-    at_point = window & (np.abs(g2) > 0.6 * np.abs(g1)) & (np.abs(g2) > 4 * os_rnd2 + 2 * f)
+    at_point = window & (np.abs(g2) > 0.75 * np.abs(g1)) & (np.abs(g2) > 4 * os_rnd2 + 2 * f)
     out.error[again] = np.where(window, err2, err_r)
     out.tolerance[again] = np.where(window, tol_k, tol_r)
     out.wrong[again] = np.where(window, ~inside, np.abs(err_r) > tol_r)

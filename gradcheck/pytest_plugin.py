@@ -239,9 +239,9 @@ class _Reporter:
 class LayerExampleItem(pytest.Item):
     """A generated test: ``cls.gradcheck_example()`` -> ``(layer, x)``, then check_layer."""
 
-    def __init__(self, *, cls: type, module_name: str, **kwargs: Any) -> None:
+    def __init__(self, *, layer_class: type, module_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.cls = cls
+        self.cls = layer_class
         self.module_name = module_name
 
     def runtest(self) -> None:
@@ -274,9 +274,9 @@ def _example_classes(module_name: str) -> Iterator[type]:
     except ImportError as exc:
         raise pytest.UsageError(f"{LAYERS_OPTION}={module_name}: cannot import it ({exc})") \
             from None
-    for _, cls in inspect.getmembers(module, inspect.isclass):
-        if cls.__module__ == module.__name__ and callable(getattr(cls, "gradcheck_example",
-                                                                  None)):
+    for cls in list(vars(module).values()):  # definition order
+        if inspect.isclass(cls) and cls.__module__ == module.__name__ \
+                and callable(getattr(cls, "gradcheck_example", None)):
             yield cls
 
 
@@ -288,5 +288,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for cls in _example_classes(module_name):
             name = f"gradcheck[{cls.__qualname__}]"
             items.append(LayerExampleItem.from_parent(
-                session, name=name, nodeid=f"{module_name}::{name}", cls=cls,
+                session, name=name, nodeid=f"{module_name}::{name}", layer_class=cls,
                 module_name=module_name))

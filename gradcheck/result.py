@@ -204,7 +204,7 @@ class CheckResult:
     def __str__(self) -> str:
         head, rows = self._rows()
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        table = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                  for r in [head, *rows]]
         out = [self.headline(), *table]
         if self.worst:
@@ -267,5 +267,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["CheckResult", "Entry", "GradientMismatch", "Kink", "LayerFlow", "TensorReport",
-           "Taylor"]
+__all__ = [
+    "CheckResult",
+    "Entry",
+    "GradientMismatch",
+    "Kink",
+    "LayerFlow",
+    "Taylor",
+    "TensorReport",
+]

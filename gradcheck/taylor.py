@@ -10,14 +10,15 @@ steps that remain, where the asymptotic order shows.
 >>> from gradcheck.numeric import Target
 >>> x = np.array([0.3, -0.2])
 >>> t = Target("x", "input", x, analytic=np.cos(x))
->>> taylor_test(lambda: float(np.sin(x).sum()), [t], float(np.sin(x).sum()),
-...             noise=1.0, eps=2.2e-16, seed=0)[0].verdict
+>>> probe = taylor_probe(lambda: float(np.sin(x).sum()), [t], float(np.sin(x).sum()), seed=0)
+>>> taylor_verdict(probe, noise=1.0, eps=2.2e-16).verdict
 'consistent'
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,18 +33,30 @@ STEPS = 10
 SECOND_ORDER, FIRST_ORDER = 1.7, 1.3
 
 
-def taylor_test(phi: Objective, targets: Sequence[Target], f0: float, *, noise: float,
-                eps: float, seed: int, describe: str = "the function") -> tuple[Taylor, int]:
-    """Run the Taylor test along one seeded random direction; return (Taylor, evaluations).
+class TaylorProbe(NamedTuple):
+    """Raw Taylor-test data: steps, remainders, and the values ``φ(θ + hv)`` seen."""
+
+    steps: np.ndarray
+    remainders: np.ndarray
+    values: np.ndarray
+    f0: float
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.steps)
+
+
+def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: int,
+                 describe: str = "the function") -> TaylorProbe:
+    """Evaluate the remainders along one seeded random direction.
+
+    The values double as a probe of the output precision (see
+    :func:`gradcheck.tolerances.observed_precision`): they are taken at generic points.
 
     Parameters
     ----------
     phi, targets, f0
         The objective, the arrays it reads (perturbed in place, restored) and ``φ(θ)``.
-    noise : float
-        Scale of ``φ``'s rounding; remainders below ``1000·eps·noise`` are discarded.
-    eps : float
-        Machine epsilon of the output precision.
     seed : int
         Seed of the direction.
     """
@@ -51,12 +64,12 @@ def taylor_test(phi: Objective, targets: Sequence[Target], f0: float, *, noise: 
     size = sum(t.size for t in targets)
     dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) / np.sqrt(size)
             for t in targets]
-    steps, remainders = [], []
+    steps, remainders, values = [], [], []
     try:
         for j in range(STEPS):
             h = FIRST_STEP * 2.0 ** -j
             linear = 0.0
-            for t, d in zip(targets, dirs):
+            for t, d in zip(targets, dirs, strict=True):
                 up, _, delta, _ = t.realize(t.values, h * d)
                 linear += float(t.analytic_flat @ delta)
                 t.flat()[:] = up
@@ -64,6 +77,7 @@ def taylor_test(phi: Objective, targets: Sequence[Target], f0: float, *, noise: 
             for t in targets:
                 t.flat()[:] = t.values
             steps.append(h)
+            values.append(value)
             remainders.append(abs(value - f0 - linear))
     except Exception as err:
         raise UserCodeError(f"{describe} raised {type(err).__name__} during the Taylor test "
@@ -71,11 +85,13 @@ def taylor_test(phi: Objective, targets: Sequence[Target], f0: float, *, noise: 
     finally:
         for t in targets:
             t.flat()[:] = t.values
-    return _verdict(np.array(steps), np.array(remainders), 1000 * eps * max(noise, abs(f0))
-                    ), len(steps)
+    return TaylorProbe(np.array(steps), np.array(remainders), np.array(values), f0)
 
 
-def _verdict(steps: np.ndarray, remainders: np.ndarray, floor: float) -> Taylor:
+def taylor_verdict(probe: TaylorProbe, *, noise: float, eps: float) -> Taylor:
+    """Fit the slope on the smallest steps whose remainder is above ``1000·eps·noise``."""
+    steps, remainders = probe.steps, probe.remainders
+    floor = 1000 * eps * max(noise, abs(probe.f0), float(np.max(np.abs(probe.values))))
     usable = np.isfinite(remainders) & (remainders > floor)
     pairs = (tuple(steps.tolist()), tuple(remainders.tolist()))
     if usable.sum() < 3:

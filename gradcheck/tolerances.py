@@ -89,9 +89,9 @@ def precision_of(dtype: np.dtype | type) -> Precision:
     return PRECISIONS.get(resolved.name, PRECISIONS["float64"])
 
 
-def coarser(a: Precision, b: Precision) -> Precision:
-    """The less precise of two rows."""
-    return a if a.eps >= b.eps else b
+def coarser(*rows: Precision) -> Precision:
+    """The least precise of the given rows."""
+    return max(rows, key=lambda row: row.eps)
 
 
 def observed_precision(values: np.ndarray, declared: np.dtype) -> Precision:

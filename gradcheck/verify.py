@@ -1,7 +1,8 @@
 """The zoo verification behind ``gradcheck verify``: every built-in derivative, three ways.
 
-- Every activation and loss row is held three ways: **exact** (SymPy differentiates the
-  row's twin in ``gradcheck.reference.exact`` and the result is lambdified), **analytic**
+- Every activation and loss row is held three ways: **exact** (SymPy's derivative of the
+  row's twin in ``gradcheck.reference.exact``, evaluated by
+  ``gradcheck.reference.lambdified``; softmax's Jacobian is lambdified here), **analytic**
   (the hand-written ``df``/``grad``/``vjp`` of the models' tables) and **numeric** (finite
   differences by the checker, ``gradcheck.check_grad``/``check_jacobian``). Exact and
   analytic are compared entry by entry at seeded points of the row's ``domain`` (kept
@@ -22,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,8 @@ class VerifyRow:
         Entries compared by the checker.
     nondifferentiable : int
         Entries at kinks, judged by one-sided derivatives.
+    evaluations : int
+        Function evaluations the checker spent (fast mode: independent of the size).
     mode : str
         Checker mode used (``"full"`` or ``"fast"``).
     seconds : float
@@ -71,6 +75,7 @@ class VerifyRow:
     numeric_error: float | None
     checked: int
     nondifferentiable: int
+    evaluations: int
     mode: str
     seconds: float
     note: str = ""
@@ -133,6 +138,7 @@ def _from_results(results: Sequence[Any]) -> dict[str, Any]:
     return {"ok": not failing, "numeric_error": max(errors, default=None),
             "checked": sum(int(t.n_checked) for t in tensors),
             "nondifferentiable": sum(int(t.n_nondifferentiable) for t in tensors),
+            "evaluations": sum(int(r.evaluations) for r in results),
             "mode": "/".join(dict.fromkeys(r.mode for r in results)), "note": note}
 
 
@@ -169,15 +175,36 @@ def _activation_case(name: str) -> Case:
     return Case(name, "activation", run)
 
 
+@cache
+def _exact_softmax_jacobian(width: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``J(z_row) -> (width, width)``: SymPy's Jacobian of the exact softmax twin."""
+    import sympy as sp
+
+    from gradcheck.reference.exact import EXACT_VECTOR_ACTIVATIONS
+    xs = sp.symbols(f"z0:{width}", real=True)
+    outputs = sp.Matrix(EXACT_VECTOR_ACTIVATIONS["softmax"].expr(xs))
+    jacobian = sp.lambdify([xs], outputs.jacobian(xs), modules="numpy")
+    return lambda row: np.array(jacobian(row), dtype=np.float64)
+
+
 def _softmax_case() -> Case:
     def run(mode: str, seed: int) -> dict[str, Any]:
         import gradcheck
         from gradcheck.models.activations import VECTOR_ACTIVATIONS
         row = VECTOR_ACTIVATIONS["softmax"]
-        z = np.random.default_rng(seed).uniform(*row.domain, (3, 5))
-        result = gradcheck.check_jacobian(row.f, z, vjp=lambda v, g: row.vjp(row.f(v), g),
-                                          mode="full", seed=seed)
-        return _three_ways(None, [result])
+        z = np.random.default_rng(seed).uniform(*row.domain, (max(2, POINTS[mode] // 6), 4))
+        jacobian = _exact_softmax_jacobian(z.shape[1])
+
+        def analytic(v: np.ndarray, g: np.ndarray) -> np.ndarray:
+            return row.vjp(row.f(v), g)
+
+        def exact(v: np.ndarray, g: np.ndarray) -> np.ndarray:
+            return np.stack([jacobian(vr).T @ gr for vr, gr in zip(v, g, strict=True)])
+
+        g = np.random.default_rng(seed + 1).standard_normal(z.shape)
+        results = [gradcheck.check_jacobian(row.f, z, vjp=vjp, mode="full", seed=seed)
+                   for vjp in (analytic, exact)]
+        return _three_ways(_relative(analytic(z, g), exact(z, g)), results)
 
     return Case("softmax", "activation", run)
 
@@ -360,7 +387,7 @@ def run_case(case: Case, *, fast: bool = False, seed: int = 0) -> VerifyRow:
         facts = case.run(mode, seed)
     except Exception as exc:  # a crash in the zoo is a failed verification, not a traceback
         facts = {"ok": False, "ways": "", "exact_error": None, "numeric_error": None,
-                 "checked": 0, "nondifferentiable": 0, "mode": mode,
+                 "checked": 0, "nondifferentiable": 0, "evaluations": 0, "mode": mode,
                  "note": f"{type(exc).__name__}: {exc}"}
     return VerifyRow(name=case.name, kind=case.kind, seconds=time.perf_counter() - start,
                      **facts)

@@ -45,7 +45,7 @@ def check_input(owner: str, x: Any, *, ndim: int, trailing: tuple[int | None, ..
         raise ShapeError(f"{owner}: expected a {ndim}-d input{where}, got shape {arr.shape}")
     if trailing:
         actual = arr.shape[-len(trailing):]
-        if any(e is not None and e != a for e, a in zip(trailing, actual)):
+        if any(e is not None and e != a for e, a in zip(trailing, actual, strict=True)):
             expected = ", ".join("*" if e is None else str(e) for e in trailing)
             raise ShapeError(f"{owner}: expected input shape{where} ending in ({expected}), "
                              f"got {arr.shape}")

@@ -38,7 +38,8 @@ class Dense:
     init : {"xavier", "glorot", "he"}
         Initializer of ``W`` (Glorot uniform for sigmoid/tanh, He normal for ReLU-family);
         ``b`` starts at zero.
-    dtype : float64 or float32
+    dtype : float64 (default) or float32
+        Of the parameters; inputs and upstream gradients are cast to it, outputs have it.
     seed : int or numpy.random.Generator
         Source of the initial weights.
 
@@ -50,7 +51,7 @@ class Dense:
     def __init__(self, in_features: int, out_features: int, *, init: str = "xavier",
                  dtype: Any = np.float64, seed: int | np.random.Generator = 0) -> None:
         for arg, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int | np.integer) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"Dense: {arg} must be a positive integer, got {value!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.dtype = check_dtype(f"{self!r}", dtype)
@@ -65,7 +66,8 @@ class Dense:
 
     def forward(self, x: Any) -> np.ndarray:
         """``x: (N, in) -> y: (N, out)``."""
-        x = check_input(f"{self!r}", x, ndim=2, trailing=(self.in_features,), layout="(N, in)")
+        x = check_input(f"{self!r}", x, ndim=2, trailing=(self.in_features,),
+                        layout="(N, in)").astype(self.dtype, copy=False)
         self._x = x
         return x @ self.params["W"] + self.params["b"]
 
@@ -73,6 +75,7 @@ class Dense:
         """``grad_out: (N, out) -> dx: (N, in)``; fills ``grads["W"]`` and ``grads["b"]``."""
         x = require_forward(f"{self!r}", self._x)
         g = check_grad_out(f"{self!r}", grad_out, (x.shape[0], self.out_features))
+        g = g.astype(self.dtype, copy=False)
         self.grads["W"][...] = x.T @ g
         self.grads["b"][...] = g.sum(axis=0)
         return g @ self.params["W"].T

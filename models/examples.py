@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,8 @@ __all__ = ["DigitsResult", "digits_classifier", "train_digits"]
 LAYER_SIZES = (64, 16, 16, 10)
 
 
-def digits_classifier(seed: int = 0, *, l2: float = 0.0) -> tuple[Sequential, Loss]:
+def digits_classifier(seed: int = 0, *, l2: float = 0.0,
+                      dtype: Any = np.float64) -> tuple[Sequential, Loss]:
     """The 64-16-16-10 sigmoid network (Xavier init, seeded) and its softmax CE loss.
 
     >>> model, loss = digits_classifier(seed=0)
@@ -38,7 +40,8 @@ def digits_classifier(seed: int = 0, *, l2: float = 0.0) -> tuple[Sequential, Lo
     rng = np.random.default_rng(seed)
     layers: list = []
     for n_in, n_out in pairwise(LAYER_SIZES):
-        layers += [Dense(n_in, n_out, init="xavier", seed=rng), Activation("sigmoid")]
+        layers += [Dense(n_in, n_out, init="xavier", dtype=dtype, seed=rng),
+                   Activation("sigmoid")]
     return Sequential(layers[:-1], l2=l2), Loss("softmax_ce")  # logits out: no last sigmoid
 
 

@@ -12,7 +12,11 @@ Rows declare what they accept, so strategies and tests need not guess:
 - ``pred``: ``"real"`` (any value) or ``"probability"`` (each entry in (0, 1));
 - ``target``: ``"real"``, ``"binary"`` (each entry in [0, 1]) or ``"class"`` (integer
   class indices of shape ``pred.shape[:-1]``, or one-hot / probability rows of
-  ``pred``'s shape, classes on the last axis).
+  ``pred``'s shape, classes on the last axis);
+- ``kinks``: values of the residual ``pred − target`` where ``grad`` is discontinuous
+  (an ``abs``/hinge-style row would list ``0.0``). No row here has one: Huber's
+  gradient ``clip(p − t, −δ, δ)`` is continuous; only its second derivative jumps at
+  ``|p − t| = δ``.
 
 >>> import numpy as np
 >>> loss = Loss("mse")
@@ -30,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from .activations import VECTOR_ACTIVATIONS
+from .activations import ACTIVATIONS, VECTOR_ACTIVATIONS
 from .base import ShapeError, require_forward
 
 __all__ = ["LOSSES", "Loss", "LossOp"]
 
 Array = np.ndarray
+_sigmoid = ACTIVATIONS["sigmoid"].f  # stable on both sides
+_softmax = VECTOR_ACTIVATIONS["softmax"].f
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,6 @@ def _bce_logits(z: Array, t: Array) -> Array:
     return _per_sample(np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z))))
 
 
-def _sigmoid(z: Array) -> Array:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype)
-
-
 def _logsumexp(z: Array) -> Array:
     m = np.max(z, axis=-1, keepdims=True)
     return m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
@@ -109,7 +110,7 @@ def _softmax_ce(z: Array, target: Array) -> Array:
 
 def _softmax_ce_grad(z: Array, target: Array) -> Array:
     t = _one_hot(z, target)
-    return np.sum(t, axis=-1, keepdims=True) * VECTOR_ACTIVATIONS["softmax"].f(z) - t
+    return np.sum(t, axis=-1, keepdims=True) * _softmax(z) - t
 
 
 _HUBER_DELTA = 1.0

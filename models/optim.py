@@ -60,6 +60,7 @@ class Optimizer:
             pairs.append((key, p, g))
         return pairs
 
+
 class SGD(Optimizer):
     """Gradient descent with (heavy-ball) momentum μ: ``v ← μv + g``, ``θ ← θ − lr·v``.
 
@@ -79,7 +80,9 @@ class SGD(Optimizer):
         self.steps += 1
         for key, p, g in self._pairs():
             if self.momentum:
-                v = self._velocity.setdefault(key, np.zeros_like(p))
+                if key not in self._velocity:
+                    self._velocity[key] = np.zeros_like(p)
+                v = self._velocity[key]
                 v *= self.momentum
                 v += g
                 g = v
@@ -106,8 +109,9 @@ class Adam(Optimizer):
         self.steps += 1
         b1, b2 = self.betas
         for key, p, g in self._pairs():
-            m = self._m.setdefault(key, np.zeros_like(p))
-            v = self._v.setdefault(key, np.zeros_like(p))
+            if key not in self._m:
+                self._m[key], self._v[key] = np.zeros_like(p), np.zeros_like(p)
+            m, v = self._m[key], self._v[key]
             m += (1 - b1) * (g - m)
             v += (1 - b2) * (g * g - v)
             m_hat = m / (1 - b1**self.steps)

@@ -145,6 +145,8 @@ def fit(model: Any, loss: Loss, x: Any, y: Any, *, optimizer: Any, epochs: int,
     x_val, y_val : optional validation data, evaluated after every epoch.
     verbose : bool
         Print one line per epoch.
+
+    The model is left in training mode; ``x`` and ``y`` are not modified.
     """
     x, y = _check_data("fit", x, y)
     if (x_val is None) != (y_val is None):

@@ -13,11 +13,33 @@ SymPy expression, presentation MathML (for the offline HTML) and a plain-text fo
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import sympy as sp
+from sympy.printing.mathml import MathMLPresentationPrinter
 
 __all__ = ["Block", "Heading", "Image", "Math", "MathBlock", "Note", "Paragraph", "Table"]
+
+
+_LOOSE_AMPERSAND = re.compile(r"&(?![A-Za-z]+;|#[0-9]+;)")
+
+
+def _serialize(node: Any) -> str:
+    """MathML text of a minidom node with text escaped.
+
+    ``sp.mathml`` writes text nodes unescaped (``<mo><</mo>``) so that its entities such
+    as ``&dd;`` survive; here ``<`` and ``>`` are always escaped and ``&`` unless it
+    starts an entity.
+    """
+    if node.nodeType == node.TEXT_NODE:
+        text = _LOOSE_AMPERSAND.sub("&amp;", node.data)
+        return text.replace("<", "&lt;").replace(">", "&gt;")
+    attributes = "".join(f' {k}="{html.escape(v)}"' for k, v in node.attributes.items())
+    inner = "".join(_serialize(child) for child in node.childNodes)
+    return f"<{node.tagName}{attributes}>{inner}</{node.tagName}>"
 
 
 @dataclass(frozen=True)
@@ -32,7 +54,7 @@ class Math:
     def of(cls, expr: sp.Basic) -> Math:
         """Build from a SymPy object (printers: ``latex``, presentation ``mathml``, ``sstr``)."""
         try:
-            mathml = sp.mathml(expr, printer="presentation")
+            mathml = _serialize(MathMLPresentationPrinter()._print(expr))
         except Exception:  # the MathML printer lacks rules for some objects; text remains
             mathml = None
         return cls(latex=sp.latex(expr), text=sp.sstr(expr), mathml=mathml)

@@ -85,5 +85,5 @@ def step_plot(sweep: StepSweep) -> bytes | None:
     axes.set_xlabel("step h")
     axes.set_ylabel("|difference − exact derivative|")
     axes.set_title(f"{sweep.name}'({sweep.at:g}): truncation vs rounding")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="lower left")
     return _png(figure, plt)

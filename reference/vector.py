@@ -19,6 +19,7 @@ zero).
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,10 +40,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Identity:
-    """``derived`` (SymPy's result) equals ``classic`` under ``condition``, as ``proof`` shows."""
+    """``derived`` (SymPy's result) equals ``classic`` under ``condition``, as ``proof`` shows.
+
+    ``lhs`` is the quantity both sides describe, as ``(latex, plain text)``.
+    """
 
     title: str
-    lhs: sp.Basic
+    lhs: tuple[str, str]
     derived: sp.Basic
     classic: sp.Basic
     condition: str
@@ -54,8 +58,20 @@ class Identity:
             f"; when {self.condition})" if self.condition else ")")
         return [Heading(3, self.title, anchor="identity-" + "-".join(self.title.lower().split())),
                 Paragraph.of(self.explanation),
-                MathBlock((Math.equation(self.lhs, self.derived),
-                           Math.equation(self.lhs, self.classic)), ("derived by SymPy", label))]
+                MathBlock((self._line(self.derived), self._line(self.classic)),
+                          ("derived by SymPy", label))]
+
+    def _line(self, rhs: sp.Basic) -> Math:
+        latex, text = self.lhs
+        right = Math.of(rhs)
+        mathml = None if right.mathml is None else (
+            f"<mi>{html.escape(text)}</mi><mo>=</mo>{right.mathml}")
+        return Math(latex=f"{latex} = {right.latex}", text=f"{text} = {right.text}",
+                    mathml=mathml)
+
+    def _repr_markdown_(self) -> str:
+        from gradcheck.reference.render_md import render_blocks
+        return render_blocks(self.blocks())
 
 
 def _prove_zero(difference: sp.Matrix | sp.Expr, what: str) -> str:
@@ -76,7 +92,7 @@ def softmax_jacobian(k: int = 3) -> Identity:
     symbols = sp.Matrix(k, k, lambda i, j: sp.Symbol(f"s_{i + 1}") * (
         sp.KroneckerDelta(i, j) - sp.Symbol(f"s_{j + 1}")))
     proof = _prove_zero(derived - classic, "softmax Jacobian")
-    return Identity(f"Softmax Jacobian ({k} classes)", sp.Symbol(r"\partial s / \partial z"),
+    return Identity(f"Softmax Jacobian ({k} classes)", (r"\frac{\partial s}{\partial z}", "∂s/∂z"),
                     sp.simplify(derived), symbols, "", proof,
                     "SymPy differentiates every output of softmax with respect to every input; "
                     "each entry equals s_i(δ_ij − s_j), with s = softmax(z).")
@@ -97,7 +113,7 @@ def fused_softmax_ce(k: int = 3) -> Identity:
                         "softmax cross-entropy, targets summing to 1")
     sym_s = sp.Matrix(sp.symbols(f"s_1:{k + 1}"))
     return Identity(f"Softmax with cross-entropy ({k} classes)",
-                    sp.Symbol(r"\partial \ell / \partial z"), sym_s * sp.Add(*ts) - sp.Matrix(ts),
+                    (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"), sym_s * sp.Add(*ts) - sp.Matrix(ts),
                     sym_s - sp.Matrix(ts), f"t_1 + … + t_{k} = 1", proof,
                     "Differentiating −Σ t_k log softmax(z)_k through the softmax gives "
                     "s·Σt − t for any targets; for one-hot or probability targets the sum is 1 "
@@ -112,7 +128,7 @@ def fused_sigmoid_bce() -> Identity:
     loss = EXACT_LOSSES["bce"].per_sample([sig], [tv])
     derived = sp.diff(loss, zv)
     proof = _prove_zero(derived - (sig - tv), "sigmoid with binary cross-entropy")
-    return Identity("Sigmoid with binary cross-entropy", sp.Derivative(sp.Symbol("ell"), zv),
+    return Identity("Sigmoid with binary cross-entropy", (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
                     sp.simplify(derived), sp.Function("sigma")(zv) - tv, "", proof,
                     "The 1/(p(1−p)) of the cross-entropy cancels σ' = σ(1−σ): the gradient "
                     "with respect to the logit is σ(z) − t (the bce_logits row).")
@@ -138,7 +154,7 @@ def squared_error_conventions(n: int = 2, k: int = 2) -> tuple[Identity, ...]:
         coefficient = factor.subs({sp.Symbol("N"): n, sp.Symbol("K"): k})
         proof = _prove_zero(derived - coefficient * (ps - ts), f"{words} gradient")
         p_sym, t_sym = sp.symbols("p t")
-        out.append(Identity(f"Squared error: {words}", sp.Symbol(r"\partial L / \partial p"),
+        out.append(Identity(f"Squared error: {words}", (r"\frac{\partial L}{\partial p}", "∂L/∂p"),
                             sp.simplify(derived), factor * (p_sym - t_sym), f"N = {n}, K = {k} "
                             "checked entry by entry", proof,
                             f"L is the {words}; SymPy differentiates a {n}×{k} batch entry by "

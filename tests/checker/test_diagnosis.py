@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck.diagnosis import TENSOR_DETECTORS, diagnose
+from gradcheck.diagnosis import RUN_DETECTORS, TENSOR_DETECTORS, diagnose
 from gradcheck.evidence import RunEvidence, TensorEvidence
 
 VALUE_BUGS = ("all zeros", "sign flipped", "constant factor", "transposed", "kernel rotated",
@@ -62,7 +62,8 @@ shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).filter(
 @given(data=st.data(), shape=shapes)
 def test_correct_gradient_gives_no_findings(data, shape):
     n = gradients(data.draw, shape)
-    assert diagnose(run_of(tensor("W", n * (1 + 1e-9), n), tensor("b", n[..., :1], n[..., :1]))) == []
+    bias = n[..., :1]
+    assert diagnose(run_of(tensor("W", n * (1 + 1e-9), n), tensor("b", bias, bias))) == []
 
 
 @settings(max_examples=40)
@@ -152,7 +153,8 @@ def test_a_nearly_right_gradient_is_not_called_a_permutation():
 
 
 @settings(max_examples=40)
-@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from([(20,), (4, 6), (2, 3, 4), (2, 2, 3, 3)]),
+@given(seed=st.integers(0, 2**32 - 1),
+       shape=st.sampled_from([(20,), (4, 6), (2, 3, 4), (2, 2, 3, 3)]),
        relative_noise=st.floats(0.3, 3.0))
 def test_random_noise_is_not_misnamed(seed, shape, relative_noise):
     rng = np.random.default_rng(seed)
@@ -176,6 +178,53 @@ def test_fast_mode_evidence_with_unknown_entries_is_still_diagnosed():
     partial[:2] = n[:2]  # only the localized entries have a numeric value
     assert diagnose(run_of(tensor("W", 3 * n, partial), batch_size=None)) == [
         "W: off by a constant factor 3.0 (analytic = 3.0 × numeric)"]
+
+
+def sampled(ev: TensorEvidence, count: int, seed: int) -> TensorEvidence:
+    """``ev`` as fast mode reports it: numeric (and a verdict) only at ``count`` random entries."""
+    keep = np.zeros(ev.analytic.size, dtype=bool)
+    keep[np.random.default_rng(seed).choice(ev.analytic.size, count, replace=False)] = True
+    keep = keep.reshape(ev.analytic.shape)
+    return TensorEvidence(ev.name, ev.role, ev.analytic, np.where(keep, ev.numeric, np.nan),
+                          ev.wrong & keep, ev.nondifferentiable, ev.layout)
+
+
+def _planted(bug: str) -> TensorEvidence:
+    """One tensor with a planted bug, large enough that a sample of 24 entries is partial."""
+    rng = np.random.default_rng(15)
+    if bug == "wrong positions":
+        n, a = np.zeros((4, 2, 6, 6)), np.zeros((4, 2, 6, 6))
+        g = rng.standard_normal((4, 2, 3, 3))
+        n[:, :, 1::2, 1::2] = g  # the true argmax of each 2×2 window
+        a[:, :, ::2, ::2] = g
+        return tensor("x", a, n, role="input")
+    if bug == "borders":
+        n = rng.standard_normal((4, 2, 6, 6))
+        a = n.copy()
+        a[..., 0, :] += 1.0
+        a[..., -1, :] += 1.0
+        a[..., 1:-1, 0] += 1.0
+        a[..., 1:-1, -1] += 1.0
+        return tensor("x", a, n, role="input")
+    if bug == "time steps":
+        n = rng.standard_normal((4, 8, 3))
+        a = n.copy()
+        a[:, :5] += 1.0
+        return tensor("x", a, n, role="input")
+    n = rng.standard_normal((6, 6))
+    return tensor("W", {"sign flipped": -n, "constant factor": 4 * n, "all zeros": 0 * n,
+                        "transposed": n.T}[bug], n)
+
+
+@pytest.mark.parametrize("bug", ["sign flipped", "constant factor", "all zeros", "transposed",
+                                 "wrong positions", "borders", "time steps"])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_sample_of_entries_suffices_as_in_fast_mode(bug, seed):
+    ev = _planted(bug)
+    [full] = about(diagnose(run_of(ev, batch_size=None)), ev.name)
+    [from_sample] = about(diagnose(run_of(sampled(ev, 24, seed), batch_size=None)), ev.name)
+    assert bug in full
+    assert bug in from_sample
 
 
 def test_nondifferentiable_entries_do_not_spoil_a_fit():
@@ -293,6 +342,27 @@ def test_errors_in_early_time_steps_are_named(seed, steps, data):
     assert "truncated BPTT" in finding
 
 
+def test_errors_in_late_time_steps_are_named():
+    n = np.random.default_rng(16).standard_normal((4, 6, 3))
+    a = n.copy()
+    a[:, 4:] *= -1.0
+    [finding] = about(diagnose(run_of(tensor("x", a, n, role="input", layout="NTD"))), "x")
+    assert finding == "x: errors only in the last 2 of 6 time steps"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_scattered_errors_are_not_called_a_location_pattern(seed):
+    rng = np.random.default_rng(seed)
+    for shape, layout in (((3, 2, 6, 6), "NCHW"), ((4, 7, 3), "NTD")):
+        n = rng.standard_normal(shape)
+        a = n.copy()
+        hit = rng.uniform(size=shape) < 0.3
+        hit.flat[[0, -1]] = True  # scattered from the first entry to the last
+        a[hit] += rng.uniform(0.5, 2.0, np.count_nonzero(hit))
+        findings = diagnose(run_of(tensor("x", a, n, role="input", layout=layout)))
+        assert not [f for f in findings if "borders" in f or "time steps" in f], findings
+
+
 def test_monotone_error_profile_over_all_steps_is_named():
     n = np.random.default_rng(9).standard_normal((3, 5, 2))
     a = n + (10.0 ** -np.arange(5))[None, :, None]
@@ -309,7 +379,7 @@ def test_stale_cache_and_nondeterminism_are_reported_first():
     stale = diagnose(run_of(tensor("W", -n, n), history_dependent=True))
     assert stale[0] == ("backward depends on an earlier forward (stale cache): refresh "
                         "everything backward reads on every forward")
-    noisy = diagnose(run_of(tensor("W", -n, n), nondeterministic=True))
+    noisy = diagnose(run_of(tensor("W", -n, n), tensor("b", n[0], n[0]), nondeterministic=True))
     assert len(noisy) == 1 and noisy[0].startswith("nondeterministic: ")
 
 
@@ -322,7 +392,8 @@ def test_diagnosis_does_not_mutate_the_evidence():
         np.testing.assert_array_equal(old, new)
 
 
-def test_every_detector_row_has_a_distinct_bug_class():
-    bugs = [row.bug for row in TENSOR_DETECTORS]
+def test_every_detector_row_has_a_distinct_bug_class_and_a_known_kind():
+    bugs = [row.bug for row in (*TENSOR_DETECTORS, *RUN_DETECTORS)]
     assert len(bugs) == len(set(bugs))
     assert {row.kind for row in TENSOR_DETECTORS} == {"value", "where"}
+    assert {row.kind for row in RUN_DETECTORS} == {"state", "blame"}

@@ -97,6 +97,13 @@ def test_float32_layers_stay_float32(name):
             dense.grads["b"].dtype} == {np.dtype(np.float32)}
 
 
+def test_dense_casts_inputs_to_its_dtype():
+    layer = Dense(3, 2, dtype=np.float32)
+    y = layer.forward(np.ones((2, 3)))  # float64 in
+    dx = layer.backward(np.ones((2, 2)))
+    assert y.dtype == dx.dtype == np.float32
+
+
 def test_seed_reproduces_and_generator_advances():
     assert np.array_equal(Dense(5, 3, seed=7).params["W"], Dense(5, 3, seed=7).params["W"])
     assert not np.array_equal(Dense(5, 3, seed=7).params["W"], Dense(5, 3, seed=8).params["W"])

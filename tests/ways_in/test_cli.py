@@ -106,18 +106,36 @@ def test_verify_table_covers_layers_and_networks(capsys):
     assert "\x1b[" not in out  # not a terminal: plain text
 
 
-@pytest.mark.parametrize(("table", "name"), [(ACTIVATIONS, "softplus"), (LOSSES, "huber")])
-def test_verify_fails_on_a_planted_bug(capsys, monkeypatch, table, name):
+@pytest.mark.parametrize(("table", "name", "field"), [
+    (ACTIVATIONS, "softplus", "df"), (VECTOR_ACTIVATIONS, "softmax", "vjp"),
+    (LOSSES, "huber", "grad")])
+def test_verify_fails_on_a_planted_bug(capsys, monkeypatch, table, name, field):
     row = table[name]
-    if table is ACTIVATIONS:
-        wrong = dataclasses.replace(row, df=lambda z, y: 1.01 * row.df(z, y))
-    else:
-        wrong = dataclasses.replace(row, grad=lambda p, t: 1.01 * row.grad(p, t))
+    right = getattr(row, field)
+    wrong = dataclasses.replace(row, **{field: lambda *args: 1.01 * right(*args)})
     monkeypatch.setitem(table, name, wrong)
     status, out, _ = run(capsys, "verify", "--only", name, "--json")
     (result,) = json.loads(out)["rows"]
     assert status == 1 and result["ok"] is False
+    assert result["exact_error"] > EXACT_TOLERANCE
     assert "analytic and exact derivatives differ" in result["note"]
+
+
+def test_verify_fails_when_a_layer_backward_is_wrong(capsys, monkeypatch):
+    from gradcheck.models.conv import Conv2D
+    backward = Conv2D.backward
+
+    def sign_flipped_bias(self, grad_out):
+        dx = backward(self, grad_out)
+        self.grads["b"] *= -1
+        return dx
+
+    monkeypatch.setattr(Conv2D, "backward", sign_flipped_bias)
+    status, out, _ = run(capsys, "verify", "--only", "Conv2D,CNN,Dense", "--json")
+    rows = {row["name"]: row for row in json.loads(out)["rows"]}
+    assert status == 1
+    assert (rows["Conv2D"]["ok"], rows["CNN"]["ok"], rows["Dense"]["ok"]) == (False, False, True)
+    assert rows["Conv2D"]["note"]
 
 
 def test_verify_covers_every_table_row_and_every_required_network():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 LAYERS = textwrap.dedent('''
@@ -70,6 +72,36 @@ def test_a_passing_check_is_counted_in_the_terminal_summary(project):
                                  "differentiable*"])
 
 
+def test_every_fixture_method_checks_and_kinks_are_counted(project):
+    project.makepyfile(test_it="""
+        import numpy as np
+        from gradcheck.models.dense import Activation, Dense
+        from gradcheck.models.losses import Loss
+        from gradcheck.models.network import Sequential
+
+        X = np.array([[0.0, 1.0, -1.0], [0.0, 0.5, 0.0]])  # three entries on relu's kink
+
+        def test_jacobian(gradcheck):
+            gradcheck.jacobian(np.sin, X, vjp=lambda x, v: np.cos(x) * v)
+
+        def test_model(gradcheck):
+            model = Sequential([Dense(3, 2, seed=1), Activation("tanh")])
+            gradcheck.model(model, Loss("mse"), X + 0.3, np.ones((2, 2)))
+
+        def test_hvp(gradcheck):
+            gradcheck.hvp(lambda x: 3 * x ** 2, lambda x, v: 6 * x * v, np.arange(1.0, 4.0))
+
+        def test_relu_at_its_kink(gradcheck):
+            gradcheck.layer(Activation("relu"), X)
+    """)
+    result = project.runpytest("--gradcheck-report=r.json")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["4 gradient checks ran, 0 failed",
+                                 "3 entries skipped as not differentiable*"])
+    kinds = [c["kind"] for c in json.loads((project.path / "r.json").read_text())["checks"]]
+    assert kinds == ["check_jacobian", "check_model", "check_hvp", "check_layer"]
+
+
 def test_a_failing_check_shows_the_table_and_diagnosis(project):
     project.makepyfile(test_it=f"""
         import numpy as np
@@ -81,11 +113,18 @@ def test_a_failing_check_shows_the_table_and_diagnosis(project):
     result = project.runpytest()
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert "GradientMismatch" in out
-    assert "sign" in out.lower()  # the diagnosis names the planted sign flip
-    result.stdout.fnmatch_lines(["*1 gradient check ran, 1 failed*",
-                                 "FAILED test_it.py::test_layer: *"])
-    assert "assert False" not in out
+    assert "GradientMismatch" in out and "assert False" not in out
+
+    from mylayers import Scale
+
+    import gradcheck
+    expected = gradcheck.check_layer(Scale(bug=-1.0), np.linspace(-1.0, 1.0, 12).reshape(4, 3))
+    assert expected.diagnosis  # the table and every diagnosis line, minus the timed headline
+    result.stdout.re_match_lines([r"E\s+" + re.escape(line.strip())
+                                  for line in str(expected).splitlines()[1:] if line.strip()])
+    result.stdout.re_match_lines(["1 gradient check ran, 1 failed",
+                                  re.escape(f"FAILED test_it.py::test_layer: "
+                                            f"{expected.diagnosis[0]}")])
 
 
 def test_the_marker_overrides_the_command_line_under_strict_markers(project):

@@ -140,3 +140,13 @@ def test_a_planted_bug_shrinks_to_the_smallest_network(monkeypatch):
     assert minimal.model.layers[1].name == "sigmoid"
     assert minimal.model.layers[0].params["W"].shape == (1, 1)
     assert minimal.x.shape == (1, 1)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.one_of(gs.dense_layers(), gs.dense_layers(dtype=np.float32), gs.conv_layers(),
+                      gs.rnn_layers()))
+def test_drawn_layers_pass_the_checker(case):
+    import gradcheck
+    layer, x = case
+    result = gradcheck.check_layer(layer, x)
+    assert result.ok, str(result)

@@ -1,0 +1,131 @@
+"""Fast mode: cost independent of size, localization, and the stated miss probability."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from checker.toy_layers import ACTIVATIONS, Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradcheck
+from gradcheck.fast import MAX_LOCALIZED
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 6), i=st.integers(1, 30), o=st.integers(1, 20),
+       act=st.sampled_from(sorted(ACTIVATIONS)), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**16))
+def test_correct_layer_passes_in_fast_mode(n, i, o, act, dtype, seed):
+    layer = Affine(i, o, act=act, dtype=dtype, seed=seed)
+    x = np.random.default_rng(seed).uniform(-1.5, 1.5, (n, i)).astype(dtype)
+    result = gradcheck.check_layer(layer, x, mode="fast", seed=seed)
+    assert result.ok, str(result)
+    assert result.mode == "fast"
+
+
+def test_cost_does_not_grow_with_the_number_of_parameters():
+    costs = []
+    for width in (4, 64, 512):
+        layer = Affine(width, width, seed=1)
+        x = np.random.default_rng(0).uniform(-1, 1, (3, width))
+        costs.append(gradcheck.check_layer(layer, x, mode="fast").evaluations)
+    assert max(costs) == min(costs)
+    assert costs[0] < 40
+
+
+@settings(max_examples=20)
+@given(width=st.integers(8, 80), seed=st.integers(0, 2**16), factor=st.sampled_from(
+    [0.0, -1.0, 1.01, 3.0]))
+def test_one_wrong_entry_is_localized(width, seed, factor):
+    rng = np.random.default_rng(seed)
+    index = (int(rng.integers(width)), int(rng.integers(3)))
+    layer = Affine(width, 3, seed=seed, bug=("W", index, factor))
+    x = rng.uniform(-1, 1, (4, width))
+    result = gradcheck.check_layer(layer, x, mode="fast", seed=seed)
+    if abs(layer.grads["W"][index]) < 1e-3:  # too small an entry to be wrong by much
+        return
+    assert not result.ok
+    report = {t.name: t for t in result.tensors}
+    assert report["x"].ok and report["b"].ok and not report["W"].ok
+    assert report["W"].worst_index == index
+    assert report["W"].n_wrong == 1
+    assert result.evaluations < 2 * (width * 3 + width * 4 + 3)  # cheaper than full mode
+
+
+def test_many_wrong_entries_are_sampled_and_estimated():
+    class HalfWrong(Affine):
+        def backward(self, g):
+            dx = super().backward(g)
+            self.grads["W"][:, ::2] *= 2.0
+            return dx
+
+    layer = HalfWrong(100, 8, seed=3)
+    x = np.random.default_rng(3).uniform(-1, 1, (5, 100))
+    result = gradcheck.check_layer(layer, x, mode="fast")
+    w = {t.name: t for t in result.tensors}["W"]
+    assert not w.ok
+    assert 200 <= w.n_wrong <= 600  # 400 of 800 are wrong
+    assert w.n_checked < 100
+    numeric = next(t for t in result.evidence.tensors if t.name == "W").numeric
+    assert np.isfinite(numeric).sum() == w.n_checked  # NaN where not computed
+
+
+def test_localization_is_capped():
+    class FewWrong(Affine):
+        def backward(self, g):
+            dx = super().backward(g)
+            self.grads["W"][np.arange(20) * 7 % 200, 0] += 1.0
+            return dx
+
+    layer = FewWrong(200, 10, seed=0)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 200))
+    w = {t.name: t for t in gradcheck.check_layer(layer, x, mode="fast").tensors}["W"]
+    assert not w.ok and w.n_wrong >= MAX_LOCALIZED
+
+
+@pytest.mark.parametrize("sigma_over_tau", [1.0, 2.5])
+def test_stated_miss_probability_holds(sigma_over_tau):
+    """Plant an error of known size σ = ‖s⊙e‖ and count misses over many seeds.
+
+    The docstring of gradcheck.fast bounds one direction's miss probability by
+    √(2/π)·τ/σ; with one direction the bound is directly measurable.
+    """
+    f, df = ACTIVATIONS["sin"]
+    x = np.linspace(-0.9, 0.9, 12)  # |x| < 1: s = 1 for every entry
+    direction = np.random.default_rng(99).standard_normal(x.size)
+    direction /= np.linalg.norm(direction)
+    probe = gradcheck.check_grad(lambda z: np.sum(f(z)), df, x, mode="fast", directions=1)
+    tau = probe.options["fast_tolerance"]
+    sigma = sigma_over_tau * tau
+    runs, misses, bounds = 300, 0, []
+    for seed in range(runs):
+        result = gradcheck.check_grad(lambda z: np.sum(f(z)),
+                                      lambda z: df(z) + sigma * direction, x, mode="fast",
+                                      directions=1, seed=seed)
+        misses += result.ok
+        # the stated bound, with this run's tolerance τ (it varies with the direction)
+        bounds.append(min(1.0, math.sqrt(2 / math.pi) * result.options["fast_tolerance"]
+                          / sigma))
+    rate, bound = misses / runs, float(np.mean(bounds))
+    assert rate <= bound + 3 * math.sqrt(bound * (1 - bound) / runs) + 1e-9
+    assert rate > 0  # the planted error is small enough that misses do happen
+
+
+def test_auto_mode_picks_by_size():
+    small = Affine(4, 3)
+    large = Affine(60, 40)
+    assert gradcheck.check_layer(small, np.ones((2, 4))).mode == "full"
+    assert gradcheck.check_layer(large, np.ones((2, 60)) * 0.1).mode == "fast"
+
+
+def test_jacobian_and_hvp_fast_mode():
+    A = np.random.default_rng(0).standard_normal((30, 40))
+    x = np.linspace(-1, 1, 40)
+    assert gradcheck.check_jacobian(np.sin, x, vjp=lambda z, v: np.cos(z) * v, mode="fast").ok
+    assert not gradcheck.check_jacobian(lambda z: A @ z, x, vjp=lambda z, v: A.T @ v * 1.01,
+                                        mode="fast").ok
+    assert gradcheck.check_hvp(np.sin, lambda z, w: np.cos(z) * w, x, mode="fast").ok
+    assert not gradcheck.check_hvp(np.sin, lambda z, w: -np.cos(z) * w, x, mode="fast").ok

@@ -1,0 +1,142 @@
+"""Full mode: correct gradients pass in float64 and float32, planted errors are caught."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checker.toy_layers import ACTIVATIONS, Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import gradcheck
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 4))
+activations = st.sampled_from(sorted(ACTIVATIONS))
+dtypes = st.sampled_from([np.float64, np.float32])
+
+
+def points(shape, dtype=np.float64, bound=2.0):
+    return arrays(dtype, shape, elements=st.floats(-bound, bound, width=32))
+
+
+@settings(max_examples=40)
+@given(data=st.data(), act=activations, dtype=dtypes)
+def test_correct_scalar_function_passes(data, act, dtype):
+    f, df = ACTIVATIONS[act]
+    x = data.draw(points(data.draw(shapes), dtype))
+    result = gradcheck.check_grad(lambda z: np.sum(f(z)), df, x, mode="full")
+    assert result.ok, str(result)
+    assert result.tensors[0].n_checked == x.size
+
+
+@settings(max_examples=30)
+@given(data=st.data(), act=activations)
+def test_function_computing_internally_in_float32_passes(data, act):
+    f, df = ACTIVATIONS[act]
+    x = data.draw(points(data.draw(shapes)))
+
+    def f32(z):  # the float64 input is silently truncated: output carries float32 precision
+        return float(np.sum(f(z.astype(np.float32)), dtype=np.float32))
+
+    result = gradcheck.check_grad(f32, df, x, mode="full")
+    assert result.ok, str(result)
+    assert result.options["precision"] == "float32"
+
+
+@settings(max_examples=30)
+@given(n=st.integers(1, 4), i=st.integers(1, 4), o=st.integers(1, 3), act=activations,
+       dtype=dtypes, compute32=st.booleans(), seed=st.integers(0, 2**16))
+def test_correct_layer_passes_in_both_dtypes(n, i, o, act, dtype, compute32, seed):
+    layer = Affine(i, o, act=act, dtype=dtype, seed=seed,
+                   compute_dtype=np.float32 if compute32 else None)
+    x = np.random.default_rng(seed).uniform(-1.5, 1.5, (n, i)).astype(dtype)
+    result = gradcheck.check_layer(layer, x, mode="full", seed=seed)
+    assert result.ok, str(result)
+    assert [t.name for t in result.tensors] == ["x", "W", "b"]
+
+
+@settings(max_examples=30)
+@given(data=st.data(), act=activations, rel=st.sampled_from([1e-4, -1e-4, 1e-2, 1.0]))
+def test_planted_relative_error_in_one_entry_is_caught_in_float64(data, act, rel):
+    f, df = ACTIVATIONS[act]
+    x = data.draw(points(data.draw(shapes), bound=1.5))
+    k = data.draw(st.integers(0, x.size - 1))
+    if abs(df(x.flat[k])) < 1e-3:  # a relative error of a ~zero entry is not an error
+        return
+
+    def wrong(z):
+        g = df(z)
+        g.flat[k] *= 1 + rel
+        return g
+
+    result = gradcheck.check_grad(lambda z: np.sum(f(z)), wrong, x, mode="full")
+    assert not result.ok
+    assert result.tensors[0].n_wrong == 1
+    assert result.tensors[0].worst_index == np.unravel_index(k, x.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("param", ["W", "b"])
+def test_planted_error_in_a_parameter_names_that_tensor(dtype, param):
+    layer = Affine(3, 2, dtype=dtype, bug=(param, (0,) * (2 if param == "W" else 1), 1.1))
+    result = gradcheck.check_layer(layer, np.linspace(-1, 1, 12).reshape(4, 3), mode="full")
+    verdict = {t.name: t.ok for t in result.tensors}
+    assert verdict == {"x": True, "W": param != "W", "b": param != "b"}
+    assert result.worst[0].tensor == param
+
+
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_methods_agree_on_correct_and_wrong(method):
+    f, df = ACTIVATIONS["sin"]
+    x = np.linspace(-2, 2, 6)
+    assert gradcheck.check_grad(lambda z: np.sum(f(z)), df, x, method=method).ok
+    assert not gradcheck.check_grad(lambda z: np.sum(f(z)), lambda z: df(z) * 1.001, x,
+                                    method=method).ok
+
+
+def test_complex_step_matches_and_catches():
+    x = np.linspace(-1, 1, 5)
+    ok = gradcheck.check_grad(lambda z: np.sum(np.exp(z) * np.sin(z)),
+                              lambda z: np.exp(z) * (np.sin(z) + np.cos(z)), x,
+                              method="complex")
+    bad = gradcheck.check_grad(lambda z: np.sum(np.exp(z)), lambda z: np.exp(z) * 1.0001, x,
+                               method="complex")
+    assert ok.ok and not bad.ok
+    assert ok.tensors[0].max_rel_error < 1e-13  # no subtractive cancellation
+
+
+def test_explicit_tolerances_override_the_table():
+    f, df = ACTIVATIONS["tanh"]
+    x = np.linspace(-1, 1, 4)
+    loose = gradcheck.check_grad(lambda z: np.sum(f(z)), lambda z: df(z) * 1.001, x, rtol=1e-2)
+    assert loose.ok and loose.options["rtol"] == 1e-2
+
+
+def test_jacobian_vjp_and_jac_and_transposed_jac():
+    A = np.random.default_rng(0).standard_normal((3, 4))
+
+    def f(x):
+        return np.tanh(A @ x)
+
+    def jac(x):
+        return (1 - np.tanh(A @ x) ** 2)[:, None] * A
+
+    x = np.linspace(-1, 1, 4)
+    assert gradcheck.check_jacobian(f, x, jac=jac).ok
+    assert gradcheck.check_jacobian(f, x, vjp=lambda z, v: v @ jac(z)).ok
+    assert not gradcheck.check_jacobian(f, x, vjp=lambda z, v: v @ jac(z) * -1).ok
+    assert not gradcheck.check_jacobian(f, x, vjp=lambda z, v: (jac(z).T @ v[::-1])).ok
+
+
+def test_hvp_right_and_wrong():
+    B = np.random.default_rng(1).standard_normal((5, 5))
+    S = B + B.T  # F(x) = x·Sx/2 + Σ sin(x): grad = Sx + cos(x), H = S − diag(sin(x))
+
+    def grad(x):
+        return S @ x + np.cos(x)
+
+    x = np.linspace(-1, 1, 5)
+    assert gradcheck.check_hvp(grad, lambda z, w: S @ w - np.sin(z) * w, x).ok
+    assert not gradcheck.check_hvp(grad, lambda z, w: S @ w, x).ok
+    assert not gradcheck.check_hvp(grad, lambda z, w: B @ w - np.sin(z) * w, x).ok

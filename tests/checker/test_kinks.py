@@ -1,0 +1,127 @@
+"""Kinks: a valid subgradient passes and is reported; an invalid one fails; the rest is judged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checker.toy_layers import MaxPool1D, Relu
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradcheck
+
+
+def kinked_input(seed: int, shape=(3, 4), zeros=3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, shape)
+    x.flat[rng.choice(x.size, zeros, replace=False)] = 0.0
+    return x
+
+
+@settings(max_examples=25)
+@given(at_zero=st.floats(0.0, 1.0), seed=st.integers(0, 2**16), mode=st.sampled_from(
+    ["full", "fast"]))
+def test_relu_at_zero_passes_with_any_subgradient_in_0_1(at_zero, seed, mode):
+    x = kinked_input(seed)
+    result = gradcheck.check_layer(Relu(at_zero), x, mode=mode, seed=seed)
+    assert result.ok, str(result)
+    if mode == "full":
+        kinks = {k.index for k in result.nondifferentiable}
+        assert kinks <= {tuple(i) for i in np.argwhere(x == 0)}
+
+
+@settings(max_examples=25)
+@given(at_zero=st.one_of(st.floats(-2.0, -0.05), st.floats(1.05, 3.0)),
+       seed=st.integers(0, 2**16))
+def test_relu_at_zero_fails_outside_0_1(at_zero, seed):
+    x = kinked_input(seed)
+    result = gradcheck.check_layer(Relu(at_zero), x, mode="full", seed=seed)
+    # fails unless the upstream gradient happens to make the claimed value land in range
+    G = np.random.default_rng(seed).standard_normal(x.shape)
+    zeros = x == 0
+    outside = (np.abs(G[zeros]) * min(abs(at_zero), abs(at_zero - 1)) > 1e-6).any()
+    assert result.ok != outside, str(result)
+
+
+def test_kinks_are_reported_with_both_one_sided_derivatives():
+    x = np.array([[0.0, 1.0, -1.0, 0.0]])
+    result = gradcheck.check_layer(Relu(0.5), x, mode="full")
+    G = np.random.default_rng(0).standard_normal(x.shape)
+    assert {k.index for k in result.nondifferentiable} == {(0, 0), (0, 3)}
+    for k in result.nondifferentiable:
+        g = G[k.index]
+        assert sorted([k.left, k.right]) == pytest.approx(sorted([0.0, g]), abs=1e-6)
+        assert k.analytic == pytest.approx(0.5 * g)
+
+
+@pytest.mark.parametrize("claimed, ok", [(0.0, True), (1.0, True), (-1.0, True), (0.3, True),
+                                         (1.5, False), (-1.2, False)])
+def test_abs_at_zero(claimed, ok):
+    x = np.array([0.0, 0.7, -0.4])
+
+    def grad(z):
+        return np.where(z == 0, claimed, np.sign(z))
+
+    result = gradcheck.check_grad(lambda z: np.sum(np.abs(z)), grad, x, mode="full")
+    assert result.ok == ok, str(result)
+    assert [k.index for k in result.nondifferentiable] == [(0,)]
+
+
+@pytest.mark.parametrize("route", ["first", "split"])
+def test_max_pool_ties_pass_with_either_routing(route):
+    x = np.array([[1.0, 1.0, 0.5, -0.3, 2.0, 2.0]])
+    result = gradcheck.check_layer(MaxPool1D(route), x, mode="full")
+    assert result.ok, str(result)
+    tied = {(0, 0), (0, 1), (0, 4), (0, 5)}
+    assert {k.index for k in result.nondifferentiable} == tied
+    assert result.tensors[0].n_checked == x.size
+
+
+def test_max_pool_wrong_away_from_ties_is_caught():
+    class DoubledPool(MaxPool1D):
+        def backward(self, g):
+            return 2 * super().backward(g)
+
+    x = np.array([[1.0, 1.0, 0.5, -0.3, 2.5, 2.0]])
+    result = gradcheck.check_layer(DoubledPool(), x, mode="full")
+    assert not result.ok
+    assert {e.index for e in result.worst} == {(0, 0), (0, 2), (0, 4)}  # the tie at 1.0 too
+
+
+@pytest.mark.parametrize("claimed, ok", [(0.0, True), (-1.0, True), (-0.5, True), (1.0, False)])
+def test_hinge_at_the_margin(claimed, ok):
+    # mean hinge loss max(0, 1 - y·s) with scores s; entry 0 sits exactly at the margin
+    y = np.array([1.0, -1.0, 1.0])
+    s = np.array([1.0, 0.3, -0.2])
+
+    def loss(z):
+        return np.mean(np.maximum(0.0, 1.0 - y * z))
+
+    def grad(z):
+        margin = 1.0 - y * z
+        g = np.where(margin > 0, -y, 0.0)
+        return np.where(margin == 0, claimed * y, g) / z.size
+
+    result = gradcheck.check_grad(loss, grad, s, mode="full")
+    assert result.ok == ok, str(result)
+    assert [k.index for k in result.nondifferentiable] == [(0,)]
+
+
+def test_smooth_entries_are_still_judged_beside_a_kink():
+    x = np.array([0.0, 0.7, -0.4])
+
+    def grad(z):
+        g = np.sign(z)
+        g[1] *= 1.01  # a real bug away from the kink
+        return g
+
+    result = gradcheck.check_grad(lambda z: np.sum(np.abs(z)), grad, x, mode="full")
+    assert not result.ok
+    assert result.worst[0].index == (1,)
+    assert result.tensors[0].n_wrong == 1
+
+
+def test_near_kink_within_the_step_is_not_a_false_alarm():
+    x = np.array([1e-9, -3e-7, 2e-6, 0.5])  # kinks closer than the step h ≈ 6e-6
+    result = gradcheck.check_layer(Relu(), x[None, :], mode="full")
+    assert result.ok, str(result)
