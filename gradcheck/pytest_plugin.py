@@ -70,7 +70,12 @@ def _parse_mode(value: str) -> str:
 def _parse(name: str, value: Any, source: str) -> Any:
     """Convert one option value; a ``pytest.UsageError`` names its source (option, ini key)."""
     try:
-        return _parse_mode(str(value)) if name == "mode" else OPTIONS[name](value)
+        if name == "mode":
+            return _parse_mode(str(value))
+        parsed = OPTIONS[name](value)
+        if not parsed >= 0 or parsed == float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0")
+        return parsed
     except (TypeError, ValueError) as exc:
         raise pytest.UsageError(f"gradcheck: {source}={value!r} is invalid: {exc}") from None
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from gradcheck.models.base import (
     ShapeError,
     check_dtype,
@@ -22,7 +24,6 @@ from gradcheck.models.base import (
     require_forward,
 )
 from gradcheck.models.init import initialize
-from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["Conv2D", "as_pair", "fold_windows", "output_size", "windows"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.base import check_grad_out, require_forward
 
 __all__ = ["Dropout"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from gradcheck.models.base import (
     ShapeError,
     check_dtype,

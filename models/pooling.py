@@ -7,6 +7,7 @@ backward folds per-window gradients back with one loop over the pool offsets.
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.base import check_grad_out, check_input, require_forward
 from gradcheck.models.conv import as_pair, fold_windows, output_size, windows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from gradcheck.models.base import check_dtype, check_grad_out, check_input, require_forward
 from gradcheck.models.init import xavier_uniform
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.base import ShapeError, check_grad_out, require_forward
 
 __all__ = ["Flatten"]

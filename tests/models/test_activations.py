@@ -5,10 +5,11 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS, get
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS, get
 
 NAMES = sorted(ACTIVATIONS)
 STEP = 1e-5  # central-difference step: truncation ~1e-10·f''', rounding ~1e-11

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck.models.conv import Conv2D, fold_windows, output_size, windows
-from gradcheck.models.pooling import AvgPool2D, MaxPool2D
-from gradcheck.models.shape import Flatten
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.conv import Conv2D, fold_windows, output_size, windows
+from gradcheck.models.pooling import AvgPool2D, MaxPool2D
+from gradcheck.models.shape import Flatten
 from support.layer_fd import assert_layer_gradients
 
 VALUES = st.floats(-2, 2, allow_nan=False, allow_subnormal=False)

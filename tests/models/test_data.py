@@ -7,6 +7,10 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
 from gradcheck.models.data import (
     IDX_DTYPES,
     MNIST_FILES,
@@ -16,9 +20,6 @@ from gradcheck.models.data import (
     train_test_split,
     write_idx,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 # ---- digits -----------------------------------------------------------------------------
 

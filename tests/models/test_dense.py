@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
 from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
 from gradcheck.models.base import ShapeError
 from gradcheck.models.dense import Activation, Dense
 from gradcheck.models.init import fans, he_normal, initialize, xavier_uniform
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from support.layer_fd import assert_layer_gradients
 
 

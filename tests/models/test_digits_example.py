@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gradcheck.models.data import load_digits
 from gradcheck.models.dense import Activation, Dense
 from gradcheck.models.examples import digits_classifier, train_digits

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck.models.dropout import Dropout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.dropout import Dropout
 from support.layer_fd import assert_layer_gradients
 
 PROBS = st.floats(0.0, 0.95, exclude_max=False)

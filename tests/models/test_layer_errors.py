@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+
 from gradcheck.models.base import ShapeError
 from gradcheck.models.conv import Conv2D
 from gradcheck.models.dropout import Dropout

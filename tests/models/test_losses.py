@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
-from gradcheck.models.base import ShapeError
-from gradcheck.models.losses import LOSSES, Loss, LossOp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
+from gradcheck.models.base import ShapeError
+from gradcheck.models.losses import LOSSES, Loss, LossOp
 
 NAMES = sorted(LOSSES)
 STEP = 1e-6

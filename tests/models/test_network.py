@@ -6,12 +6,13 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from gradcheck.models.activations import ACTIVATIONS
-from gradcheck.models.dense import Activation, Dense
-from gradcheck.models.network import Sequential
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.activations import ACTIVATIONS
+from gradcheck.models.dense import Activation, Dense
+from gradcheck.models.network import Sequential
 from support.layer_fd import assert_layer_gradients
 
 NO_L2 = st.just(0.0)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck.models.normalization import BatchNorm, LayerNorm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from gradcheck.models.normalization import BatchNorm, LayerNorm
 from support.layer_fd import assert_layer_gradients
 
 EPS = 1e-5

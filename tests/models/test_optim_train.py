@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gradcheck.models.dense import Activation, Dense
 from gradcheck.models.losses import Loss
 from gradcheck.models.network import Sequential
 from gradcheck.models.optim import SGD, Adam
 from gradcheck.models.train import History, accuracy, evaluate, fit
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 class Quadratic:

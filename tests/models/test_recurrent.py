@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck.models.recurrent import LSTM, RNN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gradcheck.models.recurrent import LSTM, RNN
 from support.layer_fd import assert_layer_gradients
 
 VALUES = st.floats(-1.5, 1.5, allow_nan=False, allow_subnormal=False)

@@ -166,6 +166,8 @@ def test_ini_keys_are_read_and_the_command_line_wins(project):
 @pytest.mark.parametrize(("args", "message"), [
     (["--gradcheck-mode=slow"], "*--gradcheck-mode*mode must be one of auto, full, fast*"),
     (["--gradcheck-rtol=tiny"], "*--gradcheck-rtol*'tiny' is invalid*"),
+    (["--gradcheck-atol=-1e-3"], "*--gradcheck-atol='-1e-3' is invalid: atol must be a finite*"),
+    (["--gradcheck-seed=1.5"], "*--gradcheck-seed='1.5' is invalid*"),
     (["--gradcheck-report=out.txt"], "*--gradcheck-report=out.txt: use a .json or .md*"),
 ])
 def test_bad_options_are_usage_errors(project, args, message):
