@@ -15,6 +15,7 @@ Run: ``python benchmarks/bench_plugin_startup.py [--repeat 15]``. Not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HEAVY = ("sympy", "gradcheck.models", "gradcheck.reference", "rich", "matplotlib")
+HEAVY = ("sympy", "gradcheck.models", "gradcheck.reference", "rich", "matplotlib", "numpy")
 
 
 def time_pytest(project: Path, extra: list[str]) -> float:
@@ -32,21 +33,20 @@ def time_pytest(project: Path, extra: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def plugin_import() -> tuple[float, list[str]]:
-    """(import time of gradcheck.pytest_plugin in ms once pytest is loaded, as in a session;
-    heavy modules it loaded)."""
-    code = ("import sys, pytest, gradcheck.pytest_plugin; "
-            f"print(','.join(sorted({{m.split('.')[0] if m.startswith('sympy') else m "
-            f"for m in sys.modules if m.startswith({HEAVY!r})}})))")
+def plugin_import() -> tuple[dict[str, float], list[str]]:
+    """Import times (ms, cumulative, once pytest is loaded as in a session) of the plugin, of
+    the ``gradcheck`` package it lives in and of numpy; which of HEAVY the import loaded."""
+    code = ("import json, sys, pytest, gradcheck.pytest_plugin; "
+            f"print(json.dumps([p for p in {HEAVY!r} "
+            "if any(m == p or m.startswith(p + '.') for m in sys.modules)]))")
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], check=True,
                           capture_output=True, text=True)
-    cumulative_us = 0
+    cumulative_ms: dict[str, float] = {}
     for line in done.stderr.splitlines():  # "import time: self | cumulative | name"
         parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
-        if len(parts) == 3 and parts[2] == "gradcheck.pytest_plugin":
-            cumulative_us = int(parts[1])
-    heavy = [m for m in done.stdout.strip().split(",") if m]
-    return cumulative_us / 1000, heavy
+        if len(parts) == 3 and parts[2] in ("gradcheck", "gradcheck.pytest_plugin", "numpy"):
+            cumulative_ms[parts[2]] = int(parts[1]) / 1000
+    return cumulative_ms, json.loads(done.stdout)
 
 
 def main() -> int:
@@ -71,8 +71,12 @@ def main() -> int:
     print(f"added by the plugin: {1000 * (with_plugin - without):+.1f} ms per session "
           f"(ratio {with_plugin / without:.3f})")
     import_ms, heavy = plugin_import()
-    print(f"import gradcheck.pytest_plugin: {import_ms:.1f} ms cumulative; heavy modules "
-          f"loaded: {', '.join(heavy) or 'none'}")
+    plugin = import_ms.get("gradcheck.pytest_plugin", 0.0)
+    package = import_ms.get("gradcheck", 0.0)
+    print(f"import gradcheck.pytest_plugin: {plugin:.1f} ms, of which the gradcheck package "
+          f"__init__ (checker core) {package:.1f} ms and numpy {import_ms.get('numpy', 0.0):.1f}"
+          f" ms; the plugin module itself {plugin - package:.1f} ms")
+    print(f"heavy modules loaded: {', '.join(heavy) or 'none'}")
     bad = [m for m in heavy if m.startswith(("sympy", "gradcheck.models"))]
     if bad:
         print(f"FAIL: importing the plugin imports {', '.join(bad)}")

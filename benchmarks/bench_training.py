@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
 from gradcheck.models.conv import Conv2D
 from gradcheck.models.data import load_digits
 from gradcheck.models.dense import Activation, Dense

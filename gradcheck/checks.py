@@ -33,6 +33,21 @@ seed : int
     Seeds every random choice (directions, upstream gradients, samples).
 directions : int
     Random directions in fast mode.
+
+What the checks also do
+-----------------------
+* φ is evaluated at the unperturbed point three times (before, between and after the
+  differences); different values make the result ``nondeterministic`` (not a mismatch).
+* ``check_layer``/``check_model`` run the user's code first on a shifted input, then at
+  ``x``, then on another input and at ``x`` again: a backward that keeps an earlier
+  input fails at ``x`` and is flagged ``history_dependent`` (a stale cache).
+* The output precision is read from the outputs themselves (an output computed in
+  float32 is exactly float32-representable even when stored as float64), so the step
+  and tolerances follow what the function really resolves.
+
+Limitation: at a kink the check is coordinate-wise. Each entry must lie between its own
+one-sided derivatives; a gradient that is valid entry by entry but not jointly (routing
+the full gradient to *every* tied maximum) is not detected.
 """
 
 from __future__ import annotations
@@ -52,12 +67,14 @@ from gradcheck.numeric import (
     Target,
     complex_step_entries,
     full_outcome,
+    measure_noise,
 )
 from gradcheck.result import CheckResult, Entry, GradientMismatch, Kink, LayerFlow, TensorReport
 from gradcheck.safety import (
     CheckInputError,
     CheckTypeError,
     Snapshot,
+    UserCodeError,
     as_float_array,
     call_user,
     check_gradient_array,
@@ -71,6 +88,7 @@ from gradcheck.taylor import taylor_probe, taylor_verdict
 from gradcheck.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
+    PRECISIONS,
     Precision,
     coarser,
     observed_precision,
@@ -144,59 +162,51 @@ class Problem:
     #: Analytic gradients (per target) computed at another input before the one at x:
     #: wrong gradients equal to these are a stale cache.
     earlier: list[np.ndarray] | None = None
+    #: Checks (cheaply, by random directions) that ``earlier`` is right at the earlier
+    #: input; returns (right, evaluations spent).
+    earlier_is_right: Callable[[], tuple[bool, int]] | None = None
 
 
 # ------------------------------------------------------------------ the one runner
+def _resolve_mode(opts: Options, total: int) -> str:
+    if opts.method == "complex":
+        return "full"
+    if opts.mode == "auto":
+        return "full" if total <= AUTO_FULL_MAX_ENTRIES else "fast"
+    return opts.mode
+
+
 def _run(problem: Problem, opts: Options, start: float,
          flow: list[LayerFlow] | None = None) -> CheckResult:
+    """Difference the problem, judge it, diagnose it, and package the result."""
     total = sum(t.size for t in problem.targets)
-    mode = opts.mode if opts.mode != "auto" else (
-        "full" if total <= AUTO_FULL_MAX_ENTRIES or opts.method == "complex" else "fast")
-    if opts.method == "complex":
-        mode = "full"
-    probe = None
+    mode = _resolve_mode(opts, total)
+    probe, sigma, noisy, extra = None, 0.0, np.zeros(0), problem.evaluations
     if not problem.nondeterministic and opts.method != "complex":
         probe = taylor_probe(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                              describe=problem.describe)
+        sigma, noisy = measure_noise(problem.phi, problem.targets, problem.f0,
+                                     seed=opts.seed, describe=problem.describe)
+        extra += noisy.size
     if problem.seen is not None:
         seen = problem.seen.ravel()
         if probe is not None and problem.phi_is_output:
-            seen = np.append(seen, probe.values)
-        problem.precision = observed_precision(seen, problem.declared or seen.dtype)
+            seen = np.concatenate([seen, probe.values, noisy])
+        declared = problem.declared if problem.declared is not None else seen.dtype
+        problem.precision = observed_precision(seen, declared)
+    scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
+    problem.precision = _precision_for_noise(problem.precision, sigma, scale)
+    # every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale
+    problem.noise = max(problem.noise, sigma / problem.precision.eps)
     prec = problem.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step
-    evaluations = problem.evaluations
     options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES}
     notes = list(problem.notes)
-    common = dict(noise=problem.noise, precision=prec, step=step, rtol=rtol, atol=opts.atol,
-                  describe=problem.describe)
-    outcomes: list[Outcome]
-    if problem.nondeterministic:
-        outcomes = [Outcome.empty(t) for t in problem.targets]
-    elif opts.method == "complex":
-        outcomes = [_complex_outcome(problem, rtol, opts.atol)]
-        evaluations += problem.targets[0].size
-    elif mode == "full":
-        outcomes = []
-        for t in problem.targets:
-            out, n = full_outcome(problem.phi, t, problem.f0,
-                                  refine_all=opts.method == "richardson", **common)
-            outcomes.append(out)
-            evaluations += n
-    else:
-        report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
-                          directions=opts.directions, **common)
-        outcomes, evaluations = report.outcomes, evaluations + report.evaluations
-        options.update(directions=opts.directions, fast_tolerance=report.tolerance)
-        notes += report.notes
-        if all(o.ok for o in outcomes):
-            notes.append(f"fast mode: {opts.directions} random directions over {total} "
-                         f"entries agree (largest directional error "
-                         f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
-                         f"{report.tolerance:.3g})")
+    outcomes, evaluations = _outcomes(problem, opts, mode, step, rtol, options, notes)
+    evaluations += extra
     kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
                   float(o.target.analytic_flat[i]))
              for o in outcomes for i in np.flatnonzero(o.kink)]
@@ -206,14 +216,19 @@ def _run(problem: Problem, opts: Options, start: float,
         evaluations += probe.evaluations
         if kinks and taylor.verdict == "wrong":
             taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
-    if not problem.nondeterministic:
-        again = call_user(problem.describe, problem.phi)
+    if not problem.nondeterministic:  # the same point once more, after all the probing
         evaluations += 1
-        problem.nondeterministic = again != problem.f0
+        problem.nondeterministic = call_user(problem.describe, problem.phi) != problem.f0
     if problem.earlier is not None and not problem.nondeterministic:
+        # Stale: the wrong gradients are, bit for bit, those computed at the earlier input
+        # AND right there (a plain wrong formula independent of x is the same at both
+        # points too, but it is wrong at both).
         wrong = [(o, e) for o, e in zip(outcomes, problem.earlier, strict=True) if not o.ok]
-        if wrong and all(np.array_equal(o.target.analytic_flat, e.ravel()) for o, e in wrong):
-            problem.history_dependent = True
+        if (wrong and problem.earlier_is_right is not None
+                and all(np.array_equal(o.target.analytic_flat, e.ravel()) for o, e in wrong)):
+            right, spent = problem.earlier_is_right()
+            evaluations += spent
+            problem.history_dependent = right
     tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
     ok = (all(t.ok for t in tensors) and not problem.nondeterministic
           and not problem.history_dependent)
@@ -221,15 +236,59 @@ def _run(problem: Problem, opts: Options, start: float,
         batch_size=problem.batch_size, history_dependent=problem.history_dependent,
         nondeterministic=problem.nondeterministic,
         tensors=tuple(_evidence(o) for o in outcomes))
-    diagnosis = _diagnose(evidence) if not ok else []
-    flow = flow or []
     return CheckResult(
         ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
-        worst=_worst(outcomes), diagnosis=diagnosis, nondifferentiable=kinks,
-        nondeterministic=problem.nondeterministic,
-        history_dependent=problem.history_dependent, taylor=taylor, gradient_flow=flow,
-        evaluations=evaluations, seconds=time.perf_counter() - start, mode=mode,
-        options=options, notes=notes, evidence=evidence)
+        worst=_worst(outcomes), diagnosis=[] if ok else _diagnose(evidence),
+        nondifferentiable=kinks, nondeterministic=problem.nondeterministic,
+        history_dependent=problem.history_dependent, taylor=taylor,
+        gradient_flow=flow or [], evaluations=evaluations,
+        seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
+        evidence=evidence)
+
+
+def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precision:
+    """The row whose rounding matches the measured noise (coarser than ``row`` if need be).
+
+    A function whose noise exceeds 1/16 of a coarser format's epsilon (relative to its
+    scale) computes, somewhere inside, at that precision: difference it with that step.
+    """
+    if scale <= 0 or not np.isfinite(sigma):
+        return row
+    for name in ("float16", "float32"):
+        candidate = PRECISIONS[name]
+        if candidate.eps > row.eps and sigma > candidate.eps * scale / 16:
+            return candidate
+    return row
+
+
+def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: float,
+              options: dict[str, Any], notes: list[str]) -> tuple[list[Outcome], int]:
+    """Per-target outcomes of the numeric pass and the evaluations it took."""
+    if problem.nondeterministic:  # differences of a random function mean nothing
+        return [Outcome.empty(t) for t in problem.targets], 0
+    if opts.method == "complex":
+        return [_complex_outcome(problem, rtol, opts.atol)], problem.targets[0].size
+    common = dict(noise=problem.noise, precision=problem.precision, step=step, rtol=rtol,
+                  atol=opts.atol, describe=problem.describe)
+    if mode == "full":
+        outcomes, evaluations = [], 0
+        for t in problem.targets:
+            out, n = full_outcome(problem.phi, t, problem.f0,
+                                  refine_all=opts.method == "richardson", **common)
+            outcomes.append(out)
+            evaluations += n
+        return outcomes, evaluations
+    report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
+                      directions=opts.directions, **common)
+    options.update(directions=opts.directions, fast_tolerance=report.tolerance)
+    notes += report.notes
+    if all(o.ok for o in report.outcomes):
+        total = sum(t.size for t in problem.targets)
+        notes.append(f"fast mode: {opts.directions} random directions over {total} entries "
+                     f"agree (largest directional error "
+                     f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
+                     f"{report.tolerance:.3g})")
+    return report.outcomes, report.evaluations
 
 
 def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outcome:
@@ -314,6 +373,39 @@ def _first_call(describe: str, fn: Callable[[np.ndarray], Any], x0: np.ndarray
     return xw, call_user(describe, fn, xw)
 
 
+def _shifted_first(describe: str, fn: Callable[[np.ndarray], Any], x0: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    """Call ``fn`` first on a shifted copy of ``x0``, then on ``x0``.
+
+    A backward that memoizes its *first* input (a stale cache) would otherwise be right
+    at ``x`` by accident; this way it shows at ``x``. Returns the working input ``xw``,
+    the shifted one (None if ``fn`` raised there: it may lie outside the domain) and
+    ``fn(xw)``.
+    """
+    noise = 0.1 * np.maximum(np.abs(x0), 1.0) * rng.standard_normal(x0.shape)
+    shifted = (x0 + noise).astype(x0.dtype)
+    try:
+        with np.errstate(all="ignore"):
+            xo, _ = _first_call(describe, fn, shifted)
+    except UserCodeError:
+        xw, value = _first_call(describe, fn, x0)
+        return xw, None, value
+    xw = x0.astype(xo.dtype)
+    return xw, xo, call_user(describe, fn, xw)
+
+
+def _earlier(analytic: Callable[..., list[np.ndarray]], xo: np.ndarray | None
+             ) -> list[np.ndarray] | None:
+    """Analytic gradients at the shifted input (None when unavailable there)."""
+    if xo is None:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            return analytic(xo)
+    except (UserCodeError, CheckInputError, CheckTypeError):
+        return None
+
+
 def _output_array(describe: str, value: Any) -> np.ndarray:
     if value is None:
         raise CheckTypeError(f"{describe} returned None; it must return an array")
@@ -333,7 +425,11 @@ def _generic_output(describe: str, fn: Callable[[np.ndarray], Any], xw: np.ndarr
     """
     nudge = 1e-3 * np.maximum(np.abs(xw), 1.0) * rng.standard_normal(xw.shape)
     z = (xw + nudge).astype(storage).astype(xw.dtype)
-    return np.asarray(call_user(describe, fn, z))
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(z), dtype=np.float64).ravel()
+    except Exception:  # outside the domain after all: the outputs at x must do
+        return np.zeros(0)
 
 
 def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
@@ -394,7 +490,10 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
 
 def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
     def phi() -> float:
-        return float(np.real(f(xw)))
+        value = f(xw)
+        if type(value) is float:  # the common case, kept cheap
+            return value
+        return float(np.real(np.asarray(value)).reshape(()))
     return phi
 
 
@@ -499,7 +598,9 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     problem = _scalar_problem("check_jacobian", label, f"f ({label})", scalarized, analytic,
                               x0, complex_fn=complex_fn,
                               noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype,
-                              seen=y0)
+                              seen=np.append(y0, _generic_output(
+                                  f"f ({label})", f, xw, x0.dtype,
+                                  np.random.default_rng([seed, 2]))))
     return _run(problem, opts, start)
 
 
@@ -535,7 +636,9 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     problem = _scalar_problem("check_hvp", label, f"grad ({label})", scalarized,
                               lambda z: hvp(z, w.copy()), x0, complex_fn=complex_fn,
                               noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype,
-                              seen=g0)
+                              seen=np.append(g0, _generic_output(
+                                  f"grad ({label})", grad, x0.astype(np.float64), x0.dtype,
+                                  np.random.default_rng([seed, 2]))))
     return _run(problem, opts, start)
 
 
@@ -557,7 +660,8 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
               ) -> dict[str, np.ndarray]:
     if set(grads) != set(params):
         raise CheckInputError(f"{owner}.grads keys {sorted(grads)} differ from params keys "
-                              f"{sorted(params)} after backward")
+                              f"{sorted(params)} after backward: backward must fill one "
+                              f"gradient per parameter, under the same name")
     return {k: check_gradient_array(f"{owner}.grads[{k!r}]", grads[k], params[k].shape)
             for k in params}
 
@@ -568,7 +672,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
-    ``G = np.random.default_rng(seed).standard_normal(y.shape)``; ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
+    ``G = np.random.default_rng(seed).standard_normal(y.shape)``; ``backward(G)`` must
+    return ``dφ/dx`` and fill ``grads``.
     Parameters are perturbed in place and restored bit-identically (also on errors).
 
     Parameters
@@ -576,6 +681,9 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     layer : object with ``params``, ``grads``, ``forward(x)``, ``backward(grad_out)``
     x : array_like, float, e.g. ``(N, D)`` or ``(N, C, H, W)``
         Input (copied; differenced in float64 when the layer accepts it).
+
+    A layer may declare ``layouts = {"x": "NCHW", "W": "OIHW"}`` (axis letters per tensor);
+    the diagnosis then knows which axes are batch, channels, space or time.
 
     >>> import numpy as np
     >>> class Scale:
@@ -599,21 +707,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     rng = np.random.default_rng(seed)
     with Snapshot(params):
         fwd, bwd = f"{label}.forward", f"{label}.backward"
-        # The very first call is on a shifted input, so that a backward which memoizes
-        # its first input (a stale cache) shows at x instead of hiding behind it.
         probe_rng = np.random.default_rng([seed, 2])
-        shifted = (x0 + 0.1 * np.maximum(np.abs(x0), 1.0) * probe_rng.standard_normal(x0.shape)
-                   ).astype(x0.dtype)
-        try:
-            with np.errstate(all="ignore"):
-                xo, _ = _first_call(fwd, layer.forward, shifted)
-            xw = x0.astype(xo.dtype)
-            y = call_user(fwd, layer.forward, xw)
-        except UserCodeError:  # the shifted input may be outside the layer's domain
-            xo = None
-            xw, y = _first_call(fwd, layer.forward, x0)
+        xw, xo, y = _shifted_first(fwd, layer.forward, x0, probe_rng)
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
-        y = _output_array(fwd, y)
+        y = _output_array(fwd, y).copy()  # the layer may reuse its output buffer
         G = rng.standard_normal(y.shape)
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
@@ -626,18 +723,13 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                                       call_user(bwd, layer.backward, G.copy()), x0.shape)
             return [dx, *_grads_of(label, layer.grads, params).values()]
 
-        earlier = None
-        if xo is not None:
-            try:
-                with np.errstate(all="ignore"):
-                    earlier = analytic(xo)
-            except (UserCodeError, CheckInputError, CheckTypeError):
-                earlier = None
+        earlier = _earlier(analytic, xo)
         before = analytic(xw)
-        f_analytic = float(np.vdot(G, y))
+        f_analytic = float(np.sum(G * y))
 
         def phi() -> float:
-            return float(np.vdot(G, layer.forward(xw)))
+            # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
+            return float(np.sum(G * layer.forward(xw)))
 
         f0 = call_user(fwd, phi)
         precision = observed_precision(y, y.dtype)
@@ -645,17 +737,39 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                               [np.asarray(layer.grads[k]) for k in params] or [xw]),
                             precision_of(np.float64))
         generic = _generic_output(fwd, layer.forward, xw, x0.dtype, probe_rng)
-        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps, probe_rng)
-        targets = [Target("x", "input", xw, before[0], storage=x0.dtype)]
-        targets += [Target(k, "param", params[k], g, layout="")
+        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps,
+                                        probe_rng)
+        layouts = getattr(layer, "layouts", None) or {}
+        targets = [Target("x", "input", xw, before[0], storage=x0.dtype,
+                          layout=layouts.get("x", ""))]
+        targets += [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
                     for k, g in zip(params, before[1:], strict=True)]
         problem = Problem(kind="check_layer", label=label, describe=fwd, phi=phi,
                           targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)),
-                          precision=precision, grad_precision=grad_prec, evaluations=5,
+                          precision=precision, grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 2 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(y, generic), declared=y.dtype,
                           earlier=earlier)
+        if earlier is not None and xo is not None:
+            def earlier_is_right() -> tuple[bool, int]:
+                xo_work = xo.copy()
+                targets = [Target("x", "input", xo_work, earlier[0], storage=x0.dtype)]
+                targets += [Target(k, "param", params[k], g)
+                            for k, g in zip(params, earlier[1:], strict=True)]
+
+                def phi_o() -> float:
+                    return float(np.sum(G * layer.forward(xo_work)))
+
+                f_o = call_user(fwd, phi_o)
+                report = run_fast(phi_o, targets, f_o, noise=problem.noise,
+                                  precision=problem.precision, step=problem.precision.step,
+                                  rtol=coarser(problem.precision, grad_prec).rtol,
+                                  atol=None, seed=seed, directions=2, describe=fwd,
+                                  localize=False)
+                return all(o.ok for o in report.outcomes), report.evaluations + 1
+
+            problem.earlier_is_right = earlier_is_right
         return _run(problem, opts, start)
 
 
@@ -716,7 +830,8 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         return float(value) + (float(penalty()) if callable(penalty) else 0.0)
 
     with Snapshot(params):
-        xw, value0 = _first_call(describe, objective, x0)
+        rng = np.random.default_rng([seed, 1])
+        xw, _, value0 = _shifted_first(describe, objective, x0, rng)
         f_analytic = scalar_output(describe, value0)
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
@@ -728,21 +843,21 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
 
         before = analytic(xw)
         pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
-                                                           model.forward, xw))
+                                                           model.forward, xw)).copy()
         phi = _scalar_objective(objective, xw)
         f0 = call_user(describe, phi)
         precision = coarser(observed_precision(pred, pred.dtype),
                             observed_precision(np.array([f0]), np.dtype(np.float64)))
         grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
                             precision_of(np.float64))
-        rng = np.random.default_rng([seed, 1])
         generic = _generic_output(f"{label}.forward", model.forward, xw, x0.dtype, rng)
         history, notes = _history_check(describe, analytic, xw, before, grad_prec.eps, rng)
-        targets = [Target(k, "param", params[k], g) for k, g in zip(params, before, strict=True)]
+        targets = [Target(k, "param", params[k], g)
+                   for k, g in zip(params, before, strict=True)]
         flow = _gradient_flow(model, dict(zip(params, before, strict=True)))
         problem = Problem(kind="check_model", label=label, describe=describe, phi=phi,
                           targets=targets, f0=f0, noise=abs(f0), precision=precision,
-                          grad_precision=grad_prec, evaluations=4,
+                          grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(pred, generic), declared=pred.dtype)

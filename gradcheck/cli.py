@@ -19,15 +19,15 @@ JSON output (``--json``), stable, ``"schema": 1``::
     verify: {"schema": 1, "command": "verify", "ok": bool, "fast": bool, "seed": int,
              "seconds": float,
              "rows": [{"name", "kind", "ok", "ways", "exact_error", "numeric_error",
-                       "checked", "nondifferentiable", "evaluations", "mode", "seconds",
-                       "note"}, ...]}
+                       "error_ratio", "checked", "nondifferentiable", "evaluations", "mode",
+                       "seconds", "note"}, ...]}
+            (field meanings: gradcheck.verify.VerifyRow)
     check:  {"schema": 1, "command": "check", "target": "file.py:Class", "ok": bool,
              "input_shape": [int, ...], "dtype": str, "seed": int,
              "check": <record, see gradcheck.session_report>,
              "result": <CheckResult.to_dict()>}
 
->>> main(["check", "no/such/file.py:Layer"])           # doctest: +SKIP
-gradcheck check: error: no such file: no/such/file.py
+>>> main(["check", "no/such/file.py:Layer"])  # stderr: "gradcheck check: error: no such file: ..."
 2
 """
 
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--fast", action="store_true",
                         help="fewer sample points and the checker's fast mode")
     verify.add_argument("--only", action="append", default=[], metavar="NAMES",
-                        help="comma-separated case names (repeatable), e.g. relu,mse,LSTM")
+                        help="comma-separated case names or kinds (activation, loss, layer, "
+                             "network); repeatable; e.g. relu,mse,LSTM or network")
     verify.add_argument("--seed", type=int, default=0, help="seed of every sample (default 0)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -137,15 +138,19 @@ def _verify(args: argparse.Namespace) -> int:
                           "rows": [row.to_dict() for row in rows]}, indent=2))
         return EXIT_OK if ok else EXIT_MISMATCH
     console.print_table(
-        ["name", "kind", "agree", "exact err", "numeric err", "entries", "at kinks", "evals",
-         "mode", "seconds", "verdict"],
-        [[r.name, r.kind, r.ways, _fmt(r.exact_error), _fmt(r.numeric_error), r.checked,
-          r.nondifferentiable, r.evaluations, r.mode, f"{r.seconds:.2f}", "ok" if r.ok else
-          f"FAILED: {r.note}"] for r in rows],
+        ["name", "kind", "exact err", "numeric err", "err/tol", "entries", "kinks", "evals",
+         "verdict"],
+        [[r.name, r.kind, _fmt(r.exact_error), _fmt(r.numeric_error), _fmt(r.error_ratio),
+          r.checked, r.nondifferentiable, r.evaluations, "ok" if r.ok else f"FAILED: {r.note}"]
+         for r in rows],
         failed=[not r.ok for r in rows])
+    print("exact err: hand-written vs SymPy derivative (relative). numeric err: worst relative"
+          "\nerror against finite differences; err/tol: worst error / its tolerance (< 1 "
+          "agrees).\nkinks: entries judged by one-sided derivatives.")
     failed = sum(not r.ok for r in rows)
+    mode = "fast mode" if args.fast else "full mode"
     print(f"\n{len(rows) - failed} of {len(rows)} agree"
-          f"{'' if ok else f', {failed} FAILED'} ({seconds:.1f} s)")
+          f"{'' if ok else f', {failed} FAILED'} ({mode}, seed {args.seed}, {seconds:.1f} s)")
     return EXIT_OK if ok else EXIT_MISMATCH
 
 
@@ -242,8 +247,11 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed)
-    except (TypeError, ValueError) as exc:  # the checker's bad-input errors: shape, dtype
-        raise UsageError(f"{cls.__name__} at input shape {x.shape}: {exc}") from None
+    except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
+        # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
+        # layer's own exceptions, which the checker wraps naming the call that raised
+        message = " ".join(str(exc).split())
+        raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
     if args.json:
         print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "check",
                           "target": args.target, "ok": bool(result.ok),

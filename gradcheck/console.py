@@ -44,7 +44,7 @@ def _console(stream: TextIO) -> Any:
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
                 title: str | None = None, stream: TextIO | None = None,
-                failed: Sequence[bool] = ()) -> None:
+                failed: Sequence[bool] = (), wrap: Sequence[str] = ()) -> None:
     """Print ``rows`` under ``columns``; rows whose ``failed`` flag is set stand out.
 
     Parameters
@@ -55,13 +55,20 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     stream : text stream, default stdout
     failed : list of bool, optional
         One flag per row: drawn in red on a terminal, marked ``!`` in plain text.
+    wrap : list of str, optional
+        Columns that may wrap on a narrow terminal (default: the last one); the others
+        keep their cells on one line.
     """
     stream = sys.stdout if stream is None else stream
     cells = [[str(c) for c in row] for row in rows]
     flags = list(failed) + [False] * (len(cells) - len(failed))
     if is_rich(stream):
+        from rich import box
         from rich.table import Table
-        table = Table(*columns, title=title)
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)  # narrow: no rules
+        wrapping = set(wrap) or {columns[-1]}
+        for column in columns:
+            table.add_column(column, no_wrap=column not in wrapping)
         for row, bad in zip(cells, flags, strict=True):
             table.add_row(*row, style="red" if bad else None)
         _console(stream).print(table)

@@ -167,19 +167,21 @@ def _fixed_matrix(t: _Tensor, run: RunEvidence) -> str | None:
     """``dx = g·W`` instead of ``g·Wᵀ`` (square ``W``).
 
     Then ``analytic = numeric · M`` for every row, with the one matrix
-    ``M = W⁻ᵀ·W`` (determinant 1); recoverable by least squares once there are clearly
-    more rows than columns.
+    ``M = W⁻ᵀ·W`` (determinant 1); recoverable by least squares from the completely known
+    rows once there are clearly more of them than columns.
     """
-    if t.role != "input" or t.analytic.ndim != 2 or not t.known.all():
+    if t.role != "input" or t.analytic.ndim != 2:
         return None
-    rows, cols = t.analytic.shape
-    if cols < 2 or rows < 2 * cols:
+    full_rows = t.known.all(axis=1)  # fast mode may know only some rows completely
+    a, n = t.analytic[full_rows], t.numeric[full_rows]
+    cols = t.analytic.shape[1]
+    if cols < 2 or a.shape[0] < 2 * cols:
         return None
-    singular = np.linalg.svd(t.numeric, compute_uv=False)
+    singular = np.linalg.svd(n, compute_uv=False)
     if singular[-1] <= 1e-6 * singular[0]:
         return None
-    m = np.linalg.lstsq(t.numeric, t.analytic, rcond=None)[0]
-    if _residual(t.analytic, t.numeric @ m) > FIT_RTOL:
+    m = np.linalg.lstsq(n, a, rcond=None)[0]
+    if _residual(a, n @ m) > FIT_RTOL:
         return None
     scalar = np.trace(m) / cols * np.eye(cols)
     if _residual(m, scalar) <= 0.05 or not _close(float(np.linalg.det(m)), 1.0):
@@ -285,7 +287,9 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
     judged = known | wrong
     step_of = np.broadcast_to(np.arange(steps)[:, None], wrong.shape)
     error = np.array([np.max(np.abs(a[s] - n[s])[known[s]], initial=0.0) for s in range(steps)])
-    if first == 0 and last < steps - 1:
+    # a prefix: nothing judged before the first wrong step (steps fast mode did not sample
+    # may be anywhere), right entries after the last one; a suffix the other way round
+    if last < steps - 1 and not judged[:first].any():
         k = last + 1
         if (np.count_nonzero(known[k:]) >= MIN_ENTRIES
                 and _unlikely_by_chance(wrong, step_of < k, judged)):
@@ -293,7 +297,7 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
             trend = ", growing toward early steps" if grows else ""
             return (f"{t.name}: errors only in the first {k} of {steps} time steps{trend} "
                     f"(truncated BPTT?)")
-    if last == steps - 1 and first > 0:
+    if first > 0 and not judged[last + 1:].any():
         k = steps - first
         if (np.count_nonzero(known[:first]) >= MIN_ENTRIES
                 and _unlikely_by_chance(wrong, step_of >= first, judged)):

@@ -19,7 +19,7 @@ not raw quotients, keeps every comparison exact in the realized steps.
 >>> phi = lambda: float(np.sin(x).sum())
 >>> judged = check_entries(phi, target, np.arange(3), phi(), noise=1.0,
 ...                        precision=PRECISIONS["float64"])
->>> judged.wrong.any()
+>>> bool(judged.wrong.any())
 False
 """
 
@@ -89,7 +89,7 @@ class Target:
 
     def realize(self, values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray, np.ndarray]:
-        """Perturbed values up/down as stored, and the realized steps δ+, δ− (≥ 0 for h ≥ 0).
+        """Perturbed values up/down as stored, and the realized steps δ+, δ− (signs of h).
 
         The down value mirrors the realized up step, so δ− = δ+ exactly almost always and
         the quadratic term cancels in the central difference.
@@ -193,8 +193,34 @@ def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, 
                  h_up=d_up, h_down=d_down, f_up=f_up, f_down=f_down)
 
 
-def _noise(probe: Probe, noise: float) -> np.ndarray:
-    return np.maximum(noise, np.maximum(np.abs(probe.f_up), np.abs(probe.f_down)))
+@dataclass
+class _Pass:
+    """One probe in derivative units: central error, one-sided errors, their rounding."""
+
+    span: np.ndarray  # δ+ + δ−
+    h_up: np.ndarray
+    h_down: np.ndarray
+    error: np.ndarray  # central difference − analytic
+    rounding: np.ndarray  # of the central difference
+    up: np.ndarray  # D+ − analytic
+    down: np.ndarray  # D− − analytic
+    side_rounding: np.ndarray  # of a one-sided difference
+
+    @classmethod
+    def of(cls, probe: Probe, noise: float, precision: Precision) -> _Pass:
+        scale = np.maximum(noise, np.maximum(np.abs(probe.f_up), np.abs(probe.f_down)))
+        roundoff = precision.rounding_safety * precision.eps * 2 * scale
+        span = probe.h_up + probe.h_down
+        return cls(span, probe.h_up, probe.h_down, (probe.r_up + probe.r_down) / span,
+                   roundoff / span, probe.r_up / probe.h_up, probe.r_down / probe.h_down,
+                   roundoff / np.minimum(probe.h_up, probe.h_down))
+
+    @property
+    def gap(self) -> np.ndarray:
+        return self.up - self.down
+
+    def subset(self, mask: np.ndarray) -> _Pass:
+        return _Pass(*(getattr(self, k)[mask] for k in self.__dataclass_fields__))
 
 
 def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precision, *,
@@ -223,9 +249,9 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
 
     Notes
     -----
-    First pass: ``e1 = (r+ + r−)/(δ+ + δ−)``, tolerance ``κ·eps·2|φ|/(δ+ + δ−)`` (rounding)
-    plus the floors. Items with ``|e1|`` above half their tolerance, or whose one-sided
-    derivatives differ by more than 5 %, get a second pass at half the step:
+    First pass: ``e1 = (r+ + r−)/(δ+ + δ−)``, tolerance ``κ·eps·2|φ|/(δ+ + δ−)``
+    (rounding) plus the floors. Items with ``|e1|`` above half their tolerance, or whose
+    one-sided derivatives differ by more than 5 %, get a second pass at half the step:
     Richardson ``eR = e2 + (e2 − e1)/(r² − 1)`` judged against rounding + the observed
     truncation ``|e2 − e1|/(r² − 1)``. A smooth function's one-sided derivatives move
     as ``f''·δ/2`` with the step; when the two steps contradict that model (the gap does
@@ -233,59 +259,67 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     analytic value passes when it lies between the one-sided derivatives, and the item
     is flagged non-differentiable when the gap persists at θ itself.
     """
-    kappa, eps = precision.rounding_safety, precision.eps
-    span1 = first.h_up + first.h_down
-    err1 = (first.r_up + first.r_down) / span1
-    noise1 = _noise(first, noise)
-    rnd1 = kappa * eps * 2 * noise1 / span1
-    floor = rtol * (magnitude + np.abs(err1)) + atol
-    tol1 = rnd1 + floor
-    up1, down1 = first.r_up / first.h_up, first.r_down / first.h_down
-    os_rnd1 = kappa * eps * 2 * noise1 / np.minimum(first.h_up, first.h_down)
-    gap1 = up1 - down1
-    lopsided = np.abs(gap1) > 0.05 * (magnitude + np.abs(up1) + np.abs(down1)) + 2 * os_rnd1
-    again = (np.abs(err1) > 0.5 * tol1) | lopsided | refine_all
-    n = err1.size
-    out = Judged(error=err1.copy(), tolerance=tol1.copy(), wrong=np.abs(err1) > tol1,
+    p1 = _Pass.of(first, noise, precision)
+    floor = rtol * (magnitude + np.abs(p1.error)) + atol
+    tol1 = p1.rounding + floor
+    lopsided = (np.abs(p1.gap) > 0.05 * (magnitude + np.abs(p1.up) + np.abs(p1.down))
+                + 2 * p1.side_rounding)
+    again = (np.abs(p1.error) > 0.5 * tol1) | lopsided | refine_all
+    n = p1.error.size
+    out = Judged(error=p1.error.copy(), tolerance=tol1, wrong=np.abs(p1.error) > tol1,
                  kink=np.zeros(n, bool), left=np.full(n, np.nan), right=np.full(n, np.nan),
                  refined=again.copy())
     if refine is None or not again.any():
         return out
-    second = refine(again, 2.0)
+    p2 = _Pass.of(refine(again, 2.0), noise, precision)
     out.evaluations = 2 * int(again.sum())
-    span2 = second.h_up + second.h_down
-    ratio2 = (span1[again] / span2) ** 2 - 1
-    err2 = (second.r_up + second.r_down) / span2
-    e1 = err1[again]
-    err_r = err2 + (err2 - e1) / ratio2
-    noise2 = _noise(second, noise)
-    rnd2 = kappa * eps * 2 * noise2 / span2
-    f = floor[again]
-    tol_r = (ratio2 * rnd2 + rnd1[again]) / ratio2 + np.abs(err2 - e1) / ratio2 + f
-    up2, down2 = second.r_up / second.h_up, second.r_down / second.h_down
-    os_rnd2 = kappa * eps * 2 * noise2 / np.minimum(second.h_up, second.h_down)
-    g1, g2 = gap1[again], up2 - down2
+    error, tolerance, wrong, kink, left, right = _judge_refined(p1.subset(again), p2,
+                                                                floor[again])
+    out.error[again], out.tolerance[again], out.wrong[again] = error, tolerance, wrong
+    out.kink[again], out.left[again], out.right[again] = kink, left, right
+    return out
+
+
+def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Second-pass verdicts: Richardson where smooth, the one-sided hull at a kink.
+
+    Returns (error, tolerance, wrong, kink at θ, left, right), left/right being the
+    one-sided derivatives minus analytic.
+    """
+    ratio = (p1.span / p2.span) ** 2 - 1
+    ratio = np.where(ratio > 0, ratio, np.inf)  # equal steps (clamped): no extrapolation
+    richardson = p2.error + (p2.error - p1.error) / ratio
+    tol_r = ((ratio * p2.rounding + p1.rounding) / ratio
+             + np.abs(p2.error - p1.error) / ratio + floor)
     # Smooth model: one-sided (D± − a) = c ± f''·δ±/2, so with f'' read off the second gap
     # the first gap and both one-sided changes are predicted; a kink within the step
     # breaks at least one prediction (whatever its distance from θ).
+    g1, g2 = p1.gap, p2.gap
     scale = np.maximum(np.abs(g1), np.abs(g2))
-    big = scale > 4 * os_rnd2 + f
-    curv = g2 / span2  # f''/2
+    curv = g2 / p2.span  # f''/2
     miss = np.maximum.reduce([
-        np.abs(g1 - curv * span1[again]),
-        np.abs((up1[again] - up2) - curv * (first.h_up[again] - second.h_up)),
-        np.abs((down1[again] - down2) + curv * (first.h_down[again] - second.h_down))])
-    window = big & (miss > 0.1 * scale)
-    tol_k = os_rnd2 + np.maximum(np.abs(up1[again] - up2), np.abs(down1[again] - down2)) + f
-    inside = (np.minimum(up2, down2) - tol_k <= 0) & (0 <= np.maximum(up2, down2) + tol_k)
-    at_point = window & (np.abs(g2) > 0.75 * np.abs(g1)) & (np.abs(g2) > 4 * os_rnd2 + 2 * f)
-    out.error[again] = np.where(window, err2, err_r)
-    out.tolerance[again] = np.where(window, tol_k, tol_r)
-    out.wrong[again] = np.where(window, ~inside, np.abs(err_r) > tol_r)
-    out.kink[again] = at_point
-    out.left[again] = down2
-    out.right[again] = up2
-    return out
+        np.abs(g1 - curv * p1.span),
+        np.abs((p1.up - p2.up) - curv * (p1.h_up - p2.h_up)),
+        np.abs((p1.down - p2.down) + curv * (p1.h_down - p2.h_down))])
+    window = (scale > 4 * p2.side_rounding + floor) & (miss > 0.1 * scale)
+    # One-sided differences err by O(δ): extrapolate each side linearly to δ = 0. Near a
+    # kink inside the step the extrapolation of that side overshoots, so the hull keeps
+    # the raw values too (the true derivative is one of the sides or between them).
+    up_x = p2.up + (p2.up - p1.up) * p2.h_up / _positive(p1.h_up - p2.h_up)
+    down_x = p2.down + (p2.down - p1.down) * p2.h_down / _positive(p1.h_down - p2.h_down)
+    candidates = np.stack([p2.up, p2.down, up_x, down_x])
+    tol_k = 3 * p2.side_rounding + floor
+    inside = (candidates.min(axis=0) - tol_k <= 0) & (0 <= candidates.max(axis=0) + tol_k)
+    at_point = (window & (np.abs(g2) > 0.75 * np.abs(g1))
+                & (np.abs(g2) > 4 * p2.side_rounding + 2 * floor))
+    return (np.where(window, p2.error, richardson), np.where(window, tol_k, tol_r),
+            np.where(window, ~inside, np.abs(richardson) > tol_r), at_point,
+            np.where(at_point, down_x, p2.down), np.where(at_point, up_x, p2.up))
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    """``x`` where positive, else ∞ (a zero shrink means no extrapolation)."""
+    return np.where(x > 0, x, np.inf)
 
 
 def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
@@ -310,6 +344,80 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
                    atol=atol, refine=refine, refine_all=refine_all)
     judged.evaluations += 2 * idx.size
     return judged
+
+
+#: Points of one noise probe, and the relative extents of the two probes taken.
+NOISE_POINTS, NOISE_EXTENTS = 9, (1e-3, 1e-5)
+
+
+def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int,
+                  describe: str = "the function") -> tuple[float, np.ndarray]:
+    """Noise level σ of φ near θ, trusted only when probes of different extents agree.
+
+    Genuine noise (rounding of internal float32 arithmetic) has the same size along a
+    line 100× shorter; the scatter a kink on the line causes about the cubic fit shrinks
+    with the extent (or vanishes once the kink is off the line), and a smooth float64
+    function leaves an O(t⁴) misfit that shrinks even faster. So σ is the smaller of the
+    two estimates when they agree within a factor 6 (two estimates of one noise with 4
+    degrees of freedom each differ more with probability ≈ 0.5 %), else 0: the rounding
+    is then estimated from the dtype alone (no false precision claimed near kinks).
+    Returns ``(σ, the values seen)``.
+
+    >>> x = np.array([0.3, -0.2])
+    >>> t = Target("x", "input", x, analytic=np.cos(x))
+    >>> phi = lambda: float(np.sin(x).sum())
+    >>> measure_noise(phi, [t], phi(), seed=0)[0] < 1e-15
+    True
+    """
+    found = [_scatter(phi, targets, f0, seed=[seed, 3, stream], extent=extent,
+                      describe=describe) for stream, extent in enumerate(NOISE_EXTENTS)]
+    seen = np.concatenate([values for _, values in found])
+    low, high = sorted(sigma for sigma, _ in found)
+    return (low if high <= 6 * low else 0.0), seen
+
+
+def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int],
+             extent: float, describe: str) -> tuple[float, np.ndarray]:
+    """Scatter of φ about a cubic fit along a short random line.
+
+    φ is evaluated at ``θ + t_j·d`` for ``NOISE_POINTS − 1`` random ``t_j`` in
+    ``[0.05, 1]·extent`` (``d`` a random direction scaled by ``max(|θ_i|, 1)``, realized in
+    each target's dtype); the analytic linear term is subtracted with the realized steps,
+    a cubic in ``t`` is fitted by least squares, and σ is the RMS residual corrected for
+    the 4 fitted parameters. Irregular ``t_j`` decorrelate quantization
+    (a float32 cast inside a float64 function is a staircase, linear on a regular grid).
+    The smooth part leaves ``O(t⁴)`` ≈ 1e-16 relative. This catches internal float32
+    arithmetic that the output dtype hides, e.g. a float32 penalty added to a float64
+    loss. Returns ``(σ, the values seen)``.
+    """
+    rng = np.random.default_rng(seed)
+    dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) for t in targets]
+    offsets = np.sort(rng.uniform(0.05, 1.0, NOISE_POINTS - 1)) * extent
+    residuals, values = [], []
+    try:
+        for offset in offsets:
+            linear = 0.0
+            for t, d in zip(targets, dirs, strict=True):
+                up, _, delta, _ = t.realize(t.values, offset * d)
+                linear += float(np.sum(t.analytic_flat * delta))
+                t.flat()[:] = up
+            value = phi()
+            values.append(value)
+            residuals.append(value - f0 - linear)
+    except Exception as err:
+        raise UserCodeError(f"{describe} raised {type(err).__name__} while measuring its "
+                            f"noise (all entries moved by a tiny random step): {err}") from err
+    finally:
+        for t in targets:
+            t.flat()[:] = t.values
+    r = np.array(residuals)
+    if not np.all(np.isfinite(r)):
+        return 0.0, np.array(values)
+    u = offsets / extent  # θ itself is left out: a kink just beside it would bias the fit
+    basis = np.vander(u, 4)
+    coef, *_ = np.linalg.lstsq(basis, r, rcond=None)
+    scatter = r - basis @ coef
+    return float(np.sqrt(np.sum(scatter ** 2) / (r.size - 4))), np.array(values)
 
 
 @dataclass
@@ -386,5 +494,17 @@ def complex_step_entries(fn: Callable[[np.ndarray], complex], x: np.ndarray,
     return out
 
 
-__all__ = ["PRECISIONS", "Judged", "Outcome", "Probe", "Target", "check_entries", "complex_step_entries",
-           "evaluate_entries", "full_outcome", "judge", "probe_entries"]
+__all__ = [
+    "PRECISIONS",
+    "Judged",
+    "Outcome",
+    "Probe",
+    "Target",
+    "check_entries",
+    "complex_step_entries",
+    "evaluate_entries",
+    "full_outcome",
+    "judge",
+    "measure_noise",
+    "probe_entries",
+]

@@ -18,8 +18,10 @@ What it adds to a test session:
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
   that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``.
 
-This module stays cheap to import: the checker (NumPy) is imported on the first check,
-and nothing here imports SymPy or ``gradcheck.models``.
+This module stays cheap to import: it needs only pytest and ``gradcheck.session_report``
+(standard library); the checker is looked up on the first check, and nothing here imports
+SymPy, ``gradcheck.models`` or ``rich``. ``benchmarks/bench_plugin_startup.py`` measures
+what the plugin adds to a session.
 
 >>> def test_dense(gradcheck):                       # doctest: +SKIP
 ...     gradcheck.layer(Dense(4, 3), np.ones((2, 4)))
@@ -33,11 +35,14 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from gradcheck.session_report import SessionReport, record_from_result
+
+if TYPE_CHECKING:
+    from gradcheck.result import CheckResult
 
 __all__ = ["GradChecker", "LayerExampleItem"]
 
@@ -143,9 +148,9 @@ class GradChecker:
         self.options = dict(options)
         self._record = record
 
-    def _run(self, check_name: str, *args: Any, **opts: Any) -> Any:
+    def _run(self, check_name: str, *args: Any, **opts: Any) -> CheckResult:
         __tracebackhide__ = True
-        import gradcheck  # the checker core: NumPy only, imported on first use
+        import gradcheck  # the public API; not imported at module level (see docstring)
 
         result = getattr(gradcheck, check_name)(*args, **{**self.options, **opts})
         self._record(result)
@@ -153,27 +158,27 @@ class GradChecker:
             raise gradcheck.GradientMismatch(result)
         return result
 
-    def grad(self, f: Callable, grad: Callable, x: Any, **opts: Any) -> Any:
+    def grad(self, f: Callable, grad: Callable, x: Any, **opts: Any) -> CheckResult:
         """Assert ``grad(x)`` is the gradient of the scalar ``f`` at ``x``."""
         __tracebackhide__ = True
         return self._run("check_grad", f, grad, x, **opts)
 
-    def jacobian(self, f: Callable, x: Any, **opts: Any) -> Any:
+    def jacobian(self, f: Callable, x: Any, **opts: Any) -> CheckResult:
         """Assert ``vjp=`` or ``jac=`` (keyword) matches the array-valued ``f`` at ``x``."""
         __tracebackhide__ = True
         return self._run("check_jacobian", f, x, **opts)
 
-    def layer(self, layer: Any, x: Any, **opts: Any) -> Any:
+    def layer(self, layer: Any, x: Any, **opts: Any) -> CheckResult:
         """Assert a layer's input gradient and every parameter gradient at ``x``."""
         __tracebackhide__ = True
         return self._run("check_layer", layer, x, **opts)
 
-    def model(self, model: Any, loss: Any, x: Any, y: Any, **opts: Any) -> Any:
+    def model(self, model: Any, loss: Any, x: Any, y: Any, **opts: Any) -> CheckResult:
         """Assert every parameter gradient of ``model`` under ``loss`` at ``(x, y)``."""
         __tracebackhide__ = True
         return self._run("check_model", model, loss, x, y, **opts)
 
-    def hvp(self, grad: Callable, hvp: Callable, x: Any, **opts: Any) -> Any:
+    def hvp(self, grad: Callable, hvp: Callable, x: Any, **opts: Any) -> CheckResult:
         """Assert a Hessian-vector product against differences of ``grad``."""
         __tracebackhide__ = True
         return self._run("check_hvp", grad, hvp, x, **opts)
@@ -290,8 +295,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     modules = [*config.getini("gradcheck_layers"), *config.getoption("gradcheck_layers")]
     for module_name in dict.fromkeys(modules):  # keep order, drop repeats
+        generated = []
         for cls in _example_classes(module_name):
             name = f"gradcheck[{cls.__qualname__}]"
-            items.append(LayerExampleItem.from_parent(
+            generated.append(LayerExampleItem.from_parent(
                 session, name=name, nodeid=f"{module_name}::{name}", layer_class=cls,
                 module_name=module_name))
+        # report them as collected, so "collected N items" and -v listings count them
+        config.hook.pytest_collectreport(report=pytest.CollectReport(
+            module_name, "passed", None, generated))
+        items.extend(generated)

@@ -20,6 +20,8 @@ Record schema (``RECORD_SCHEMA_VERSION = 1``; keys are stable, values plain JSON
       "max_abs_error": float | None,   # worst over the checked tensors
       "max_rel_error": float | None,
       "worst_tensor": str | None,  # tensor holding max_rel_error
+      "error_ratio": float | None, # max error / tolerance over the worst entries shown:
+                                   # below 1 agrees; how close a passing check came
       "n_checked": int,            # entries compared, summed over tensors
       "n_wrong": int,
       "n_nondifferentiable": int,  # entries at kinks, judged by one-sided derivatives
@@ -98,6 +100,8 @@ def record_from_result(result: Any, *, test: str | None = None) -> dict[str, Any
         tensors.append(row)
     worst = max((t for t in tensors if t["max_rel_error"] is not None),
                 key=lambda t: t["max_rel_error"], default=None)
+    ratios = [_plain(e.error / e.tolerance) for e in getattr(result, "worst", ())
+              if e.tolerance > 0]
     return {
         "test": test,
         "kind": str(getattr(result, "kind", "")),
@@ -107,6 +111,7 @@ def record_from_result(result: Any, *, test: str | None = None) -> dict[str, Any
         "max_abs_error": _max_or_none(t["max_abs_error"] for t in tensors),
         "max_rel_error": worst["max_rel_error"] if worst else None,
         "worst_tensor": worst["name"] if worst else None,
+        "error_ratio": _max_or_none(ratios),
         "n_checked": sum(t["n_checked"] or 0 for t in tensors),
         "n_wrong": sum(t["n_wrong"] or 0 for t in tensors),
         "n_nondifferentiable": sum(t["n_nondifferentiable"] or 0 for t in tensors),
@@ -127,6 +132,7 @@ class Summary:
     worst_rel_error: float | None
     worst_abs_error: float | None
     worst_check: str | None  # "test: label/tensor" holding worst_rel_error
+    worst_error_ratio: float | None  # max error / tolerance: closest call (< 1 agrees)
 
 
 class SessionReport:
@@ -172,6 +178,7 @@ class SessionReport:
             worst_rel_error=worst["max_rel_error"] if worst else None,
             worst_abs_error=_max_or_none(r.get("max_abs_error") for r in self.records),
             worst_check=where,
+            worst_error_ratio=_max_or_none(r.get("error_ratio") for r in self.records),
         )
 
     def summary_lines(self) -> list[str]:
@@ -184,6 +191,8 @@ class SessionReport:
             lines.append(f"worst relative error {s.worst_rel_error:.3g} ({s.worst_check})")
         if s.worst_abs_error is not None:
             lines.append(f"worst absolute error {s.worst_abs_error:.3g}")
+        if s.worst_error_ratio is not None:
+            lines.append(f"largest error / tolerance {s.worst_error_ratio:.3g} (below 1 agrees)")
         lines.append(f"{s.nondifferentiable} entries skipped as not differentiable (at kinks, "
                      f"judged by one-sided derivatives)")
         for r in self.records:

@@ -147,6 +147,16 @@ def _away_from_kinks(values: np.ndarray, kinks: Sequence[float], distance: float
     return out
 
 
+def _representable(lo: float, hi: float, dtype: np.dtype) -> tuple[float, float]:
+    """``[lo, hi]`` shrunk to the nearest bounds the dtype represents exactly."""
+    low, high = dtype.type(lo), dtype.type(hi)
+    if low < lo:
+        low = np.nextafter(low, dtype.type(np.inf))
+    if high > hi:
+        high = np.nextafter(high, dtype.type(-np.inf))
+    return float(low), float(high)
+
+
 def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
            min_value: float | None = None, max_value: float | None = None,
            activation: str | None = None, kink_distance: float | None = None,
@@ -205,14 +215,15 @@ def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
         kink_distance = KINK_FRACTION * (hi - lo)
     if not kink_distance >= 0:
         raise InvalidArgument(f"{owner}: kink_distance must be >= 0, got {kink_distance!r}")
-    if kinks and not on_kinks and any(k - kink_distance < lo and k + kink_distance > hi
-                                      for k in kinks):
-        raise InvalidArgument(f"{owner}: kink_distance={kink_distance} leaves no room in "
-                              f"[{lo}, {hi}]; make it smaller")
+    if kinks and not on_kinks:
+        crowded = any(b - a < 2 * kink_distance for a, b in itertools.pairwise(sorted(kinks)))
+        if crowded or any(k - kink_distance < lo and k + kink_distance > hi for k in kinks):
+            raise InvalidArgument(f"{owner}: kink_distance={kink_distance} leaves no room "
+                                  f"between the kinks {kinks} in [{lo}, {hi}]; make it smaller")
 
     width = 32 if resolved == np.float32 else 64
-    elements = st.floats(lo, hi, width=width, allow_nan=False, allow_infinity=False,
-                         allow_subnormal=False)
+    elements = st.floats(*_representable(lo, hi, resolved), width=width, allow_nan=False,
+                         allow_infinity=False, allow_subnormal=False)
     base = hnp.arrays(resolved, dims, elements=elements)
     if on_kinks:
         size = int(np.prod(dims))
@@ -336,6 +347,17 @@ def rnn_layers(*, cells: Sequence[str] = ("rnn", "lstm"), min_input: int = 1,
 
 # ---- networks ------------------------------------------------------------------------
 
+BIAS_RANGE = (-0.5, 0.5)
+BIAS_GAP = 0.05  # drawn biases stay this far from 0 (see sequential_networks)
+
+
+def _biases(size: int, dtype: np.dtype) -> st.SearchStrategy[np.ndarray]:
+    lo, hi = BIAS_RANGE
+    elements = st.floats(lo, hi, width=32 if dtype == np.float32 else 64)
+    return hnp.arrays(dtype, (size,), elements=elements).map(
+        lambda b: _away_from_kinks(b, (0.0,), BIAS_GAP, lo, hi))
+
+
 @dataclass(frozen=True)
 class NetworkCase:
     """A drawn network with everything ``check_model`` needs.
@@ -410,6 +432,12 @@ def sequential_networks(*, min_depth: int = 1, max_depth: int = 3, min_width: in
     l2 : list of float
         L2 strengths to draw from (default ``[0.0]``; shrinks towards the first).
 
+    Biases are drawn too, in ``[-0.5, 0.5]`` and at least 0.05 away from 0: with the zero
+    biases of a fresh ``Dense`` an input of zeros (where shrinking goes) or a dead ReLU puts
+    every following pre-activation exactly on a kink, where backpropagation's ``f'(0)``
+    convention need not be a one-sided derivative of the network. Draw inputs on kinks
+    deliberately with :func:`arrays` (``on_kinks=True``) when that is what you test.
+
     Shrinking removes layers first, then narrows them, then moves activations and losses
     towards the first names: a failing network shrinks to the smallest that still fails.
 
@@ -444,8 +472,9 @@ def sequential_networks(*, min_depth: int = 1, max_depth: int = 3, min_width: in
         sizes = [draw(width), *draw(widths)]
         layers: list[Any] = []
         for n_in, n_out in itertools.pairwise(sizes):
-            layers += [Dense(n_in, n_out, dtype=resolved, seed=draw(_SEEDS)),
-                       Activation(draw(st.sampled_from(names)))]
+            dense = Dense(n_in, n_out, dtype=resolved, seed=draw(_SEEDS))
+            dense.params["b"][...] = draw(_biases(n_out, resolved))  # in place, as optimizers do
+            layers += [dense, Activation(draw(st.sampled_from(names)))]
         model = Sequential(layers, l2=draw(st.sampled_from(list(l2))))
         loss_name = draw(st.sampled_from(loss_list))
         batch = draw(st.integers(min_batch, max_batch))

@@ -17,12 +17,12 @@ the one-sided derivatives at every branch point. A derivation renders in Jupyter
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import mpmath
 import sympy as sp
 
-from gradcheck.reference.document import Block, Heading, Math, MathBlock, Note, Paragraph, Table
+from gradcheck.reference.document import Block, Heading, Math, MathBlock, Paragraph, Table
 from gradcheck.reference.exact import (
     EXACT_ACTIVATIONS,
     EXACT_LOSSES,
@@ -72,12 +72,13 @@ class Kink:
 
     @property
     def differentiable(self) -> bool:
+        """True when both one-sided derivatives agree (a C¹ join, not a kink)."""
         return bool(sp.simplify(self.left - self.right) == 0)
 
 
 def _is_simple(expr: sp.Expr, var: sp.Symbol) -> bool:
     """True when d/dvar expr is immediate (a constant, or ``c·var``): shown evaluated."""
-    return not expr.has(var) or not sp.diff(expr, var).has(var) and expr.is_polynomial(var)
+    return not expr.has(var) or (not sp.diff(expr, var).has(var) and expr.is_polynomial(var))
 
 
 def _d(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -119,22 +120,26 @@ def _rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, list[sp.Expr]] |
         u = sp.Dummy("u", real=True)
         outer = sp.diff(expr.func(u), u).subs(u, inner)
         name = f"derivative of {expr.func.__name__}"
+        if inner == var:
+            return name, outer, []
         return (f"chain rule ({name})", sp.Mul(outer, _d(inner, var), evaluate=False), [inner])
     return None
 
 
 def chain_steps(expr: sp.Expr, var: sp.Symbol, limit: int = MAX_STEPS) -> tuple[Step, ...]:
-    """The rules applied to differentiate ``expr``, outermost first, breadth-first.
+    """The rules applied to differentiate ``expr``, outermost first, breadth-first, each
+    distinct sub-expression once, at most ``limit`` steps.
 
     >>> [s.rule for s in chain_steps(sp.exp(-z**2), z)]
     ['chain rule (derivative of exp)', 'constant factor rule', 'power rule and chain rule']
     """
     steps: list[Step] = []
-    queue = [expr]
+    queue, seen = [expr], set()
     while queue and len(steps) < limit:
         node = queue.pop(0)
-        if _is_simple(node, var) or node == var:
-            continue
+        if _is_simple(node, var) or node == var or node in seen:
+            continue  # a sub-expression met twice (log Σ e^x in softmax_ce) is shown once
+        seen.add(node)
         found = _rule(node, var)
         if found is None:
             continue
@@ -262,8 +267,9 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         f = self.function_symbol
+        d = rf"\frac{{d}}{{d{sp.latex(self.var)}}}"
         rows = [f"{sp.latex(f)} &= {sp.latex(self.expr)}",
-                rf"\frac{{d}}{{d{sp.latex(self.var)}}} {sp.latex(f)} &= {sp.latex(self.simplified)}"]
+                f"{d} {sp.latex(f)} &= {sp.latex(self.simplified)}"]
         if self.identity is not None:
             rows.append(f"&= {sp.latex(self.identity)}")
         return "$$\\begin{aligned}" + r" \\ ".join(rows) + "\\end{aligned}$$"
@@ -271,11 +277,12 @@ class Derivation:
 
 def _derivation(name: str, kind: str, var: sp.Symbol, expr: sp.Expr, f: sp.Expr,
                 identity: sp.Expr | None, identity_value: sp.Expr | None, condition: str,
-                kinks: tuple[sp.Expr, ...], extra: dict | None = None) -> Derivation:
+                kinks: tuple[sp.Expr, ...], extra: dict | None = None,
+                interval: tuple[int, int] = (-8, 8)) -> Derivation:
     derivative = sp.diff(expr, var)
     proof = ""
     if identity is not None and identity_value is not None:
-        proof = equal_everywhere(identity_value, derivative, var, extra=extra)
+        proof = equal_everywhere(identity_value, derivative, var, *interval, extra=extra)
     return Derivation(
         name=name, kind=kind, var=var, expr=expr, steps=chain_steps(expr, var),
         derivative=derivative, simplified=_simplify(derivative, var), identity=identity,
@@ -283,7 +290,7 @@ def _derivation(name: str, kind: str, var: sp.Symbol, expr: sp.Expr, f: sp.Expr,
         kinks=tuple(Kink(at, *one_sided(expr, var, at)) for at in kinks), function_symbol=f)
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_activation(name: str) -> Derivation:
     """Derive the activation ``name`` of ``EXACT_ACTIVATIONS`` (cached).
 
@@ -303,7 +310,7 @@ def softmax_ce_symbols(k: int = 3) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symb
     return (sp.symbols(f"x_1:{k + 1}", real=True), sp.symbols(f"t_1:{k + 1}", real=True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_loss(name: str) -> Derivation:
     """Derive the loss ``name`` of ``EXACT_LOSSES`` with respect to one prediction (cached).
 
@@ -321,10 +328,9 @@ def derive_loss(name: str) -> Derivation:
         value = None if row.identity is None else expand_helpers(row.identity)
         # the identity holds for every target, checked at t = 0.3 between the points in p
         extra = {t: sp.Rational(3, 10)}
-        if row.pred == "probability":
-            return _derivation_on_unit_interval(name, row.element, ell(p, t), row.identity, value)
+        interval = (0, 1) if row.pred == "probability" else (-8, 8)
         return _derivation(name, "loss", p, row.element, ell(p, t), row.identity, value, "",
-                           row.kinks, extra=extra)
+                           (), extra=extra, interval=interval)
     xs, ts = softmax_ce_symbols(3)
     expr = row.per_sample(xs, ts)
     total = sp.Add(*[sp.exp(x) for x in xs])
@@ -335,18 +341,6 @@ def derive_loss(name: str) -> Derivation:
                        extra={ts[2]: 1 - ts[0] - ts[1], ts[0]: sp.Rational(1, 5),
                               ts[1]: sp.Rational(1, 2), xs[1]: sp.Rational(1, 3),
                               xs[2]: -sp.Rational(2, 3)})
-
-
-def _derivation_on_unit_interval(name: str, element: sp.Expr, f: sp.Expr, identity: sp.Expr | None,
-                                 value: sp.Expr | None) -> Derivation:
-    """Losses on probabilities: the identity is checked on p ∈ (0, 1) only."""
-    derivative = sp.diff(element, p)
-    proof = ""
-    if value is not None:
-        proof = equal_everywhere(value, derivative, p, lo=0, hi=1, extra={t: sp.Rational(3, 10)})
-    return Derivation(name=name, kind="loss", var=p, expr=element, steps=chain_steps(element, p),
-                      derivative=derivative, simplified=_simplify(derivative, p), identity=identity,
-                      identity_proof=proof, identity_condition="", kinks=(), function_symbol=f)
 
 
 @dataclass(frozen=True)
@@ -372,17 +366,23 @@ class SingleNeuron:
                                  (f"with f = {self.activation}, written with y = f(wx)",)))
         return out
 
+    def _repr_markdown_(self) -> str:
+        from gradcheck.reference.render_md import render_blocks
+        return render_blocks(self.blocks())
+
 
 def single_neuron(activation: str | None = "sigmoid") -> SingleNeuron:
     """Derive dE/dw for ``y = f(wx)``, ``E = ½(t − y)²``; specialise to ``activation``.
 
     >>> single_neuron(None).gradient
-    -x*(t - f(w*x))*Subs(Derivative(f(_xi_1), _xi_1), _xi_1, w*x)
+    -x*(t - f(w*x))*f'(w*x)
     """
     w, x = sp.symbols("w x", real=True)
     f = sp.Function("f")
     error = (t - f(w * x)) ** 2 / 2
-    gradient = sp.diff(error, w)
+    # SymPy writes f'(wx) as Subs(Derivative(f(ξ), ξ), ξ, wx): shown as f'(wx)
+    gradient = sp.diff(error, w).replace(lambda e: isinstance(e, sp.Subs),
+                                         lambda e: sp.Function("f'")(*e.point))
     specialised = None
     if activation is not None:
         d = derive_activation(activation)
@@ -391,8 +391,9 @@ def single_neuron(activation: str | None = "sigmoid") -> SingleNeuron:
         fprime_at = fprime.subs(z, w * x)
         specialised = sp.Mul(-x, t - y, fprime_at, evaluate=False)
         # prove the specialisation equals SymPy's own derivative of the concrete E
-        concrete = (t - EXACT_ACTIVATIONS[activation].expr.subs(z, w * x)) ** 2 / 2
-        value = expand_helpers(specialised).subs(y, EXACT_ACTIVATIONS[activation].expr.subs(z, w * x))
+        output = EXACT_ACTIVATIONS[activation].expr.subs(z, w * x)
+        concrete = (t - output) ** 2 / 2
+        value = expand_helpers(specialised).subs(y, output)
         equal_everywhere(value, sp.diff(concrete, w), w, extra={x: sp.Rational(3, 7),
                                                                 t: sp.Rational(1, 4)})
     return SingleNeuron(activation, error, gradient, specialised)

@@ -24,7 +24,28 @@ from sympy.printing.mathml import MathMLPresentationPrinter
 __all__ = ["Block", "Heading", "Image", "Math", "MathBlock", "Note", "Paragraph", "Table"]
 
 
-_LOOSE_AMPERSAND = re.compile(r"&(?![A-Za-z]+;|#[0-9]+;)")
+class _Printer(MathMLPresentationPrinter):
+    """SymPy's presentation MathML, with piecewise functions as a brace and two columns."""
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> Any:
+        def node(tag: str, *children: Any, text: str | None = None) -> Any:
+            element = self.dom.createElement(tag)
+            if text is not None:
+                element.appendChild(self.dom.createTextNode(text))
+            for child in children:
+                element.appendChild(child)
+            return element
+        rows = []
+        for value, condition in expr.args:
+            if condition == sp.true:
+                where = node("mtd", node("mtext", text="otherwise"))
+            else:
+                where = node("mtd", node("mtext", text="if\u00a0"), self._print(condition))
+            rows.append(node("mtr", node("mtd", self._print(value)), where))
+        return node("mrow", node("mo", text="{"), node("mtable", *rows))
+
+
+_LOOSE_AMPERSAND = re.compile(r"&(?![A-Za-z]+;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
 
 
 def _serialize(node: Any) -> str:
@@ -42,19 +63,35 @@ def _serialize(node: Any) -> str:
     return f"<{node.tagName}{attributes}>{inner}</{node.tagName}>"
 
 
+LONG_RATIONAL = 24
+"""Rationals with a longer decimal form (SELU's exact constants) are shown as 20-digit floats."""
+
+
+def _shorten(expr: sp.Basic) -> sp.Basic:
+    """Display form of ``expr``: long exact rationals as 20-digit decimals."""
+    long = {r: sp.Float(r, 20) for r in expr.atoms(sp.Rational) if len(str(r)) > LONG_RATIONAL}
+    return expr.xreplace(long) if long else expr
+
+
 @dataclass(frozen=True)
 class Math:
-    """One formula: ``latex`` always; ``mathml`` and ``text`` for the HTML renderer."""
+    """One formula: ``latex`` always; ``mathml`` and ``text`` for the HTML renderer.
+
+    ``sides`` holds the LaTeX of each side of an equation or chain ``a = b = c`` so that a
+    renderer may break a long formula at its equals signs.
+    """
 
     latex: str
     text: str
     mathml: str | None = None
+    sides: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, expr: sp.Basic) -> Math:
         """Build from a SymPy object (printers: ``latex``, presentation ``mathml``, ``sstr``)."""
+        expr = _shorten(expr)
         try:
-            mathml = _serialize(MathMLPresentationPrinter()._print(expr))
+            mathml = _serialize(_Printer()._print(expr))
         except Exception:  # the MathML printer lacks rules for some objects; text remains
             mathml = None
         return cls(latex=sp.latex(expr), text=sp.sstr(expr), mathml=mathml)
@@ -66,7 +103,7 @@ class Math:
         mathml = (None if left.mathml is None or right.mathml is None
                   else f"{left.mathml}<mo>=</mo>{right.mathml}")
         return cls(latex=f"{left.latex} = {right.latex}", text=f"{left.text} = {right.text}",
-                   mathml=mathml)
+                   mathml=mathml, sides=(left.latex, right.latex))
 
     @classmethod
     def chain(cls, *parts: sp.Basic) -> Math:
@@ -75,7 +112,8 @@ class Math:
         mathml = (None if any(m.mathml is None for m in pieces)
                   else "<mo>=</mo>".join(m.mathml for m in pieces))  # type: ignore[misc]
         return cls(latex=" = ".join(m.latex for m in pieces),
-                   text=" = ".join(m.text for m in pieces), mathml=mathml)
+                   text=" = ".join(m.text for m in pieces), mathml=mathml,
+                   sides=tuple(m.latex for m in pieces))
 
 
 @dataclass(frozen=True)
@@ -93,6 +131,7 @@ class Paragraph:
 
     @classmethod
     def of(cls, *parts: str | Math) -> Paragraph:
+        """``Paragraph.of("text ", Math.of(x), " more text")``."""
         return cls(tuple(parts))
 
 

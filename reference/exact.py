@@ -56,6 +56,11 @@ p = sp.Symbol("p", real=True)
 t = sp.Symbol("t", real=True)
 """One target entry."""
 
+i, j, k = sp.symbols("i j k", integer=True, positive=True)
+K = sp.Symbol("K", integer=True, positive=True)
+P, T, X, Z = (sp.IndexedBase(name) for name in "ptxz")
+"""Indexed outputs, targets, logits and inputs, for the summed display forms."""
+
 sigma = sp.Function("sigma")
 """The logistic function σ, kept by name in identity forms (expanded by ``expand_helpers``)."""
 Phi = sp.Function("Phi")
@@ -98,7 +103,8 @@ def one_sided(expr: sp.Expr, var: sp.Symbol, at: sp.Expr) -> tuple[sp.Expr, sp.E
     for offset in (-sp.Rational(1, 10**6), sp.Rational(1, 10**6)):
         branch = derivative
         if isinstance(derivative, sp.Piecewise):
-            branch = next(e for e, cond in derivative.args if cond.subs(var, at + offset) == sp.true)
+            branch = next(e for e, cond in derivative.args
+                          if cond.subs(var, at + offset) == sp.true)
         sides.append(sp.nsimplify(branch.subs(var, at)))
     return sides[0], sides[1]
 
@@ -119,11 +125,12 @@ class ExactActivation:
 
 @dataclass(frozen=True)
 class ExactVectorActivation:
-    """A vector-valued activation: ``expr(xs)`` gives the outputs for the input symbols."""
+    """A vector-valued activation: ``expr(xs)`` gives the outputs for the input symbols;
+    ``display`` is output ``i`` written with indexed inputs (for documents)."""
 
     name: str
     expr: Callable[[Sequence[sp.Symbol]], list[sp.Expr]]
-    latex: str
+    display: sp.Expr
 
 
 @dataclass(frozen=True)
@@ -142,10 +149,20 @@ class ExactLoss:
     element: sp.Expr | None = None
     vector: Callable[[Sequence[sp.Expr], Sequence[sp.Expr]], sp.Expr] | None = None
     identity: sp.Expr | None = None
-    kinks: tuple[sp.Expr, ...] = ()
     target: str = "real"
     pred: str = "real"
-    latex: str = ""
+    display: sp.Expr | None = None
+
+    def summed(self) -> sp.Expr:
+        """The per-sample loss as a SymPy ``Sum`` over ``k = 1..K`` (for documents).
+
+        >>> EXACT_LOSSES["mse"].summed()
+        Sum((p[k] - t[k])**2, (k, 1, K))
+        """
+        if self.element is not None:
+            return sp.Sum(self.element.subs({p: P[k], t: T[k]}, simultaneous=True), (k, 1, K))
+        assert self.display is not None, f"loss {self.name!r} declares no display form"
+        return self.display
 
     def per_sample(self, preds: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
         """The loss of one sample: ``preds`` and ``targets`` of equal length ``K``."""
@@ -154,7 +171,7 @@ class ExactLoss:
                              f"{len(targets)} targets; pass one target per output")
         if self.element is not None:
             return sp.Add(*[self.element.subs({p: pk, t: tk}, simultaneous=True)
-                            for pk, tk in zip(preds, targets)])
+                            for pk, tk in zip(preds, targets, strict=True)])
         assert self.vector is not None, f"loss {self.name!r} declares neither element nor vector"
         return self.vector(preds, targets)
 
@@ -200,34 +217,33 @@ def _softmax(xs: Sequence[sp.Symbol]) -> list[sp.Expr]:
 
 EXACT_VECTOR_ACTIVATIONS: dict[str, ExactVectorActivation] = {
     "softmax": ExactVectorActivation(
-        "softmax", _softmax, latex=r"s_i = \frac{e^{z_i}}{\sum_{j} e^{z_j}}"),
+        "softmax", _softmax, display=sp.exp(Z[i]) / sp.Sum(sp.exp(Z[j]), (j, 1, K))),
 }
 
 
 def _softmax_ce(logits: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
     # −Σ t_k log softmax(x)_k, with log softmax(x)_k = x_k − log Σ_j e^{x_j}
     log_total = sp.log(sp.Add(*[sp.exp(x) for x in logits]))
-    return -sp.Add(*[tk * (xk - log_total) for xk, tk in zip(logits, targets)])
+    return -sp.Add(*[tk * (xk - log_total) for xk, tk in zip(logits, targets, strict=True)])
 
 
 _r = p - t
+_softmax_ce_display = -sp.Sum(T[k] * sp.log(sp.exp(X[k]) / sp.Sum(sp.exp(X[j]), (j, 1, K))),
+                              (k, 1, K))
+_sigmoid_p = 1 / (1 + sp.exp(-p))
 EXACT_LOSSES: dict[str, ExactLoss] = {row.name: row for row in (
-    ExactLoss("mse", element=(p - t)**2, identity=2 * (p - t),
-              latex=r"\ell(p, t) = \sum_k (p_k - t_k)^2"),
-    ExactLoss("half_sse", element=(t - p)**2 / 2, identity=p - t,
-              latex=r"\ell(p, t) = \tfrac12 \sum_k (t_k - p_k)^2"),
+    ExactLoss("mse", element=(p - t)**2, identity=2 * (p - t)),
+    ExactLoss("half_sse", element=(t - p)**2 / 2, identity=p - t),
     ExactLoss("bce", element=-(t * sp.log(p) + (1 - t) * sp.log(1 - p)),
-              identity=(p - t) / (p * (1 - p)), target="binary", pred="probability",
-              latex=r"\ell(p, t) = -\sum_k \big(t_k \log p_k + (1 - t_k) \log(1 - p_k)\big)"),
+              identity=(p - t) / (p * (1 - p)), target="binary", pred="probability"),
     ExactLoss("bce_logits",
-              element=-(t * sp.log(1 / (1 + sp.exp(-p))) + (1 - t) * sp.log(1 - 1 / (1 + sp.exp(-p)))),
-              identity=sigma(p) - t, target="binary",
-              latex=r"\ell(x, t) = -\sum_k \big(t_k \log \sigma(x_k) + (1 - t_k) \log(1 - \sigma(x_k))\big)"),
+              element=-(t * sp.log(_sigmoid_p) + (1 - t) * sp.log(1 - _sigmoid_p)),
+              identity=sigma(p) - t, target="binary"),
     ExactLoss("cce", element=-t * sp.log(p), identity=-t / p, target="class",
-              pred="probability", latex=r"\ell(p, t) = -\sum_k t_k \log p_k"),
+              pred="probability"),
     ExactLoss("softmax_ce", vector=_softmax_ce, target="class",
-              latex=r"\ell(x, t) = -\sum_k t_k \log \frac{e^{x_k}}{\sum_j e^{x_j}}"),
-    ExactLoss("huber", element=sp.Piecewise((_r**2 / 2, sp.Abs(_r) <= 1), (sp.Abs(_r) - sp.Rational(1, 2), True)),
-              identity=sp.Piecewise((p - t, sp.Abs(p - t) <= 1), (sp.sign(p - t), True)),
-              latex=r"\ell(p, t) = \sum_k \begin{cases} \tfrac12 r_k^2 & |r_k| \le 1 \\ |r_k| - \tfrac12 & \text{otherwise} \end{cases},\quad r = p - t"),
+              display=_softmax_ce_display),
+    ExactLoss("huber", element=sp.Piecewise((_r**2 / 2, sp.Abs(_r) <= 1),
+                                            (sp.Abs(_r) - sp.Rational(1, 2), True)),
+              identity=sp.Piecewise((p - t, sp.Abs(p - t) <= 1), (sp.sign(p - t), True))),
 )}

@@ -4,9 +4,10 @@
 float64 formula overflows (``exp(800)``) the entries are recomputed in high precision, so
 the result is always finite and never warns. The formula itself may still lose relative
 accuracy where it cancels (``1 − tanh²z`` for large ``z``), which is why the
-``precise_*`` callables exist: they evaluate the same expression with mpmath at 30
-significant digits and round once to float64 — the reference the tests and the numeric
-evidence compare against. Every callable is built once per name (and per output width
+``precise_*`` callables exist: they evaluate the same expression with mpmath, raising the
+precision from 30 digits until two precisions agree, and round once to float64 — the
+reference the tests and the numeric evidence compare against. Every callable is built
+once per name (and per output width
 for ``softmax_ce``) and cached.
 
 >>> import numpy as np
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import mpmath
 import numpy as np
@@ -43,7 +44,9 @@ __all__ = [
 ]
 
 PRECISE_DIGITS = 30
-"""Significant digits of the mpmath evaluation behind the ``precise_*`` callables."""
+"""Starting significant digits of the mpmath evaluation behind the ``precise_*`` callables."""
+MAX_DIGITS = 3840
+"""Largest precision tried before giving up (enough for exp(±8000) cancellations)."""
 
 Array = np.ndarray
 
@@ -56,11 +59,34 @@ _NUMPY = [{"erf": _erf}, "numpy"]  # NumPy has no erf; math.erf is correctly rou
 
 
 def _precise_scalar(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Callable[..., float]:
+    """A scalar evaluator that raises the precision until two results agree.
+
+    Starts at ``PRECISE_DIGITS`` digits and doubles (up to ``MAX_DIGITS``) until two
+    successive precisions agree to 1e-20 relative: this catches the cancellation in
+    SymPy's raw formulas, for example ``1 − 1/(1 + e^{−246})`` (0 at 30 digits, so a
+    division by zero) or ``1 − tanh²(40)``.
+    """
     fn = sp.lambdify(args, expr, modules="mpmath")
 
+    def attempt(digits: int, values: tuple[float, ...]) -> mpmath.mpf | None:
+        with mpmath.workdps(digits):
+            try:
+                return +fn(*(mpmath.mpf(float(v)) for v in values))
+            except ZeroDivisionError:
+                return None
+
     def evaluate(*values: float) -> float:
-        with mpmath.workdps(PRECISE_DIGITS):
-            return float(fn(*(mpmath.mpf(float(v)) for v in values)))
+        digits, previous = PRECISE_DIGITS, attempt(PRECISE_DIGITS, values)
+        while digits < MAX_DIGITS:
+            digits *= 2
+            current = attempt(digits, values)
+            if current is not None and previous is not None:
+                with mpmath.workdps(digits):
+                    if abs(current - previous) <= mpmath.mpf(10) ** -20 * abs(current):
+                        return float(current)
+            previous = current
+        where = dict(zip(args, values, strict=True))
+        raise ArithmeticError(f"{expr} at {where}: no stable value up to {MAX_DIGITS} digits")
     return evaluate
 
 
@@ -92,7 +118,7 @@ def _activation_name(name: str) -> str:
     return name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _activation_pair(name: str, derivative: bool) -> tuple[Callable, Callable]:
     expr = (derive_activation(_activation_name(name)).derivative if derivative
             else EXACT_ACTIVATIONS[name].expr)
@@ -125,7 +151,7 @@ def _loss_row(name: str):
     return EXACT_LOSSES[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _vector_loss(name: str, width: int, precise: bool) -> Callable[[Array, Array], tuple]:
     """Value and gradient of a non-elementwise loss for ``width`` outputs, row by row."""
     xs = sp.symbols(f"x_1:{width + 1}", real=True)
@@ -138,7 +164,7 @@ def _vector_loss(name: str, width: int, precise: bool) -> Callable[[Array, Array
         return lambda pred, target: fast(*pred.T, *target.T)
     fns = [_precise_scalar(args, e) for e in exprs]
     return lambda pred, target: [np.array([fn(*row_p, *row_t) for row_p, row_t in
-                                           zip(pred, target)]) for fn in fns]
+                                           zip(pred, target, strict=True)]) for fn in fns]
 
 
 def _check_pair(name: str, pred: Array, target: Array) -> tuple[Array, Array]:
@@ -168,7 +194,7 @@ def _loss(name: str, gradient: bool, precise: bool) -> Callable[[Array, Array], 
     return vector
 
 
-@lru_cache(maxsize=None)
+@cache
 def _elementwise_loss(name: str, gradient: bool) -> tuple[Callable, Callable]:
     row = _loss_row(name)
     expr = derive_loss(name).derivative if gradient else row.element
@@ -185,7 +211,7 @@ def _evaluate_vector(name: str, pred: Array, target: Array, precise: bool) -> li
     bad = ~np.all(np.isfinite(np.stack(parts)), axis=0)
     if bad.any():
         slow = _vector_loss(name, width, True)(pred[bad], target[bad])
-        for part, fixed in zip(parts, slow):
+        for part, fixed in zip(parts, slow, strict=True):
             part[bad] = fixed
     return parts
 

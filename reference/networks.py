@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -41,7 +43,10 @@ __all__ = [
     "backprop_gradient",
     "compare_with_models",
     "dyadic_point",
+    "dyadic_substitution",
+    "exact_gradients",
     "output_activation",
+    "relative_comparison",
 ]
 
 DIGITS = 40
@@ -91,7 +96,7 @@ class ExactNetwork:
             raise KeyError(f"ExactNetwork: unknown loss {self.loss!r}; known: "
                            f"{', '.join(EXACT_LOSSES)}")
         self.weights, self.biases = [], []
-        for layer, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:])):
+        for layer, (n_in, n_out) in enumerate(pairwise(self.sizes)):
             self.weights.append(sp.Matrix(n_in, n_out, lambda i, j, layer=layer:
                                           sp.Symbol(f"W{layer}_{i}{j}", real=True)))
             self.biases.append(sp.Matrix(1, n_out, lambda _, j, layer=layer:
@@ -105,7 +110,7 @@ class ExactNetwork:
     def parameters(self) -> dict[str, sp.Matrix]:
         """``{"0.W": W⁰, "0.b": b⁰, "2.W": …}``: the models' names for the same arrays."""
         out = {}
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             out[f"{2 * layer}.W"], out[f"{2 * layer}.b"] = w, b
         return out
 
@@ -115,7 +120,7 @@ class ExactNetwork:
         out_name = output_activation(self.loss)
         a, zs, acts = self.inputs, [], [self.inputs]
         last = len(self.weights) - 1
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             pre = a * w + sp.Matrix.vstack(*[b] * self.samples)
             zs.append(pre)
             if layer < last:
@@ -124,8 +129,7 @@ class ExactNetwork:
                 a = sp.Matrix.vstack(*[sp.Matrix(1, pre.cols, EXACT_VECTOR_ACTIVATIONS[
                     "softmax"].expr(list(pre.row(n)))) for n in range(self.samples)])
             elif out_name == "sigmoid":
-                sig = EXACT_ACTIVATIONS["sigmoid"].expr
-                a = pre.applyfunc(lambda v: sig.subs(z, v))
+                a = pre.applyfunc(lambda v: EXACT_ACTIVATIONS["sigmoid"].expr.subs(z, v))
             else:
                 a = pre
             acts.append(a)
@@ -139,6 +143,11 @@ class ExactNetwork:
         return sp.Rational(1, self.samples) * sp.Add(*[
             row.per_sample(list(acts[-1].row(n)), list(self.targets.row(n)))
             for n in range(self.samples)])
+
+    @cached_property
+    def symbolic_gradient(self) -> list[sp.Expr]:
+        """``∂L/∂θ`` for every symbol of :meth:`symbols`, by ``sp.diff`` of :attr:`objective`."""
+        return [sp.diff(self.objective, s) for s in self.symbols()]
 
     def point(self, seed: int | np.random.Generator = 0) -> dict[str, np.ndarray]:
         """Dyadic values for every parameter, the inputs and the targets (valid for the loss)."""
@@ -162,7 +171,7 @@ class ExactNetwork:
         out = {}
         for name, matrix in pairs.items():
             flat = np.asarray(values[name]).reshape(-1)
-            out.update({s: sp.Rational(float(v)) for s, v in zip(matrix, flat)})
+            out.update({s: sp.Rational(float(v)) for s, v in zip(matrix, flat, strict=True)})
         return out
 
     def symbols(self) -> list[sp.Symbol]:
@@ -173,18 +182,16 @@ class ExactNetwork:
                  digits: int = DIGITS) -> list[mpmath.mpf]:
         """Evaluate expressions in all symbols at :meth:`point`'s values to ``digits`` digits.
 
-        Inputs and targets are substituted exactly (dyadic rationals) and the parameters
-        enter as exact binary mpmath numbers; arithmetic then runs at ``digits`` + 10
-        significant digits, far below float64's rounding.
+        Every symbol enters as an exact binary mpmath number (the values are dyadic
+        rationals); arithmetic then runs at ``digits`` + 10 significant digits, far below
+        float64's rounding.
         """
         subs = self.substitution(values)
         self._check_off_kinks(subs)
-        params = self.symbols()
-        data = {s: v for s, v in subs.items() if s not in set(params)}
-        fn = sp.lambdify(params, [sp.sympify(e).subs(data) for e in exprs], modules="mpmath",
-                         cse=True)
+        symbols = list(subs)
+        fn = sp.lambdify(symbols, list(exprs), modules="mpmath", cse=True)
         with mpmath.workdps(digits + 10):
-            return list(fn(*[mpmath.mpf(subs[s].p) / subs[s].q for s in params]))
+            return list(fn(*[mpmath.mpf(subs[s].p) / subs[s].q for s in symbols]))
 
     def exact_gradient(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``∂L/∂θ`` for every parameter by symbolic ``diff``, evaluated by :meth:`evaluate`.
@@ -192,10 +199,7 @@ class ExactNetwork:
         Returns float64 arrays shaped like the models' parameters (``W: (in, out)``,
         ``b: (out,)``).
         """
-        subs = self.substitution(values)
-        data = {s: v for s, v in subs.items() if s not in set(self.symbols())}
-        objective = self.objective.subs(data)  # smaller expression: differentiate this
-        flat = self.evaluate([sp.diff(objective, s) for s in self.symbols()], values)
+        flat = self.evaluate(self.symbolic_gradient, values)
         out, start = {}, 0
         for name, matrix in self.parameters.items():
             chunk = flat[start:start + len(matrix)]
@@ -214,14 +218,14 @@ class ExactNetwork:
                     raise ValueError(f"ExactNetwork: a pre-activation of layer {layer} is "
                                      f"exactly at a kink of {self.activation}; use another seed")
 
-    def models_network(self):
+    def models_network(self) -> tuple[Any, Any]:
         """The same network from ``gradcheck.models``: ``(Sequential, Loss)``, float64."""
         from gradcheck.models.dense import Activation, Dense
         from gradcheck.models.losses import Loss
         from gradcheck.models.network import Sequential
         layers: list = []
         last = len(self.sizes) - 2
-        for layer, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:])):
+        for layer, (n_in, n_out) in enumerate(pairwise(self.sizes)):
             layers.append(Dense(n_in, n_out, seed=0))
             name = self.activation if layer < last else output_activation(self.loss)
             if name is not None:
@@ -239,6 +243,45 @@ class Comparison:
     worst: str
 
 
+def exact_gradients(objective: sp.Expr, wrt: dict[str, tuple[list[sp.Symbol], tuple[int, ...]]],
+                    subs: dict[sp.Symbol, sp.Rational], digits: int = DIGITS
+                    ) -> dict[str, np.ndarray]:
+    """``∂objective/∂s`` for every symbol group of ``wrt`` (``name: (symbols, shape)``).
+
+    SymPy differentiates symbolically; the derivatives are evaluated with every symbol
+    of ``subs`` entering as an exact binary mpmath number (dyadic rationals) at ``digits``
+    + 10 significant digits, then rounded once to float64 arrays of the given shapes.
+    """
+    symbols = list(subs)
+    derivatives = [sp.diff(objective, s) for group, _ in wrt.values() for s in group]
+    fn = sp.lambdify(symbols, derivatives, modules="mpmath", cse=True)
+    with mpmath.workdps(digits + 10):
+        flat = [float(v) for v in fn(*[mpmath.mpf(subs[s].p) / subs[s].q for s in symbols])]
+    out, start = {}, 0
+    for name, (group, shape) in wrt.items():
+        out[name] = np.array(flat[start:start + len(group)]).reshape(shape)
+        start += len(group)
+    return out
+
+
+def dyadic_substitution(symbols: list[sp.Symbol], values: np.ndarray
+                        ) -> dict[sp.Symbol, sp.Rational]:
+    """``{symbol: exact rational}`` pairing ``symbols`` with ``values`` flattened row-major."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    if flat.size != len(symbols):
+        raise ValueError(f"dyadic_substitution: {len(symbols)} symbols but {flat.size} values")
+    return {s: sp.Rational(float(v)) for s, v in zip(symbols, flat, strict=True)}
+
+
+def relative_comparison(exact: dict[str, np.ndarray], numeric: dict[str, np.ndarray]
+                        ) -> Comparison:
+    """``max|numeric − exact|`` over all tensors, relative to the largest exact entry."""
+    scale = max(float(np.max(np.abs(g))) for g in exact.values()) or 1.0
+    errors = {k: float(np.max(np.abs(numeric[k] - exact[k]))) / scale for k in exact}
+    worst = max(errors, key=errors.__getitem__)
+    return Comparison(exact, numeric, errors[worst], worst)
+
+
 def _models_gradient(net: ExactNetwork, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     model, loss = net.models_network()
     for name, array in model.params.items():
@@ -252,11 +295,7 @@ def compare_with_models(net: ExactNetwork, seed: int | np.random.Generator = 0) 
     """Exact gradient against the NumPy backprop of ``gradcheck.models`` at a dyadic point."""
     values = net.point(seed)
     exact = net.exact_gradient(values)
-    numeric = _models_gradient(net, values)
-    scale = max(float(np.max(np.abs(g))) for g in exact.values()) or 1.0
-    errors = {k: float(np.max(np.abs(numeric[k] - exact[k]))) / scale for k in exact}
-    worst = max(errors, key=errors.__getitem__)
-    return Comparison(exact, numeric, errors[worst], worst)
+    return relative_comparison(exact, _models_gradient(net, values))
 
 
 def backprop_gradient(net: ExactNetwork) -> dict[str, sp.Matrix]:
@@ -283,7 +322,7 @@ def _output_delta(net: ExactNetwork, pre: sp.Matrix, acts: sp.Matrix) -> sp.Matr
     row = EXACT_LOSSES[net.loss]
     loss_of_a = sp.Rational(1, net.samples) * sp.Add(*[
         row.per_sample(list(stand_in.row(n)), list(net.targets.row(n))) for n in range(acts.rows)])
-    back = dict(zip(stand_in, acts))
+    back = dict(zip(stand_in, acts, strict=True))
     grad_a = stand_in.applyfunc(lambda a: sp.diff(loss_of_a, a).subs(back))
     name = output_activation(net.loss)
     if name is None:
@@ -293,5 +332,6 @@ def _output_delta(net: ExactNetwork, pre: sp.Matrix, acts: sp.Matrix) -> sp.Matr
         return grad_a.multiply_elementwise(pre.applyfunc(lambda v: dsig.subs(z, v)))
     us = sp.symbols(f"u_1:{pre.cols + 1}", real=True)
     jacobian = sp.Matrix([EXACT_VECTOR_ACTIVATIONS["softmax"].expr(us)]).jacobian(us)
-    rows = [grad_a.row(n) * jacobian.subs(dict(zip(us, pre.row(n)))) for n in range(acts.rows)]
+    rows = [grad_a.row(n) * jacobian.subs(dict(zip(us, pre.row(n), strict=True)))
+            for n in range(acts.rows)]
     return sp.Matrix.vstack(*rows)

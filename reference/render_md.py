@@ -29,13 +29,17 @@ from gradcheck.reference.document import (
 
 __all__ = ["escape", "render_blocks"]
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_SPECIAL = re.compile(r"([\\`*_\[\]|$~])")
+_LINE_START = re.compile(r"^([#+\-](?= )|>|\d+\.(?= ))", re.MULTILINE)
 
 
 def escape(text: str) -> str:
-    """Escape Markdown punctuation and HTML-significant characters in plain text."""
+    """Escape plain text: Markdown emphasis, links, tables, code, math (``$``), a block
+    marker at a line start, and the HTML-significant ``& < >``."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _SPECIAL.sub(r"\\\1", text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _LINE_START.sub(lambda m: m[0][:-1] + "\\." if m[0][0].isdigit() else "\\" + m[0],
+                           text)
 
 
 def _math(m: Math) -> str:

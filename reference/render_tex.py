@@ -2,8 +2,10 @@ r"""LaTeX renderer: a complete ``article`` document using only standard packages
 
 Packages: ``amsmath``, ``amssymb``, ``graphicx``, ``geometry`` (all in every TeX
 distribution). Text is escaped (``\ & % $ # _ { } ~ ^``) and every non-ASCII character
-is either mapped to its LaTeX command (Greek letters, ∂, ⊙, −, ·, ≤ …) or written as
-``[U+XXXX]``, so pdflatex never meets an undefined character. Images are included by
+is either mapped to its LaTeX command (Greek letters, ∂, ⊙, −, ·, ≤, sub- and
+superscripts …, each in ``\ensuremath`` so neighbours never form ``$$``) or written as
+``[U+XXXX]``, so pdflatex never meets an undefined character and the document needs no
+font-encoding package. Images are included by
 the path ``image_link`` returns; ``None`` replaces the figure by a note.
 
 >>> escape("50% of a_b")
@@ -31,14 +33,18 @@ _ASCII = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
           "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
           "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
           "|": r"\textbar{}"}
-_UNICODE = {"σ": r"$\sigma$", "δ": r"$\delta$", "Σ": r"$\Sigma$", "ℓ": r"$\ell$",
-            "∂": r"$\partial$", "⊙": r"$\odot$", "∇": r"$\nabla$", "Φ": r"$\Phi$",
-            "φ": r"$\phi$", "λ": r"$\lambda$", "α": r"$\alpha$", "θ": r"$\theta$",
-            "−": "-", "·": r"$\cdot$", "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$",
-            "→": r"$\to$", "…": r"\dots{}", "½": r"$\frac12$", "²": r"$^2$", "³": r"$^3$",
-            "ᵀ": r"$^T$", "ᴸ": r"$^L$", "ˡ": r"$^l$", "⁺": r"$^+$", "¹": r"$^1$",
-            "′": "'", "’": "'", "“": "``", "”": "''", "–": "--", "—": "---", "ε": r"$\varepsilon$",
-            "∈": r"$\in$", "≈": r"$\approx$", "′′": "''"}
+_MATH_CHARACTERS = {
+    "σ": r"\sigma", "δ": r"\delta", "Σ": r"\Sigma", "ℓ": r"\ell", "∂": r"\partial",
+    "⊙": r"\odot", "∇": r"\nabla", "Φ": r"\Phi", "φ": r"\phi", "λ": r"\lambda",
+    "α": r"\alpha", "θ": r"\theta", "ε": r"\varepsilon", "·": r"\cdot", "×": r"\times",
+    "≤": r"\le", "≥": r"\ge", "→": r"\to", "∈": r"\in", "≈": r"\approx", "±": r"\pm", "½": r"\frac12",
+    "²": "^2", "³": "^3", "¹": "^1", "ᵀ": "^T", "ᴸ": "^L", "ˡ": "^l", "⁺": "^+", "⁻": "^-",
+    "ₜ": "_t", "ₙ": "_n", "₀": "_0", "₁": "_1", "₊": "_+", "₋": "_-", "ₐ": "_a",
+}
+_UNICODE = {
+    **{ch: f"\\ensuremath{{{cmd}}}" for ch, cmd in _MATH_CHARACTERS.items()},
+    "−": "-", "…": r"\dots{}", "′": "'", "’": "'", "“": "``", "”": "''", "–": "--", "—": "---",
+}
 _UNICODE_MATH = {"−": "-", "·": r"\cdot ", "ℓ": r"\ell ", "σ": r"\sigma ", "∂": r"\partial "}
 
 
@@ -64,8 +70,30 @@ def _math(m: Math) -> str:
     return "".join(c if ord(c) < 128 else f"\\text{{[U+{ord(c):04X}]}}" for c in latex)
 
 
-def _inline(part: str | Math) -> str:
+def _cell(part: str | Math) -> str:
     return f"${_math(part)}$" if isinstance(part, Math) else escape(part)
+
+
+def _inline(part: str | Math) -> str:
+    if not isinstance(part, Math):
+        return escape(part)
+    if len(part.latex) > LONG_FORMULA:  # too long for a line of text: set it apart
+        return f"\n{_display(part)}\n"
+    return f"${_math(part)}$"
+
+
+LONG_FORMULA = 90
+"""Characters of LaTeX above which a chain ``a = b = c`` is set one side per line."""
+
+
+def _display(m: Math) -> str:
+    """A displayed formula; long chains broken at ``=``; every line shrunk to fit the page."""
+    if len(m.sides) > 1 and len(m.latex) > LONG_FORMULA:
+        lines = [f"{m.sides[0]} = {m.sides[1]}", *(f"= {side}" for side in m.sides[2:])]
+    else:
+        lines = [m.latex]
+    fitted = "\\\\[0.3em]\n".join(f"\\fitmath{{{_math(Math(line, ''))}}}" for line in lines)
+    return f"\\begin{{flushleft}}\n{fitted}\n\\end{{flushleft}}"
 
 
 _SECTIONS = {1: "section*", 2: "section", 3: "subsection", 4: "subsubsection"}
@@ -82,11 +110,11 @@ def _blocks(blocks: Sequence[Block], image_link: Callable[[Image], str | None] |
             for i, line in enumerate(block.lines):
                 if i < len(block.labels) and block.labels[i]:
                     out.append(f"\\noindent\\emph{{{escape(block.labels[i])}:}}")
-                out.append(f"\\begin{{equation*}}\n{_math(line)}\n\\end{{equation*}}")
+                out.append(_display(line))
         elif isinstance(block, Table):
             spec = "l" * len(block.header)
             rows = [" & ".join(f"\\textbf{{{escape(h)}}}" for h in block.header) + r" \\ \hline"]
-            rows += [" & ".join(_inline(c) for c in row) + r" \\" for row in block.rows]
+            rows += [" & ".join(_cell(c) for c in row) + r" \\" for row in block.rows]
             caption = f"\\emph{{{escape(block.caption)}}}\\\\\n" if block.caption else ""
             out.append(f"{caption}\\begin{{tabular}}{{{spec}}}\n" + "\n".join(rows)
                        + "\n\\end{tabular}")
@@ -112,11 +140,16 @@ def render_document(blocks: Sequence[Block], *, title: str,
     body = "\n\n".join(_blocks(blocks, image_link))
     return (
         "\\documentclass[11pt]{article}\n"
-        "\\usepackage[T1]{fontenc}\n"
         "\\usepackage[margin=2cm]{geometry}\n"
         "\\usepackage{amsmath,amssymb}\n"
         "\\usepackage{graphicx}\n"
         "\\allowdisplaybreaks\n"
+        "% a displayed formula, scaled down only if wider than the line\n"
+        "\\newsavebox{\\fitbox}\n"
+        "\\newcommand{\\fitmath}[1]{\\sbox{\\fitbox}{$\\displaystyle #1$}%\n"
+        "  \\hspace*{1.5em}\\ifdim\\wd\\fitbox>\\dimexpr\\linewidth-1.5em\\relax\n"
+        "  \\resizebox{\\dimexpr\\linewidth-1.5em\\relax}{!}{\\usebox{\\fitbox}}%\n"
+        "  \\else\\usebox{\\fitbox}\\fi}\n"
         "\\setlength{\\parindent}{0pt}\n"
         "\\setlength{\\parskip}{0.5em}\n"
         f"\\title{{{escape(title)}}}\n"

@@ -12,7 +12,8 @@ atomically. Contents, in order:
 5. the backpropagation equations of a network spec such as
    ``64-16-16-10:sigmoid:softmax_ce`` layer by layer with shapes, verified on a small
    network of the same depth, activation and loss (symbolic gradient = equations =
-   NumPy backprop of ``gradcheck.models``);
+   NumPy backprop of ``gradcheck.models``); backpropagation through time and a strided,
+   padded convolution, each checked exactly against the models' layers;
 6. finite-difference error against step size (the V shape) and a summary table.
 
 >>> report = build_report(only=["tanh"], network=None, plots=False)
@@ -23,6 +24,7 @@ True
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ import numpy as np
 import sympy as sp
 
 from gradcheck.reference import plots as plotting
+from gradcheck.reference.convolution import ExactConv2D, compare_conv_with_models
 from gradcheck.reference.derive import derive_activation, derive_loss, single_neuron
 from gradcheck.reference.document import (
     Block,
@@ -44,13 +47,20 @@ from gradcheck.reference.document import (
     Table,
 )
 from gradcheck.reference.evidence import Evidence, activation_evidence, loss_evidence, step_sweep
-from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES, y, z
+from gradcheck.reference.exact import (
+    EXACT_ACTIVATIONS,
+    EXACT_LOSSES,
+    EXACT_VECTOR_ACTIVATIONS,
+    y,
+    z,
+)
 from gradcheck.reference.networks import (
     ExactNetwork,
     backprop_gradient,
     compare_with_models,
     output_activation,
 )
+from gradcheck.reference.recurrent import ExactRNN, compare_rnn_with_models
 from gradcheck.reference.vector import all_identities
 
 __all__ = [
@@ -118,6 +128,14 @@ class Report:
     blocks: tuple[Block, ...]
     plots_skipped: str | None
 
+    def _repr_markdown_(self) -> str:  # Jupyter shows the report inline
+        return render(self, "md")
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a row name (figure files are named after rows)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+
 
 def _select(only: Iterable[str] | None) -> tuple[list[str], list[str]]:
     if only is None:
@@ -141,10 +159,8 @@ def _evidence_paragraph(ev: Evidence) -> Paragraph:
 
 
 def _neuron_section(activation: str) -> list[Block]:
-    general = single_neuron(None)
-    special = single_neuron(activation)
     return [Heading(2, "One neuron, by the chain rule", anchor="single-neuron"),
-            *general.blocks(), *special.blocks()[1:]]
+            *single_neuron(activation).blocks()]
 
 
 def _row_section(kind: str, names: Sequence[str], plots: bool,
@@ -152,11 +168,16 @@ def _row_section(kind: str, names: Sequence[str], plots: bool,
     out: list[Block] = []
     for name in names:
         derivation = derive_activation(name) if kind == "activation" else derive_loss(name)
-        out += derivation.blocks()
+        blocks = derivation.blocks()
+        if kind == "loss":  # the per-sample sum over outputs, before the one-entry derivation
+            ell = sp.Function("ell")(sp.Symbol("p"), sp.Symbol("t"))
+            blocks.insert(1, Paragraph.of("Per sample, summed over the K outputs: ",
+                                          Math.equation(ell, EXACT_LOSSES[name].summed())))
+        out += blocks
         if plots and kind == "activation":
             png = plotting.activation_plot(name)
             if png is not None:
-                out.append(Image(f"activation-{name}", png, alt=f"{name} and its derivative",
+                out.append(Image(f"activation-{_slug(name)}", png, alt=f"{name} and its derivative",
                                  caption=f"{name}: f (solid) and SymPy's f' (dashed)"))
         ev = activation_evidence(name) if kind == "activation" else loss_evidence(name)
         evidence[name] = ev
@@ -190,12 +211,12 @@ def _backprop_section(spec: NetworkSpec) -> list[Block]:
             f"activation {spec.activation} on the hidden layers and loss {spec.loss}"
             + (f" after a {out_act} output" if out_act else " on the raw outputs")
             + ". A batch holds N samples as rows, as in gradcheck.models: layer l computes "
-              "zˡ = aˡ⁻¹ Wˡ + bˡ with Wˡ of shape (n_{l−1}, n_l), and aˡ = f(zˡ); the loss is "
+              "zˡ = aˡ⁻¹ Wˡ + bˡ with Wˡ of shape (nˡ⁻¹, nˡ) (nˡ the width of layer l), and aˡ = f(zˡ); the loss is "
               "the mean over the batch, L = (1/N) Σ_n ℓ(aᴸ_n, t_n). Parameter names are those "
               "of the models' Sequential (Dense layers at even indices)."),
         Table(("layer", "weights", "bias", "zˡ, aˡ, δˡ", "activation", "parameters"),
               tuple(rows)),
-        Paragraph.of("With δˡ = ∂L/∂zˡ (shape (N, n_l)), the four equations, batch form, "
+        Paragraph.of("With δˡ = ∂L/∂zˡ (shape (N, nˡ)), the four equations, batch form, "
                      "⊙ the elementwise product:"),
         MathBlock((
             Math(r"\delta^{L} = \nabla_{a^L} L \odot f_{\mathrm{out}}'(z^{L})",
@@ -207,7 +228,7 @@ def _backprop_section(spec: NetworkSpec) -> list[Block]:
             Math(r"\frac{\partial L}{\partial b^{l}} = \sum_{n=1}^{N} \delta^{l}_{n}",
                  "∂L/∂bˡ = Σ_n δˡ_n")),
             ("output layer", "hidden layers, from L − 1 down to 1",
-             "weights: (n_{l−1}, N)·(N, n_l) = (n_{l−1}, n_l)", "biases: sum over the batch")),
+             "weights: (nˡ⁻¹, N)·(N, nˡ) = (nˡ⁻¹, nˡ)", "biases: sum over the batch")),
         Paragraph.of("In the column-vector notation of textbooks (one sample, wˡ = (Wˡ)ᵀ) "
                      "these read δᴸ = ∇ₐC ⊙ σ'(zᴸ), δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ'(zˡ), "
                      "∂C/∂wˡ_jk = aˡ⁻¹_k δˡ_j, ∂C/∂bˡ_j = δˡ_j."),
@@ -229,7 +250,7 @@ def _backprop_section(spec: NetworkSpec) -> list[Block]:
     else:
         out.append(Paragraph.of("The gradient of the per-sample loss with respect to one output "
                                 "entry, derived by SymPy: ∂ℓ/∂p = ", Math.of(grad),
-                                f"; ∇_a L is it divided by N"
+                                "; ∇_a L is it divided by N"
                                 + (f", times f_out' of {out_act}." if out_act else ".")))
     out += _backprop_verification(spec)
     return out
@@ -237,26 +258,77 @@ def _backprop_section(spec: NetworkSpec) -> list[Block]:
 
 def _backprop_verification(spec: NetworkSpec) -> list[Block]:
     """The equations and the models' NumPy backprop against a symbolic gradient."""
-    small = (2,) * (len(spec.sizes) - 1) + (min(spec.sizes[-1], 3),)
+    small = (2,) * len(spec.sizes)
     net = ExactNetwork(small, spec.activation, spec.loss, samples=2)
     values = net.point(seed=0)
     equations = backprop_gradient(net)
-    differences = [equations[name][i] - sp.diff(net.objective, symbol)
-                   for name, matrix in net.parameters.items() for i, symbol in enumerate(matrix)]
+    flat = [entry for name in net.parameters for entry in equations[name]]
+    differences = [a - b for a, b in zip(flat, net.symbolic_gradient, strict=True)]
     gap = max(abs(float(v)) for v in net.evaluate(differences, values))
     comparison = compare_with_models(net, seed=0)
     return [Paragraph.of(
         f"Checked on a network of the same depth, activation and loss, widths "
         f"{'-'.join(map(str, small))}, batch of 2, at a point with dyadic-rational entries: "
         f"the loss as one SymPy expression in all {sum(len(m) for m in net.parameters.values())} "
-        f"parameters, differentiated symbolically, agrees with these equations (evaluated "
-        f"symbolically) to {gap:.1e} at 50 digits; the NumPy backprop of gradcheck.models "
+        f"parameters, differentiated symbolically, and these equations built as SymPy "
+        f"expressions agree to {gap:.1e} when both are evaluated at 50 digits; the NumPy "
+        f"backprop of gradcheck.models "
         f"agrees with it to a relative error of {comparison.relative_error:.1e} "
         f"(float64 rounding is 1.1e-16).")]
 
 
+def _bptt_section() -> list[Block]:
+    """Backpropagation through time, checked exactly on a tiny RNN of gradcheck.models."""
+    net = ExactRNN()
+    comparison = compare_rnn_with_models(net, seed=0)
+    return [
+        Heading(2, "Backpropagation through time", anchor="bptt"),
+        Paragraph.of("An Elman RNN computes hₜ = tanh(xₜ Wx + hₜ₋₁ Wh + b) from h₀ = 0 "
+                     "(x: (N, T, D), Wx: (D, H), Wh: (H, H), b: (H,)). With gₜ = ∂L/∂hₜ "
+                     "from the loss, the backward pass runs from t = T down to 1:"),
+        MathBlock((
+            Math(r"\delta_t = \left(g_t + \delta_{t+1} W_h^{T}\right) \odot (1 - h_t^{2}),"
+                 r"\quad \delta_{T+1} = 0", "δₜ = (gₜ + δₜ₊₁ Whᵀ) ⊙ (1 − hₜ²), δ_{T+1} = 0"),
+            Math(r"\frac{\partial L}{\partial W_x} = \sum_t x_t^{T} \delta_t,\quad"
+                 r"\frac{\partial L}{\partial W_h} = \sum_t h_{t-1}^{T} \delta_t,\quad"
+                 r"\frac{\partial L}{\partial b} = \sum_t \sum_n \delta_{t,n}",
+                 "∂L/∂Wx = Σₜ xₜᵀ δₜ, ∂L/∂Wh = Σₜ hₜ₋₁ᵀ δₜ, ∂L/∂b = Σₜ Σₙ δₜₙ")),
+            ("the error reaching step t: from its own output and from step t + 1",
+             "the shared weights collect every step's contribution")),
+        Paragraph.of(
+            f"Checked exactly: the {net.loss} loss of {net.samples} sequences of {net.steps} "
+            f"steps (D = {net.input_size}, H = {net.hidden_size}) written as one SymPy "
+            f"expression, differentiated in all {len(net.symbols())} parameters and evaluated "
+            f"at 50 digits, against the NumPy BPTT of gradcheck.models.recurrent.RNN: relative "
+            f"error {comparison.relative_error:.1e}.")]
+
+
+def _conv_section() -> list[Block]:
+    """The convolution layer of gradcheck.models against its definition, exactly."""
+    net = ExactConv2D(stride=2, padding=1, height=4, width=4, kernel=3)
+    comparison = compare_conv_with_models(net, seed=0)
+    return [
+        Heading(2, "Convolution, exactly", anchor="convolution"),
+        Paragraph.of(
+            "A convolution layer computes y[n, o, r, c] = b[o] + Σ W[o, c', i, j] · "
+            "xpad[n, c', r·s + i, c·s + j]. Written from this definition alone as SymPy "
+            f"expressions ({net.samples} inputs of {net.in_channels}×{net.height}×{net.width}, "
+            f"kernel {net.kernel}, stride {net.stride}, padding {net.padding}, "
+            f"{net.out_channels} output channels, then {net.activation} and {net.loss}), "
+            "the loss is differentiated in W, b and the input x, whose gradient is where "
+            "padding and stride mistakes show. The NumPy Conv2D of gradcheck.models agrees "
+            f"with it to a relative error of {comparison.relative_error:.1e} "
+            f"(largest in {comparison.worst}).")]
+
+
 def _identities_section() -> list[Block]:
-    out: list[Block] = [Heading(2, "Vector-valued identities", anchor="identities")]
+    softmax = EXACT_VECTOR_ACTIVATIONS["softmax"]
+    out: list[Block] = [Heading(2, "Vector-valued identities", anchor="identities"),
+                        Paragraph.of("Softmax maps a vector to probabilities: ",
+                                     Math.equation(sp.Indexed("s", sp.Symbol("i")),
+                                                   softmax.display),
+                                     ". Its derivative is a matrix, and the losses built on it "
+                                     "and on the sigmoid simplify when differentiated together.")]
     for identity in all_identities():
         out += identity.blocks()
     return out
@@ -320,7 +392,8 @@ def build_report(*, only: Iterable[str] | None = None, network: str | None = DEF
     if skipped:
         blocks.append(Note(skipped))
     evidence: dict[str, Evidence] = {}
-    blocks += _neuron_section(activations[0] if activations else "sigmoid")
+    blocks += _neuron_section("sigmoid" if "sigmoid" in activations or not activations
+                              else activations[0])
     if activations:
         blocks.append(Heading(2, "Activations", anchor="activations"))
         blocks += _row_section("activation", activations, plots, evidence)
@@ -335,6 +408,9 @@ def build_report(*, only: Iterable[str] | None = None, network: str | None = DEF
         blocks += _row_section("loss", losses, False, evidence)
     if spec is not None:
         blocks += _backprop_section(spec)
+    if only is None:
+        blocks += _bptt_section()
+        blocks += _conv_section()
     blocks += _step_section(plots)
     blocks += _summary(evidence)
     return Report(TITLE, tuple(blocks), skipped)
@@ -370,6 +446,12 @@ def render(report: Report, fmt: str,
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
 
@@ -380,6 +462,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0o600 is not what users expect
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -54,6 +54,7 @@ class Identity:
     explanation: str
 
     def blocks(self) -> list[Block]:
+        """Heading, explanation, and both forms as displayed formulas."""
         label = f"classic form ({self.proof} proof" + (
             f"; when {self.condition})" if self.condition else ")")
         return [Heading(3, self.title, anchor="identity-" + "-".join(self.title.lower().split())),
@@ -82,7 +83,7 @@ def _prove_zero(difference: sp.Matrix | sp.Expr, what: str) -> str:
     return "symbolic"
 
 
-@lru_cache(maxsize=None)
+@cache
 def softmax_jacobian(k: int = 3) -> Identity:
     """The ``k×k`` Jacobian of softmax against ``s_i(δ_ij − s_j)``."""
     zs = sp.symbols(f"z_1:{k + 1}", real=True)
@@ -98,7 +99,7 @@ def softmax_jacobian(k: int = 3) -> Identity:
                     "each entry equals s_i(δ_ij − s_j), with s = softmax(z).")
 
 
-@lru_cache(maxsize=None)
+@cache
 def fused_softmax_ce(k: int = 3) -> Identity:
     """The gradient of ``softmax_ce`` on logits against ``s − t`` (targets summing to 1)."""
     zs = sp.symbols(f"z_1:{k + 1}", real=True)
@@ -113,14 +114,15 @@ def fused_softmax_ce(k: int = 3) -> Identity:
                         "softmax cross-entropy, targets summing to 1")
     sym_s = sp.Matrix(sp.symbols(f"s_1:{k + 1}"))
     return Identity(f"Softmax with cross-entropy ({k} classes)",
-                    (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"), sym_s * sp.Add(*ts) - sp.Matrix(ts),
+                    (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
+                    sym_s * sp.Add(*ts) - sp.Matrix(ts),
                     sym_s - sp.Matrix(ts), f"t_1 + … + t_{k} = 1", proof,
                     "Differentiating −Σ t_k log softmax(z)_k through the softmax gives "
                     "s·Σt − t for any targets; for one-hot or probability targets the sum is 1 "
                     "and the gradient is s − t: the Jacobian never has to be formed.")
 
 
-@lru_cache(maxsize=None)
+@cache
 def fused_sigmoid_bce() -> Identity:
     """``bce(σ(z), t)`` differentiated with respect to the logit ``z``: ``σ(z) − t``."""
     zv, tv = sp.symbols("z t", real=True)
@@ -128,20 +130,22 @@ def fused_sigmoid_bce() -> Identity:
     loss = EXACT_LOSSES["bce"].per_sample([sig], [tv])
     derived = sp.diff(loss, zv)
     proof = _prove_zero(derived - (sig - tv), "sigmoid with binary cross-entropy")
-    return Identity("Sigmoid with binary cross-entropy", (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
+    return Identity("Sigmoid with binary cross-entropy",
+                    (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
                     sp.simplify(derived), sp.Function("sigma")(zv) - tv, "", proof,
                     "The 1/(p(1−p)) of the cross-entropy cancels σ' = σ(1−σ): the gradient "
                     "with respect to the logit is σ(z) − t (the bce_logits row).")
 
 
-@lru_cache(maxsize=None)
+@cache
 def squared_error_conventions(n: int = 2, k: int = 2) -> tuple[Identity, ...]:
     """Gradients of the batch losses ``mse``, ``half_sse`` and the all-entries mean."""
     ps = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"p_{i + 1}{j + 1}", real=True))
     ts = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"t_{i + 1}{j + 1}", real=True))
     cases = (
         ("mse", sp.Rational(1, n), 2 / sp.Symbol("N"), "mean over the batch of Σ_k (p − t)²"),
-        ("half_sse", sp.Rational(1, n), 1 / sp.Symbol("N"), "mean over the batch of ½ Σ_k (t − p)²"),
+        ("half_sse", sp.Rational(1, n), 1 / sp.Symbol("N"),
+         "mean over the batch of ½ Σ_k (t − p)²"),
         ("mse", sp.Rational(1, n * k), 2 / (sp.Symbol("N") * sp.Symbol("K")),
          "mean over all N·K entries of (p − t)² (as some frameworks define MSE)"),
     )
@@ -150,7 +154,7 @@ def squared_error_conventions(n: int = 2, k: int = 2) -> tuple[Identity, ...]:
         row = EXACT_LOSSES[name]
         batch = scale * sp.Add(*[row.per_sample(list(ps.row(i)), list(ts.row(i)))
                                  for i in range(n)])
-        derived = sp.Matrix(n, k, lambda i, j: sp.diff(batch, ps[i, j]))
+        derived = sp.Matrix([[sp.diff(batch, ps[i, j]) for j in range(k)] for i in range(n)])
         coefficient = factor.subs({sp.Symbol("N"): n, sp.Symbol("K"): k})
         proof = _prove_zero(derived - coefficient * (ps - ts), f"{words} gradient")
         p_sym, t_sym = sp.symbols("p t")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from corpus import CORPUS, MODEL_CORPUS, WrongLayer, WrongModel
 from corpus.generic import WithBug
 from gradcheck.models.activations import ACTIVATIONS
 from gradcheck.models.dense import Activation
 from gradcheck.models.pooling import MaxPool2D
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 MODES = ("full", "auto", "fast")
 BUG_CLASSES = ("sign flipped", "factor", "the batch size", "transposed", "all zeros",
@@ -36,6 +37,21 @@ def test_every_wrong_layer_is_caught_and_its_bug_named(row, mode):
     result = check_layer(row.make_layer(np.float64), row.make_input(np.float64), mode=mode)
     assert not result.ok, f"{row.name} passed in mode {mode}"
     assert names_the_bug(result.diagnosis, row), (row.expected, result.diagnosis)
+
+
+STATE_CLAIMS = ("stale cache", "nondeterministic")
+
+
+@pytest.mark.parametrize("row", [r for r in CORPUS if r.expected not in STATE_CLAIMS],
+                         ids=lambda r: r.name)
+def test_a_wrong_layer_without_state_is_not_called_stale_or_nondeterministic(row):
+    """Never cry wolf: a plain wrong formula is no stale cache and no randomness."""
+    from gradcheck import check_layer
+
+    result = check_layer(row.make_layer(np.float64), row.make_input(np.float64))
+    assert not result.history_dependent and not result.nondeterministic, result.diagnosis
+    assert not [line for line in result.diagnosis
+                if any(claim in line for claim in STATE_CLAIMS)], result.diagnosis
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -69,6 +85,30 @@ def test_the_correct_parent_of_every_wrong_model_passes(row, dtype):
     for mode in ("full", "fast"):
         result = check_model(row.make_correct(dtype), row.make_correct_loss(), x, y, mode=mode)
         assert result.ok, (row.name, mode, str(result))
+
+
+GENERIC_PHRASES = {"sign flipped": "sign flipped", "doubled": "factor 2.0",
+                   "halved": "factor 0.5", "zeros": "gradient is all zeros"}
+
+
+@settings(max_examples=25)
+@given(n_in=st.integers(1, 5), n_out=st.integers(3, 5), batch=st.integers(3, 9),
+       bug=st.sampled_from(sorted(GENERIC_PHRASES)), tensor=st.sampled_from(["x", "W", "b"]),
+       mode=st.sampled_from(["full", "fast"]), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**16))
+def test_a_generic_bug_in_any_dense_layer_is_caught_and_named(n_in, n_out, batch, bug, tensor,
+                                                               mode, dtype, seed):
+    from gradcheck import check_layer
+    from gradcheck.models.dense import Dense
+
+    x = np.random.default_rng((seed, 1)).standard_normal((batch, n_in)).astype(dtype)
+    layer = WithBug(Dense(n_in, n_out, dtype=dtype, seed=seed), tensor, bug)
+    result = check_layer(layer, x, mode=mode, seed=seed)
+    assert not result.ok
+    others = " and ".join(name for name in ("x", "W", "b") if name != tensor)
+    assert f"only {tensor} is wrong; {others} are right" in result.diagnosis
+    assert any(line.startswith(f"{tensor}: ") and GENERIC_PHRASES[bug] in line
+               for line in result.diagnosis), result.diagnosis
 
 
 # --------------------------------------------------------------------------------------
@@ -135,7 +175,6 @@ def test_max_pool_passes_at_any_ties(seed, mode):
 
 def test_max_pool_routing_bug_is_caught_at_ties_too():
     from corpus.pooling import FirstElementMaxPool2D
-
     from gradcheck import check_layer
 
     x = _tied_windows(np.float64, seed=4)

@@ -88,6 +88,23 @@ def test_any_constant_factor_is_named_with_its_value(data, shape, factor, negati
     assert float(match[2]) == pytest.approx(factor, rel=5e-3)
 
 
+@settings(max_examples=30)
+@given(data=st.data(), shape=shapes, factor=st.sampled_from([-1.0, 0.5, 2.0, 8.0, 0.125]),
+       noise=st.floats(0.0, 3e-3))
+def test_a_factor_is_found_through_finite_difference_noise(data, shape, factor, noise):
+    """Numeric values carry float32-level relative error; the factor is still named."""
+    n = gradients(data.draw, shape)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    noisy = n * (1 + noise * np.random.default_rng(seed).standard_normal(shape))
+    [finding] = about(diagnose(run_of(tensor("W", factor * n, noisy))), "W")
+    if factor == -1:
+        assert finding.startswith("W: sign flipped")
+        return
+    match = re.match(r"W: off by a constant factor ([0-9.]+)", finding)
+    assert match is not None, finding
+    assert float(match[1]) == pytest.approx(factor, rel=0.01)
+
+
 @pytest.mark.parametrize(("factor", "phrase"), [
     (32.0, "32.0 = the batch size (analytic = 32.0 × numeric; a missing 1/N?)"),
     (1 / 32, "0.0312 = 1/batch size (analytic = 0.0312 × numeric; an extra 1/N?)"),
@@ -340,6 +357,18 @@ def test_errors_in_early_time_steps_are_named(seed, steps, data):
     [finding] = about(diagnose(run_of(tensor("x", a, n, role="input", layout="NTD"))), "x")
     assert finding.startswith(f"x: errors only in the first {k} of {steps} time steps")
     assert "truncated BPTT" in finding
+
+
+def test_early_steps_are_named_even_when_the_first_step_was_not_sampled():
+    n = np.random.default_rng(17).standard_normal((3, 6, 3))
+    a = n.copy()
+    a[:, :4] += 1.0
+    numeric = n.copy()
+    numeric[:, 0] = np.nan  # fast mode sampled no entry of step 0
+    ev = TensorEvidence("x", "input", a, numeric, np.isfinite(numeric) & (a != n),
+                        np.zeros(n.shape, dtype=bool), "NTD")
+    [finding] = diagnose(run_of(ev))
+    assert finding.startswith("x: errors only in the first 4 of 6 time steps")
 
 
 def test_errors_in_late_time_steps_are_named():

@@ -140,3 +140,21 @@ def test_hvp_right_and_wrong():
     assert gradcheck.check_hvp(grad, lambda z, w: S @ w - np.sin(z) * w, x).ok
     assert not gradcheck.check_hvp(grad, lambda z, w: S @ w, x).ok
     assert not gradcheck.check_hvp(grad, lambda z, w: B @ w - np.sin(z) * w, x).ok
+
+
+@settings(max_examples=25)
+@given(data=st.data(), act=activations, mode=st.sampled_from(["full", "fast"]))
+def test_elementwise_jacobian_of_any_shape(data, act, mode):
+    f, df = ACTIVATIONS[act]
+    shape = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple))
+    x = data.draw(points(shape, bound=1.5))
+    n = x.size
+
+    def jac(z):
+        return np.diag(df(z).ravel()).reshape(shape + shape)
+
+    assert gradcheck.check_jacobian(f, x, jac=jac, mode=mode).ok
+    assert gradcheck.check_jacobian(f, x, vjp=lambda z, v: v * df(z), mode=mode).ok
+    if np.abs(df(x)).min() > 1e-3:
+        wrong = gradcheck.check_jacobian(f, x, vjp=lambda z, v: -v * df(z), mode=mode)
+        assert not wrong.ok and wrong.tensors[0].n_wrong >= (n if mode == "full" else 1)

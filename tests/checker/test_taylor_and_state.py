@@ -57,6 +57,37 @@ def test_stale_cache_is_flagged():
     assert not gradcheck.check_layer(Affine(3, 2), np.ones((2, 3))).history_dependent
 
 
+class MemoAffine(Affine):
+    """Keeps the first input it ever saw for backward (a memoized, stale cache)."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        if not hasattr(self, "first"):
+            self.first = (self.x, self.z)
+        return y
+
+    def backward(self, g):
+        self.x, self.z = self.first
+        return super().backward(g)
+
+
+def test_memoized_first_input_is_flagged_as_stale():
+    result = gradcheck.check_layer(MemoAffine(3, 2), np.linspace(-1, 1, 6).reshape(2, 3))
+    assert result.history_dependent and not result.ok
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_memoized_layer_inside_a_model_fails_at_x(mode):
+    """The model is first run on a shifted input, so the memo is wrong at x (not flagged
+    as history-dependent: the upstream gradient differs, so no verbatim match)."""
+    model = TinyModel()
+    model.layers[0] = MemoAffine(4, 5, seed=1)
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 4))
+    y = np.random.default_rng(1).uniform(-1, 1, (6, 2))
+    result = gradcheck.check_model(model, MSE(), x, y, mode=mode)
+    assert {t.name for t in result.tensors if not t.ok} == {"0.W", "0.b"}
+
+
 def test_backward_of_the_previous_input_is_flagged():
     class PreviousInput(Affine):  # keeps the input of the forward call before the last
         def forward(self, x):
@@ -76,8 +107,9 @@ def test_backward_of_the_previous_input_is_flagged():
 class TinyModel:
     """Two Affine layers, flat params "<i>.<name>", an L2 penalty, MSE loss below."""
 
-    def __init__(self, scale_second: float = 1.0, l2: float = 0.01, bug: float = 1.0) -> None:
-        self.layers = [Affine(4, 5, seed=1), Affine(5, 2, seed=2)]
+    def __init__(self, scale_second: float = 1.0, l2: float = 0.01, bug: float = 1.0,
+                 dtype=np.float64) -> None:
+        self.layers = [Affine(4, 5, seed=1, dtype=dtype), Affine(5, 2, seed=2, dtype=dtype)]
         self.layers[1].params["W"] *= scale_second
         self.l2, self.bug = l2, bug
 
@@ -116,12 +148,13 @@ class MSE:
         return 2 * self.diff / self.diff.shape[0]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode", ["full", "fast"])
-def test_model_with_penalty_passes_and_a_wrong_penalty_gradient_fails(mode):
-    x = np.random.default_rng(0).uniform(-1, 1, (6, 4))
-    y = np.random.default_rng(1).uniform(-1, 1, (6, 2))
-    assert gradcheck.check_model(TinyModel(), MSE(), x, y, mode=mode).ok
-    bad = gradcheck.check_model(TinyModel(bug=0.0), MSE(), x, y, mode=mode)
+def test_model_with_penalty_passes_and_a_wrong_penalty_gradient_fails(mode, dtype):
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 4)).astype(dtype)
+    y = np.random.default_rng(1).uniform(-1, 1, (6, 2)).astype(dtype)
+    assert gradcheck.check_model(TinyModel(dtype=dtype), MSE(), x, y, mode=mode).ok
+    bad = gradcheck.check_model(TinyModel(bug=0.0, dtype=dtype), MSE(), x, y, mode=mode)
     assert not bad.ok
     assert {t.name for t in bad.tensors if not t.ok} <= {"0.W", "1.W"}
 

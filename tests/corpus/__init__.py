@@ -18,13 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from gradcheck.models.conv import Conv2D
-from gradcheck.models.dense import Activation, Dense
-from gradcheck.models.losses import Loss
-from gradcheck.models.network import Sequential
-from gradcheck.models.normalization import BatchNorm
-from gradcheck.models.pooling import AvgPool2D, MaxPool2D
-from gradcheck.models.recurrent import LSTM, RNN
 
 from corpus.conv import ConvolvedWeightGradConv2D, MeanBiasConv2D, ReplicatePaddingConv2D
 from corpus.dense import (
@@ -43,6 +36,13 @@ from corpus.softmax_ce import (
     SoftmaxCrossEntropy,
     SummedSoftmaxCrossEntropy,
 )
+from gradcheck.models.conv import Conv2D
+from gradcheck.models.dense import Activation, Dense
+from gradcheck.models.losses import Loss
+from gradcheck.models.network import Sequential
+from gradcheck.models.normalization import BatchNorm
+from gradcheck.models.pooling import AvgPool2D, MaxPool2D
+from gradcheck.models.recurrent import LSTM, RNN
 
 __all__ = ["CORPUS", "MODEL_CORPUS", "WrongLayer", "WrongModel"]
 

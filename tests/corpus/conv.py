@@ -7,6 +7,7 @@ Only public names are used (``params``, ``grads``, ``padding``, ``stride`` and
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.conv import Conv2D, fold_windows
 
 

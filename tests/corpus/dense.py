@@ -7,6 +7,7 @@ public protocol only) and then replaces one result by what the classic slip comp
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.dense import Dense
 
 

@@ -1,5 +1,8 @@
 """Bugs that fit any layer: a wrong transform of one gradient, and a cache one call late.
 
+(A transposed gradient needs a square matrix and is written as a bug inside a backward:
+see ``corpus.dense`` and ``corpus.recurrent``.)
+
 ``WithBug(layer, tensor, bug)`` runs ``layer``'s own backward and then spoils the
 gradient of ``tensor`` (``"x"`` for the returned input gradient, else a parameter name)
 with one row of :data:`BUGS`. ``params`` and ``grads`` are the wrapped layer's own dicts,
@@ -18,7 +21,6 @@ BUGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "doubled": lambda g: 2 * g,  # e.g. the ½ of ½x² forgotten
     "halved": lambda g: g / 2,  # e.g. d(x²)/dx written as x
     "zeros": np.zeros_like,  # e.g. the gradient never written
-    "transposed": lambda g: g.T.copy(),  # e.g. xᵀg written as gᵀx
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.base import require_forward
 from gradcheck.models.recurrent import LSTM, RNN
 

@@ -8,6 +8,7 @@ the loss's own gradient; its backward is ``grad_out · (softmax(x) − onehot) /
 from __future__ import annotations
 
 import numpy as np
+
 from gradcheck.models.base import require_forward
 from gradcheck.models.losses import LOSSES, Loss
 

@@ -10,11 +10,11 @@ import textwrap
 import types
 
 import pytest
-from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
-from gradcheck.models.losses import LOSSES
 
 from gradcheck import __version__, verify
 from gradcheck.cli import JSON_SCHEMA_VERSION, main
+from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
+from gradcheck.models.losses import LOSSES
 from gradcheck.verify import EXACT_TOLERANCE, VerifyRow
 
 ROW_KEYS = {f.name for f in dataclasses.fields(VerifyRow)}
@@ -54,6 +54,10 @@ LAYER_FILE = textwrap.dedent('''
     class NeedsArguments(Affine):
         def __init__(self, width):
             super().__init__()
+
+    class Raises(WithExample):
+        def forward(self, x):
+            raise ValueError("boom in forward")
 
     class NotALayer:
         def forward(self, x):
@@ -97,10 +101,9 @@ def test_verify_json_holds_activations_and_losses_three_ways(capsys):
 
 
 def test_verify_table_covers_layers_and_networks(capsys):
-    status, out, _ = run(capsys, "verify", "--fast", "--only", "LSTM,Dropout (frozen mask),"
-                         "MLP + L2,CNN")
+    status, out, _ = run(capsys, "verify", "--fast", "--only", "LSTM,Dropout-frozen,MLP-L2,CNN")
     assert status == 0
-    for name in ("LSTM", "Dropout (frozen mask)", "MLP + L2", "CNN"):
+    for name in ("LSTM", "Dropout-frozen", "MLP-L2", "CNN"):
         assert name in out
     assert "4 of 4 agree" in out
     assert "\x1b[" not in out  # not a terminal: plain text
@@ -142,8 +145,15 @@ def test_verify_covers_every_table_row_and_every_required_network():
     names = [case.name for case in verify.cases()]
     assert len({n.lower() for n in names}) == len(names)
     assert {*ACTIVATIONS, *VECTOR_ACTIVATIONS, *LOSSES} <= set(names)
-    assert {"MLP", "MLP + L2", "CNN", "RNN network", "LSTM network", "BatchNorm network",
-            "Dropout network", "Dropout (frozen mask)", "Conv2D", "RNN", "LSTM"} <= set(names)
+    assert {"MLP", "MLP-L2", "CNN", "RNN-net", "LSTM-net", "BatchNorm-net", "Dropout-net",
+            "Dropout-frozen", "BatchNorm", "BatchNorm-NCHW", "Conv2D", "RNN", "LSTM"} <= set(names)
+
+
+def test_verify_only_accepts_kinds(capsys):
+    status, out, _ = run(capsys, "verify", "--only", "loss", "--json")
+    rows = json.loads(out)["rows"]
+    assert status == 0 and [r["name"] for r in rows] == list(LOSSES)
+    assert {r["kind"] for r in rows} == {"loss"}
 
 
 def test_verify_rejects_unknown_names(capsys):
@@ -192,6 +202,8 @@ def test_check_with_input_shape_and_float32(capsys, layers):
     ("{layers}:NeedsArguments", ["--input-shape", "2,3"], "cannot build NeedsArguments()"),
     ("{layers}:Affine", ["--input-shape", "4,a"], "--input-shape '4,a' is not a shape"),
     ("{layers}:Affine", ["--input-shape", "0,3"], "--input-shape '0,3' is not a shape"),
+    ("{layers}:Affine", ["--input-shape", "4,5"], "Affine at input shape (4, 5): "),
+    ("{layers}:Raises", [], "boom in forward"),
 ])
 def test_check_bad_usage_exits_2_with_one_line(capsys, layers, target, extra, message):
     status, out, err = run(capsys, "check", target.format(layers=layers), *extra)
@@ -216,6 +228,15 @@ def test_report_passes_its_arguments_to_the_reference_cli(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradcheck.reference.report_cli", fake)
     assert main(["report", "-o", "out.html", "--only", "relu"]) == 3
     assert seen == [["-o", "out.html", "--only", "relu"]]
+
+
+def test_report_runs_the_derivation_report(capsys, tmp_path):
+    out = tmp_path / "relu.md"
+    assert main(["report", "--only", "relu", "--network", "none", "--no-plots",
+                 "-o", str(out)]) == 0
+    assert "relu" in out.read_text()
+    assert main(["report", "--format", "pdf"]) == 2  # its own usage errors keep status 2
+    assert "--format" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_verify_in_a_subprocess():

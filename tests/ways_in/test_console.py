@@ -35,7 +35,7 @@ def test_a_terminal_gets_a_rich_table(monkeypatch):
     text = out.getvalue()
     assert console.is_rich(out)
     assert "\x1b[" in text and "broken_layer" in text  # colour codes and box drawing
-    assert "─" in text or "━" in text
+    assert "─" in text or "━" in text  # a rule under the header
 
 
 def test_no_color_makes_a_terminal_plain(monkeypatch):

@@ -139,6 +139,7 @@ def test_the_marker_overrides_the_command_line_under_strict_markers(project):
         def test_marked(gradcheck):
             assert gradcheck.options == {{"mode": "fast", "seed": 3, "rtol": 1e-3}}
             assert gradcheck.layer(Scale(), {X}).mode == "fast"
+            assert gradcheck.layer(Scale(), {X}, mode="full").mode == "full"  # call wins
 
         def test_unmarked_function(gradcheck):
             assert gradcheck.options == {{"mode": "full", "seed": 3, "rtol": 1e-3}}
@@ -227,22 +228,27 @@ def test_xdist_workers_report_every_check_to_the_controller(project):
         def test_layer(gradcheck, i):
             gradcheck.layer(Scale(bug=2.0 if i == 4 else 1.0), {X} + i)
     """)
-    result = project.runpytest_subprocess("-n", "2", "--gradcheck-report=report.json")
-    result.assert_outcomes(passed=5, failed=1)
-    result.stdout.fnmatch_lines(["*6 gradient checks ran, 1 failed*"])
+    result = project.runpytest_subprocess("-n", "2", "--gradcheck-report=report.json",
+                                          "--gradcheck-layers=mylayers")
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(["*8 gradient checks ran, 2 failed*"])
     report = json.loads((project.path / "report.json").read_text())
     assert sorted(c["test"] for c in report["checks"]) == sorted(
-        f"test_it.py::test_layer[{i}]" for i in range(6))
+        [f"test_it.py::test_layer[{i}]" for i in range(6)]
+        + ["mylayers::gradcheck[Scale]", "mylayers::gradcheck[Buggy]"])
 
 
 def test_layers_option_generates_one_test_per_example_class(project):
     project.makepyfile(test_it="def test_plain(): pass")
     result = project.runpytest("--gradcheck-layers=mylayers", "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*mylayers::gradcheck[[]Scale[]] PASSED*",
+    result.stdout.fnmatch_lines(["*collected 3 items",
+                                 "*mylayers::gradcheck[[]Scale[]] PASSED*",
                                  "*mylayers::gradcheck[[]Buggy[]] FAILED*",
                                  "*Buggy: gradients disagree*"])
     assert "NoExample" not in result.stdout.str()
+    selected = project.runpytest("--gradcheck-layers=mylayers", "-k", "Scale")
+    selected.assert_outcomes(passed=1, deselected=2)
 
 
 def test_layers_option_with_a_missing_module_is_a_usage_error(project):

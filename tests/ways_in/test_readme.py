@@ -50,8 +50,10 @@ def test_the_readme_examples_run(pytester: pytest.Pytester, monkeypatch, capsys)
     result = pytester.runpytest(*tests)
     result.assert_outcomes(passed=4)
 
+    monkeypatch.chdir(pytester.path)
     for line in commands:
         expected = STATUS.search(line)
         argv = shlex.split(line, comments=True)[1:]
         assert main(argv) == (int(expected.group(1)) if expected else 0), line
     capsys.readouterr()
+    assert "tanh" in (pytester.path / "derivations.md").read_text()

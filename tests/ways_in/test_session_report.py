@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gradcheck.session_report import RECORD_SCHEMA_VERSION, SessionReport, record_from_result
 
 RECORD_KEYS = {"test", "kind", "label", "ok", "mode", "max_abs_error", "max_rel_error",
-               "worst_tensor", "n_checked", "n_wrong", "n_nondifferentiable", "diagnosis",
+               "worst_tensor", "error_ratio", "n_checked", "n_wrong", "n_nondifferentiable", "diagnosis",
                "evaluations", "seconds", "tensors"}
 TENSOR_KEYS = {"name", "shape", "max_abs_error", "max_rel_error", "n_checked", "n_wrong",
                "n_nondifferentiable", "ok"}
@@ -27,15 +27,17 @@ def fake_tensor(name, rel, *, wrong=0, kinks=0, checked=6):
                            n_nondifferentiable=np.int64(kinks), ok=wrong == 0)
 
 
-def fake_result(tensors, *, diagnosis=()):
+def fake_result(tensors, *, diagnosis=(), worst=()):
     return SimpleNamespace(ok=all(t.ok for t in tensors), kind="layer", label="Dense",
                            tensors=tensors, diagnosis=list(diagnosis), mode="full",
-                           evaluations=np.int64(24), seconds=0.01)
+                           evaluations=np.int64(24), seconds=0.01, worst=list(worst))
 
 
 def test_record_is_json_safe_and_names_the_worst_tensor():
     result = fake_result([fake_tensor("x", 1e-9), fake_tensor("W", 0.5, wrong=2, kinks=1),
-                          fake_tensor("b", float("nan"))], diagnosis=["W: sign flipped"])
+                          fake_tensor("b", float("nan"))], diagnosis=["W: sign flipped"],
+                         worst=[SimpleNamespace(error=np.float64(0.5), tolerance=1e-3),
+                                SimpleNamespace(error=1e-9, tolerance=1e-8)])
     record = record_from_result(result, test="t.py::test_dense")
     assert set(record) == RECORD_KEYS
     assert all(set(t) == TENSOR_KEYS for t in record["tensors"])
@@ -44,6 +46,7 @@ def test_record_is_json_safe_and_names_the_worst_tensor():
     assert record["tensors"][2]["max_rel_error"] is None  # NaN -> None
     assert (record["n_wrong"], record["n_nondifferentiable"], record["n_checked"]) == (2, 1, 18)
     assert record["diagnosis"] == ["W: sign flipped"]
+    assert record["error_ratio"] == 500.0
 
 
 records = st.builds(

@@ -6,14 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-from gradcheck.models.activations import ACTIVATIONS
-from gradcheck.models.dense import Activation, Dense
-from gradcheck.models.losses import LOSSES
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import gradcheck.strategies as gs
+from gradcheck.models.activations import ACTIVATIONS
+from gradcheck.models.dense import Activation, Dense
+from gradcheck.models.losses import LOSSES
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINKED = [name for name, row in ACTIVATIONS.items() if row.kinks]
@@ -51,6 +51,13 @@ def test_an_explicit_kink_distance_is_kept(data, name, distance):
 
 
 @FEW
+@given(data=st.data(), lo=st.floats(-5, 0.9), width=st.floats(0.01, 5))
+def test_float32_bounds_need_not_be_representable(data, lo, width):
+    x = data.draw(gs.arrays((3,), dtype=np.float32, min_value=lo, max_value=lo + width))
+    assert np.all((x >= lo) & (x <= lo + width))
+
+
+@FEW
 @given(data=st.data(), name=st.sampled_from(KINKED),
        dtype=st.sampled_from([np.float64, np.float32]))
 def test_on_kinks_puts_an_entry_exactly_on_a_kink(data, name, dtype):
@@ -66,6 +73,7 @@ def test_on_kinks_puts_an_entry_exactly_on_a_kink(data, name, dtype):
     ({"shape": 3, "activation": "relu", "kink_distance": -1.0}, "kink_distance"),
     ({"shape": 3, "activation": "tanh", "on_kinks": True}, "on_kinks"),
     ({"shape": 3, "activation": "relu", "on_kinks": True, "kink_distance": 0.1}, "kink_distance"),
+    ({"shape": 3, "activation": "hard_tanh", "kink_distance": 1.5}, "kink_distance"),
 ])
 def test_arrays_validation_names_the_argument(kwargs, argument):
     shape = kwargs.pop("shape")
@@ -121,6 +129,17 @@ def test_sequential_networks_run_forward_with_valid_targets(case):
     assert all(isinstance(layer, Activation) for layer in case.model.layers[1::2])
     pred = case.model.forward(case.x)
     assert np.isfinite(case.loss.forward(pred, case.y))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=gs.sequential_networks(max_depth=3, losses=["mse", "softmax_ce", "bce_logits",
+                                                          "huber"], l2=[0.0, 0.1]))
+def test_drawn_networks_pass_the_checker_with_biases_off_zero(case):
+    import gradcheck
+    biases = [layer.params["b"] for layer in case.model.layers if isinstance(layer, Dense)]
+    assert all(np.all(np.abs(b) >= gs.BIAS_GAP) for b in biases)
+    result = gradcheck.check_model(case.model, case.loss, case.x, case.y)
+    assert result.ok, str(result)
 
 
 def test_a_planted_bug_shrinks_to_the_smallest_network(monkeypatch):

@@ -1,0 +1,63 @@
+"""The document model and the escaping of the three renderers."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from gradcheck.reference import render_html, render_md, render_tex
+from gradcheck.reference.document import Heading, Math, MathBlock, Note, Paragraph, Table
+
+z = sp.Symbol("z", real=True)
+HOSTILE = "<b>&amp; x_1 | $y$ *z* σ²</b>"
+
+
+def test_mathml_text_is_escaped_and_entities_survive():
+    m = Math.of(sp.Symbol("a<b&c") + sp.Derivative(sp.exp(z), z))
+    assert "a&lt;b&amp;c" in m.mathml and "&dd;" in m.mathml and "<mi>a<b" not in m.mathml
+
+
+def test_piecewise_is_a_brace_and_a_table_in_mathml():
+    m = Math.of(sp.Piecewise((z, z > 0), (0, True)))
+    assert m.mathml.startswith("<mrow><mo>{</mo><mtable>") and "otherwise" in m.mathml
+    assert "<mo>&gt;</mo>" in m.mathml
+
+
+def test_long_rationals_are_shown_as_decimals_only():
+    m = Math.of(sp.Rational("1.0507009873554804934193349852946") * sp.exp(z) + z / 3)
+    assert "1.0507009873554804934" in m.latex and r"\frac{z}{3}" in m.latex
+
+
+def test_equations_keep_their_sides_for_line_breaking():
+    m = Math.chain(z, z + 1, z + 2)
+    assert m.sides == ("z", "z + 1", "z + 2") and m.latex == "z = z + 1 = z + 2"
+
+
+BLOCKS = [Heading(2, HOSTILE), Paragraph.of(HOSTILE, Math.of(z**2)), Note(HOSTILE),
+          MathBlock((Math.of(z),), (HOSTILE,)), Table(("a|b", "c"), ((HOSTILE, Math.of(z)),))]
+
+
+def test_markdown_escapes_every_text_block():
+    md = render_md.render_blocks(BLOCKS)
+    assert "<b>" not in md and md.count(render_md.escape(HOSTILE)) == 5
+    assert "| a\\|b | c |" in md
+
+
+def test_latex_escapes_every_text_block_and_stays_ascii():
+    tex = render_tex.render_document(BLOCKS, title=HOSTILE)
+    assert tex.isascii() and "$$" not in tex.replace("\\$", "")
+    assert tex.count(render_tex.escape(HOSTILE)) == 6  # title too
+    assert r"x\_1 \textbar{} \$y\$ *z* \ensuremath{\sigma}\ensuremath{^2}" in tex
+
+
+def test_html_escapes_every_text_block():
+    html = render_html.render_document(BLOCKS, title=HOSTILE)
+    assert "<b>" not in html and "&lt;b&gt;&amp;amp; x_1" in html
+
+
+@pytest.mark.parametrize("render", [render_md.render_blocks,
+                                    lambda b: render_tex.render_document(b, title="t"),
+                                    lambda b: render_html.render_document(b, title="t")])
+def test_unknown_blocks_are_refused(render):
+    with pytest.raises(TypeError, match="unknown block type"):
+        render([object()])

@@ -1,0 +1,240 @@
+"""The derivation report in all three formats: structure, every name present, escaping,
+atomic writes, plots skipped without matplotlib, and the ``gradcheck report`` options."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+
+from gradcheck.models.activations import ACTIVATIONS
+from gradcheck.reference import render_md, render_tex
+from gradcheck.reference import report as report_module
+from gradcheck.reference.document import Image
+from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES, ExactActivation, y, z
+from gradcheck.reference.report import (
+    NetworkSpec,
+    build_report,
+    format_for_path,
+    render,
+    write_atomic,
+    write_report,
+)
+from gradcheck.reference.report_cli import main
+
+HOSTILE = "<script>alert('x')</script> & 100% $x_1$ | *b* {c} \\d #e"
+
+
+@pytest.fixture(scope="module")
+def full_report():
+    return build_report(plots=False)
+
+
+@pytest.fixture(scope="module")
+def rendered(full_report):
+    return {fmt: render(full_report, fmt) for fmt in ("md", "html", "tex")}
+
+
+def test_every_name_has_a_section_in_every_format(rendered):
+    for name in [*EXACT_ACTIVATIONS, *EXACT_LOSSES]:
+        assert f"### {render_md.escape(name)}\n" in rendered["md"], name
+        assert f">{name}</h3>" in rendered["html"], name
+        assert f"\\subsection{{{render_tex.escape(name)}}}" in rendered["tex"], name
+
+
+def test_report_contains_the_teaching_sections(rendered):
+    md = rendered["md"]
+    for heading in ("## One neuron, by the chain rule", "## Activations", "## Losses",
+                    "## Vector-valued identities", "## Backpropagation equations for "
+                    "64-16-16-10:sigmoid:softmax\\_ce", "## Backpropagation through time",
+                    "## Convolution, exactly", "## Finite differences: error "
+                    "against step size", "## Summary of the numeric evidence"):
+        assert heading in md, heading
+    assert r"\left(t - y\right)" in md  # dE/dw = −x (t − y) y (1 − y), generated
+    assert "0.W: (64, 16)" in md and "4.W: (16, 10)" in md  # shapes, layer by layer
+    assert "Plots were skipped (--no-plots)." in md
+
+
+def test_markdown_math_is_balanced_and_tables_are_rectangular(rendered):
+    md = rendered["md"]
+    assert md.count("$$") % 2 == 0
+    for line in md.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            # an unescaped | inside a cell would add a column
+            assert len(re.findall(r"(?<!\\)\|", line)) in (5, 7), line
+
+
+def test_latex_is_a_complete_ascii_document_with_balanced_environments(rendered):
+    tex = rendered["tex"]
+    assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
+    assert tex.isascii()
+    for env in set(re.findall(r"\\begin\{(\w+\*?)\}", tex)):
+        assert tex.count(f"\\begin{{{env}}}") == tex.count(f"\\end{{{env}}}"), env
+    body = re.sub(r"\\[{}]", "", tex)
+    assert body.count("{") == body.count("}")
+    for package in re.findall(r"\\usepackage(?:\[[^]]*\])?\{([^}]*)\}", tex):
+        assert set(package.split(",")) <= {"geometry", "amsmath", "amssymb", "graphicx"}
+
+
+def test_html_is_self_contained(rendered):
+    html = rendered["html"]
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert "https://" not in html and "<link" not in html
+    assert html.count("<math") == html.count("</math>") > 100
+
+
+@pytest.fixture
+def hostile_row(monkeypatch):
+    monkeypatch.setitem(EXACT_ACTIVATIONS, HOSTILE,
+                        ExactActivation(HOSTILE, sp.tanh(z), identity=1 - y**2))
+    monkeypatch.setitem(ACTIVATIONS, HOSTILE, dataclasses.replace(ACTIVATIONS["tanh"],
+                                                                  name=HOSTILE))
+    return build_report(only=[HOSTILE], network=None, plots=True)
+
+
+def test_a_hostile_name_is_escaped_in_every_format(hostile_row):
+    html = render(hostile_row, "html")
+    assert HOSTILE not in html and "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; 100%" in html
+    md = render(hostile_row, "md")
+    assert "<script>" not in md and render_md.escape(HOSTILE) in md
+    assert r"\$x\_1\$ \| \*b\*" in render_md.escape(HOSTILE)
+    tex = render(hostile_row, "tex")
+    assert HOSTILE not in tex and render_tex.escape(HOSTILE) in tex
+    assert r"100\% \$x\_1\$ \textbar{} *b* \{c\} \textbackslash{}d \#e" in tex
+
+
+def test_hostile_name_figure_file_is_safe(hostile_row, tmp_path):
+    written = write_report(hostile_row, tmp_path / "r.md")
+    assert all(p.parent in (tmp_path, tmp_path / "r_figures") for p in written)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", p.name) for p in written)
+
+
+def test_plots_are_embedded_in_html_and_linked_from_markdown(tmp_path):
+    report = build_report(only=["relu"], network=None, plots=True)
+    images = [b for b in report.blocks if isinstance(b, Image)]
+    assert [i.name for i in images] == ["activation-relu", "step-size"]
+    assert all(i.png.startswith(b"\x89PNG") for i in images)
+    html = tmp_path / "r.html"
+    assert write_report(report, html) == [html]
+    assert html.read_text().count('src="data:image/png;base64,') == 2
+    md = tmp_path / "r.md"
+    written = write_report(report, md)
+    assert [p.name for p in written] == ["activation-relu.png", "step-size.png", "r.md"]
+    assert "![relu and its derivative](r_figures/activation-relu.png)" in md.read_text()
+
+
+def test_without_matplotlib_the_report_says_plots_were_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    report = build_report(only=["tanh"], network=None, plots=True)
+    assert "matplotlib is not installed" in (report.plots_skipped or "")
+    assert not any(isinstance(b, Image) for b in report.blocks)
+    assert "matplotlib is not installed" in render(report, "md")
+
+
+def test_stdout_markdown_replaces_figures_by_a_note():
+    report = build_report(only=["tanh"], network=None, plots=True)
+    assert "Figure not included" in render(report, "md")
+
+
+def test_write_is_atomic_when_rendering_fails(tmp_path, monkeypatch):
+    target = tmp_path / "report.html"
+    target.write_text("old report")
+    report = build_report(only=["tanh"], network=None, plots=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer crashed")
+    monkeypatch.setattr(report_module, "render", broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_report(report, target)
+    assert target.read_text() == "old report"
+    assert os.listdir(tmp_path) == ["report.html"]
+
+
+def test_write_is_atomic_when_the_final_rename_fails(tmp_path, monkeypatch):
+    target = tmp_path / "out.md"
+
+    def refuse(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, "x" * 10_000)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("path", "fmt", "expected"), [
+    ("a.md", None, "md"), ("a.HTML", None, "html"), ("a.tex", None, "tex"),
+    (None, None, "md"), ("a.txt", "html", "html")])
+def test_format_follows_the_extension_unless_given(path, fmt, expected):
+    assert format_for_path(path, fmt) == expected
+
+
+def test_unknown_extension_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="pass --format"):
+        format_for_path("report.pdf")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("64-16", "expected SIZES:ACTIVATION:LOSS"),
+    ("64-x-10:tanh:mse", "must be positive integers"),
+    ("64-0-10:tanh:mse", "at least two positive sizes"),
+    ("4-2:mish:mse", "unknown activation 'mish'"),
+    ("4-2:tanh:hinge", "unknown loss 'hinge'"),
+])
+def test_network_specs_are_validated(spec, message):
+    with pytest.raises(ValueError, match=message):
+        NetworkSpec.parse(spec)
+
+
+def test_cli_writes_markdown_to_stdout(capsys):
+    assert main(["--only", "tanh,mse", "--network", "3-2:tanh:mse", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "### tanh" in out and "### mse" in out and "### sigmoid" not in out
+    assert "Backpropagation equations for 3-2:tanh:mse" in out
+
+
+def test_cli_writes_a_file_in_the_format_of_its_extension(tmp_path, capsys):
+    target = tmp_path / "d.tex"
+    assert main(["-o", str(target), "--only", "relu", "--network", "none", "--no-plots"]) == 0
+    assert target.read_text().startswith("\\documentclass")
+    assert "wrote" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--only", "tanh,mish"], "--only: unknown name(s) 'mish'"),
+    (["--network", "4:tanh"], "--network: network spec '4:tanh'"),
+    (["-o", "x.pdf"], "cannot tell the format"),
+    (["--format", "pdf"], "invalid choice: 'pdf'"),
+])
+def test_cli_rejects_bad_arguments_with_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_reports_an_unwritable_path_with_status_1(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "dir" / "r.md"
+    assert main(["-o", str(missing), "--only", "tanh", "--network", "none", "--no-plots"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex on this machine")
+def test_latex_compiles_with_pdflatex(tmp_path):
+    report = build_report(only=["selu", "softmax_ce"], network="4-3-2:tanh:cce", plots=True)
+    target = tmp_path / "derivations.tex"
+    write_report(report, target)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                          target.name], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=240, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (tmp_path / "derivations.pdf").stat().st_size > 10_000
+    assert "Overfull" not in (tmp_path / "derivations.log").read_text(errors="replace")
