@@ -12,20 +12,53 @@ or the references.
 True
 """
 
-from gradcheck.checks import (
-    assert_grad,
-    assert_hvp,
-    assert_jacobian,
-    assert_layer,
-    assert_model,
-    check_grad,
-    check_hvp,
-    check_jacobian,
-    check_layer,
-    check_model,
-)
-from gradcheck.result import CheckResult, GradientMismatch, TensorReport
-from gradcheck.safety import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from gradcheck.checks import (
+        assert_grad,
+        assert_hvp,
+        assert_jacobian,
+        assert_layer,
+        assert_model,
+        check_grad,
+        check_hvp,
+        check_jacobian,
+        check_layer,
+        check_model,
+    )
+    from gradcheck.result import CheckResult, GradientMismatch, TensorReport
+    from gradcheck.safety import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+
+# Public name -> defining module. Loaded on first access (PEP 562), so that the pytest
+# plugin, which pytest imports in every session of every project that has gradcheck
+# installed, costs nothing until a check actually runs.
+_EXPORTS = {
+    **dict.fromkeys(
+        ["assert_grad", "assert_hvp", "assert_jacobian", "assert_layer", "assert_model",
+         "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
+        "gradcheck.checks"),
+    **dict.fromkeys(["CheckResult", "GradientMismatch", "TensorReport"], "gradcheck.result"),
+    **dict.fromkeys(["CheckInputError", "CheckTypeError", "NonFiniteError", "UserCodeError"],
+                    "gradcheck.safety"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

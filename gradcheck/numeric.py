@@ -253,7 +253,8 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     (rounding) plus the floors. Items with ``|e1|`` above half their tolerance, or whose
     one-sided derivatives differ by more than 5 %, get a second pass at half the step:
     Richardson ``eR = e2 + (e2 − e1)/(r² − 1)`` judged against rounding + the observed
-    truncation ``|e2 − e1|/(r² − 1)``. A smooth function's one-sided derivatives move
+    change ``|e2 − e1|`` (an error that shrinks with the step is truncation, whatever its
+    order; a wrong gradient stays put). A smooth function's one-sided derivatives move
     as ``f''·δ/2`` with the step; when the two steps contradict that model (the gap does
     not halve, or one side does not move as predicted), a kink lies within the step: the
     analytic value passes when it lies between the one-sided derivatives, and the item
@@ -289,8 +290,11 @@ def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray,
     ratio = (p1.span / p2.span) ** 2 - 1
     ratio = np.where(ratio > 0, ratio, np.inf)  # equal steps (clamped): no extrapolation
     richardson = p2.error + (p2.error - p1.error) / ratio
+    # Truncation allowance: the whole change between the two steps, not the O(h²) model's
+    # third of it, so first-order truncation (f'' jumps, as softsign's at 0) is not a
+    # false alarm. A wrong gradient does not move with the step, so this costs no power.
     tol_r = ((ratio * p2.rounding + p1.rounding) / ratio
-             + np.abs(p2.error - p1.error) / ratio + floor)
+             + np.abs(p2.error - p1.error) + floor)
     # Smooth model: one-sided (D± − a) = c ± f''·δ±/2, so with f'' read off the second gap
     # the first gap and both one-sided changes are predicted; a kink within the step
     # breaks at least one prediction (whatever its distance from θ).

@@ -4,8 +4,9 @@ Along a random direction ``v`` the remainder ``R(h) = |φ(θ + hv) − φ(θ) �
 ``O(h²)`` when ``g`` is the gradient and ``Θ(h)`` when it is not, so the log-log slope of
 ``R`` against ``h`` over a geometric sequence of steps is ≈ 2 (right) or ≈ 1 (wrong).
 Remainders at the level of rounding are discarded; the slope is the median of the local
-slopes over the five smallest steps that remain, where the asymptotic order shows (the
-median ignores a dip where the first- and second-order terms cancel).
+slopes over the five smallest steps that remain, where the asymptotic order shows; where
+two terms of the expansion cancel (the remainder dips, then rises), only the slopes past
+the dip count.
 
 >>> import numpy as np
 >>> from gradcheck.numeric import Target
@@ -98,9 +99,14 @@ def taylor_verdict(probe: TaylorProbe, *, noise: float, eps: float) -> Taylor:
     if usable.sum() < 3:
         return Taylor(float("nan"), "inconclusive: the remainder is at rounding level "
                       "(φ is nearly linear along the probe direction)", *pairs)
-    h, r = np.log(steps[usable][-5:]), np.log(remainders[usable][-5:])
-    # median of local slopes: robust to a dip where the linear and quadratic terms cancel
-    slope = float(np.median(np.diff(r) / np.diff(h)))
+    local = np.diff(np.log(remainders[usable])) / np.diff(np.log(steps[usable]))
+    # Where two terms of the expansion cancel, the remainder dips and rises again as h
+    # shrinks (a negative local slope) and the slope right after it is still distorted:
+    # read the order only past the last such dip when enough points remain there.
+    dips = np.flatnonzero(local < 0)
+    if dips.size and local.size - dips[-1] - 2 >= 2:
+        local = local[dips[-1] + 2:]
+    slope = float(np.median(local[-4:]))
     if slope >= SECOND_ORDER:
         verdict = "consistent"
     elif slope <= FIRST_ORDER:

@@ -151,8 +151,9 @@ def test_write_idx_matches_the_handmade_encoding(tmp_path):
     (handmade_idx(0x08, "B", (2, 3), [1, 2, 3, 4, 5, 6])[:-2],
      r"is truncated: shape \(2, 3\) of uint8 needs 18 bytes, the file has 16"),
     (handmade_idx(0x0C, "i", (2,), [1, 2]) + b"\x00", "longer than its header says"),
-    (gzip.compress(b"\x00\x00\x08\x01")[:-6], "damaged gzip"),
-])
+    (gzip.compress(b"\x00\x00\x08\x01", mtime=0)[:-6], "damaged gzip"),
+], ids=["empty", "bad-magic", "bad-type", "short-header", "short-data", "trailing",
+        "damaged-gzip"])
 def test_read_idx_errors(tmp_path, content, match):
     path = tmp_path / "bad.idx"
     path.write_bytes(content)
