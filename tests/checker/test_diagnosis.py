@@ -426,3 +426,18 @@ def test_every_detector_row_has_a_distinct_bug_class_and_a_known_kind():
     assert len(bugs) == len(set(bugs))
     assert {row.kind for row in TENSOR_DETECTORS} == {"value", "where"}
     assert {row.kind for row in RUN_DETECTORS} == {"state", "blame"}
+
+
+def test_wrong_entries_only_at_kinks_are_named_as_such():
+    kink = np.array([True, False, False])
+    ev = TensorEvidence("b", "param", np.array([0.0, 1.0, 2.0]), np.array([-0.3, 1.0, 2.0]),
+                        wrong=kink, nondifferentiable=kink)
+    findings = diagnose(run_of(ev))
+    assert any("sits at a kink" in f and "(b)" in f for f in findings)
+
+
+def test_wrong_entries_off_the_kinks_are_not_blamed_on_kinks():
+    kink = np.array([True, False, False])
+    ev = TensorEvidence("b", "param", np.array([0.0, 1.5, 2.0]), np.array([-0.3, 1.0, 2.0]),
+                        wrong=np.array([True, True, False]), nondifferentiable=kink)
+    assert not any("kink" in f for f in diagnose(run_of(ev)))

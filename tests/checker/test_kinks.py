@@ -125,3 +125,19 @@ def test_near_kink_within_the_step_is_not_a_false_alarm():
     x = np.array([1e-9, -3e-7, 2e-6, 0.5])  # kinks closer than the step h ≈ 6e-6
     result = gradcheck.check_layer(Relu(), x[None, :], mode="full")
     assert result.ok, str(result)
+
+
+def test_a_derivative_outside_the_one_sided_ones_fails_and_points_at_the_kink():
+    # f(b) = relu(b) − 3·relu(−b): one-sided derivatives 1 and 3 at b = 0, while the chain
+    # rule with relu'(0) = 0 gives 0. The checker fails it and says why it may be benign.
+    def f(b):
+        return float(np.maximum(b, 0).sum() - 3 * np.maximum(-b, 0).sum())
+
+    def chain_rule(b):
+        return (b > 0).astype(float) + 3 * (-b > 0).astype(float)
+
+    result = gradcheck.check_grad(f, chain_rule, np.zeros(1))
+    assert not result.ok
+    (kink,) = result.nondifferentiable
+    assert sorted([kink.left, kink.right]) == pytest.approx([1.0, 3.0], rel=1e-6)
+    assert any("sits at a kink" in line for line in result.diagnosis)
