@@ -88,6 +88,7 @@ from gradcheck.taylor import taylor_probe, taylor_verdict
 from gradcheck.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
+    NOISE_FLOOR_CAP,
     PRECISIONS,
     Precision,
     coarser,
@@ -181,12 +182,12 @@ def _run(problem: Problem, opts: Options, start: float,
     """Difference the problem, judge it, diagnose it, and package the result."""
     total = sum(t.size for t in problem.targets)
     mode = _resolve_mode(opts, total)
-    probe, sigma, noisy, extra = None, 0.0, np.zeros(0), problem.evaluations
+    probe, sigma, floor, noisy, extra = None, 0.0, 0.0, np.zeros(0), problem.evaluations
     if not problem.nondeterministic and opts.method != "complex":
         probe = taylor_probe(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                              describe=problem.describe)
-        sigma, noisy = measure_noise(problem.phi, problem.targets, problem.f0,
-                                     seed=opts.seed, describe=problem.describe)
+        sigma, floor, noisy = measure_noise(problem.phi, problem.targets, problem.f0,
+                                            seed=opts.seed, describe=problem.describe)
         extra += noisy.size
     if problem.seen is not None:
         seen = problem.seen.ravel()
@@ -196,8 +197,12 @@ def _run(problem: Problem, opts: Options, start: float,
         problem.precision = observed_precision(seen, declared)
     scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
     problem.precision = _precision_for_noise(problem.precision, sigma, scale)
-    # every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale
-    problem.noise = max(problem.noise, sigma / problem.precision.eps)
+    # Every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale.
+    # Cancellation inside φ (BatchNorm of nearly equal inputs: x − mean) amplifies rounding
+    # beyond eps·|φ| without showing as agreeing estimates; the smaller estimate, capped at
+    # NOISE_FLOOR_CAP roundings so a kink's scatter cannot blunt the check, covers it.
+    capped = min(floor, NOISE_FLOOR_CAP * problem.precision.eps * scale)
+    problem.noise = max(problem.noise, max(sigma, capped) / problem.precision.eps)
     prec = problem.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step

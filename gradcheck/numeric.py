@@ -365,7 +365,8 @@ def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int
     two estimates when they agree within a factor 6 (two estimates of one noise with 4
     degrees of freedom each differ more with probability ≈ 0.5 %), else 0: the rounding
     is then estimated from the dtype alone (no false precision claimed near kinks).
-    Returns ``(σ, the values seen)``.
+    Returns ``(σ, the smaller estimate even when they disagree, the values seen)``; the
+    second is an upper bound on genuine noise that callers may use as a capped floor.
 
     >>> x = np.array([0.3, -0.2])
     >>> t = Target("x", "input", x, analytic=np.cos(x))
@@ -377,7 +378,7 @@ def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int
                       describe=describe) for stream, extent in enumerate(NOISE_EXTENTS)]
     seen = np.concatenate([values for _, values in found])
     low, high = sorted(sigma for sigma, _ in found)
-    return (low if high <= 6 * low else 0.0), seen
+    return (low if high <= 6 * low else 0.0), low, seen
 
 
 def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int],
