@@ -61,10 +61,14 @@ _NUMPY = [{"erf": _erf}, "numpy"]  # NumPy has no erf; math.erf is correctly rou
 def _precise_scalar(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Callable[..., float]:
     """A scalar evaluator that raises the precision until two results agree.
 
-    Starts at ``PRECISE_DIGITS`` digits and doubles (up to ``MAX_DIGITS``) until two
-    successive precisions agree to 1e-20 relative: this catches the cancellation in
-    SymPy's raw formulas, for example ``1 − 1/(1 + e^{−246})`` (0 at 30 digits, so a
-    division by zero) or ``1 − tanh²(40)``.
+    Starts at ``PRECISE_DIGITS`` digits ``d`` and doubles (up to ``MAX_DIGITS``) until the
+    results at ``d`` and ``2d`` agree to 1e-20 relative *and* are at least ``10^(20−d)``
+    in size. The second condition matters: where terms of size ~1 cancel (gelu' at
+    z = −31.6 is ``½ + ½erf(z/√2) + zφ(z) ≈ −9e−216``) every precision below the
+    cancellation gives the same wrong answer (0: the tiny term is absorbed), so mere
+    agreement would accept it. Also handles ``1 − 1/(1 + e^{−246})`` (a division by zero
+    at 30 digits) and ``1 − tanh²(40)``. The guarantee assumes the cancelling terms are
+    at most ~1e20 in size, true of every row here.
     """
     fn = sp.lambdify(args, expr, modules="mpmath")
 
@@ -78,15 +82,18 @@ def _precise_scalar(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Callable[...,
     def evaluate(*values: float) -> float:
         digits, previous = PRECISE_DIGITS, attempt(PRECISE_DIGITS, values)
         while digits < MAX_DIGITS:
-            digits *= 2
-            current = attempt(digits, values)
+            current = attempt(2 * digits, values)
             if current is not None and previous is not None:
-                with mpmath.workdps(digits):
-                    if abs(current - previous) <= mpmath.mpf(10) ** -20 * abs(current):
-                        return float(current)
-            previous = current
-        where = dict(zip(args, values, strict=True))
-        raise ArithmeticError(f"{expr} at {where}: no stable value up to {MAX_DIGITS} digits")
+                with mpmath.workdps(2 * digits):
+                    agree = abs(current - previous) <= mpmath.mpf(10) ** -20 * abs(current)
+                    resolved = abs(current) >= mpmath.mpf(10) ** (20 - digits)
+                if agree and resolved:
+                    return float(current)
+            digits, previous = 2 * digits, current
+        if previous is None:
+            where = dict(zip(args, values, strict=True))
+            raise ArithmeticError(f"{expr} at {where}: division by zero up to {MAX_DIGITS} digits")
+        return float(previous)  # 0, or below 10^(20 − MAX_DIGITS): 0.0 in float64 too
     return evaluate
 
 

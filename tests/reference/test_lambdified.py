@@ -79,3 +79,17 @@ def test_bad_names_and_shapes_are_refused():
         numpy_loss_gradient("hinge")
     with pytest.raises(ValueError, match=r"\(N, K\) arrays of the same shape, got \(3,\)"):
         numpy_loss_gradient("mse")(np.zeros(3), np.zeros(3))
+
+
+@pytest.mark.parametrize("v", [-31.6227766, -25.0, -38.0])
+def test_precise_reference_survives_total_cancellation(v):
+    # ½ + ½·erf(z/√2) + z·φ(z): the first two cancel to ~1e-200 and absorb the third at
+    # any precision below ~220 digits; a precision loop that only asked for agreement
+    # between two precisions returned 0 here
+    import mpmath
+    with mpmath.workdps(400):
+        z = mpmath.mpf(v)
+        expected = float(mpmath.ncdf(z) + z * mpmath.npdf(z))
+    assert expected != 0.0
+    got = precise_activation_derivative("gelu")(np.array([v]))[0]
+    assert got == pytest.approx(expected, rel=1e-15)
