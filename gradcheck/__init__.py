@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -32,6 +33,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from gradcheck.result import CheckResult, GradientMismatch, TensorReport
     from gradcheck.safety import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+
+# In a source checkout models/ and reference/ sit beside gradcheck/ (pyproject.toml maps
+# them to gradcheck.models and gradcheck.reference on install); let the checkout's
+# gradcheck find them too, e.g. for `python -m gradcheck` run from the repository root.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if (os.path.isfile(os.path.join(_checkout, "models", "__init__.py"))
+        and not os.path.isdir(os.path.join(__path__[0], "models"))):
+    __path__.append(_checkout)
 
 # Public name -> defining module. Loaded on first access (PEP 562), so that the pytest
 # plugin, which pytest imports in every session of every project that has gradcheck

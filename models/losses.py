@@ -97,15 +97,24 @@ def _bce_logits(z: Array, t: Array) -> Array:
     return _per_sample(np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z))))
 
 
-def _logsumexp(z: Array) -> Array:
-    m = np.max(z, axis=-1, keepdims=True)
-    return m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+def _log_softmax_negated(z: Array) -> Array:
+    """``logsumexp(z) − z`` along the last axis, accurate also where it is tiny.
+
+    With ``m = max z``: ``(m − z_j) + log1p(Σ_{k ≠ argmax} e^{z_k − m})``. The max term is
+    exactly 1 and is left out of the sum, so a confidently right sample keeps its tiny
+    loss (``log1p(1e-44)``) instead of ``log(1) = 0``.
+    """
+    top = np.argmax(z, axis=-1)[..., None]
+    m = np.take_along_axis(z, top, axis=-1)
+    others = np.exp(z - m)
+    np.put_along_axis(others, top, 0, axis=-1)
+    return (m - z) + np.log1p(np.sum(others, axis=-1, keepdims=True))
 
 
 def _softmax_ce(z: Array, target: Array) -> Array:
     t = _one_hot(z, target)
     # Σ_j t_j·(logsumexp(z) − z_j) = −Σ_j t_j·log softmax(z)_j, soft targets too
-    return _per_sample(np.sum(t * (_logsumexp(z) - z), axis=-1))
+    return _per_sample(np.sum(t * _log_softmax_negated(z), axis=-1))
 
 
 def _softmax_ce_grad(z: Array, target: Array) -> Array:
