@@ -1,9 +1,10 @@
 """Public entry points: ``check_grad``, ``check_jacobian``, ``check_layer``, ``check_model``,
 ``check_hvp`` and their ``assert_*`` twins.
 
-Every check reduces to one :class:`Problem`: named flat targets (a float64 working copy
-of the input, the user's own parameter arrays) with their analytic gradients, and a
-scalar objective ``φ()`` reading them —
+Every check builds one :class:`~gradcheck.runner.Problem` here and hands it to
+:func:`gradcheck.runner.run`: named flat targets (a float64 working copy of the input,
+the user's own parameter arrays) with their analytic gradients, and a scalar objective
+``φ()`` reading them —
 
 * ``check_grad``: ``φ = f(x)``;
 * ``check_jacobian``: ``φ = v·f(x)`` with a seeded Gaussian ``v`` (the analytic side is
@@ -54,28 +55,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gradcheck.evidence import RunEvidence, TensorEvidence
 from gradcheck.fast import run_fast
-from gradcheck.numeric import (
-    Objective,
-    Outcome,
-    Target,
-    complex_step_entries,
-    full_outcome,
-    measure_noise,
-)
-from gradcheck.result import CheckResult, Entry, GradientMismatch, Kink, LayerFlow, TensorReport
+from gradcheck.numeric import Objective, Target, rms
+from gradcheck.result import CheckResult, GradientMismatch, LayerFlow
+from gradcheck.runner import Options, Problem, run
 from gradcheck.safety import (
     CheckInputError,
     CheckTypeError,
     Snapshot,
     UserCodeError,
     as_float_array,
+    bit_identical,
     call_user,
     check_gradient_array,
     check_params,
@@ -84,281 +78,12 @@ from gradcheck.safety import (
     require_unmutated,
     scalar_output,
 )
-from gradcheck.taylor import taylor_probe, taylor_verdict
-from gradcheck.tolerances import (
-    AUTO_FULL_MAX_ENTRIES,
-    FAST_DIRECTIONS,
-    NOISE_FLOOR_CAP,
-    PRECISIONS,
-    Precision,
-    coarser,
-    observed_precision,
-    precision_of,
-)
+from gradcheck.tolerances import FAST_DIRECTIONS, coarser, observed_precision, precision_of
 
-MODES = ("auto", "full", "fast")
-METHODS = ("central", "richardson", "complex")
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
 FLOW_VANISHING = 1e-5
 #: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
 FLOW_EXPLODING = 1e3
-#: Worst entries shown in ``str(result)``.
-SHOW_WORST = 5
-
-
-@dataclass(frozen=True)
-class Options:
-    """Validated options shared by every check (see the module docstring)."""
-
-    mode: str = "auto"
-    rtol: float | None = None
-    atol: float | None = None
-    eps: float | None = None
-    method: str = "central"
-    seed: int = 0
-    directions: int = FAST_DIRECTIONS
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise CheckInputError(f"mode={self.mode!r} is not one of {MODES}")
-        if self.method not in METHODS:
-            raise CheckInputError(f"method={self.method!r} is not one of {METHODS}")
-        for name in ("rtol", "atol", "eps"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and
-                                          np.isfinite(value) and value >= 0):
-                raise CheckInputError(f"{name}={value!r} must be a finite number >= 0 or None")
-        if self.eps is not None and self.eps == 0:
-            raise CheckInputError("eps=0 gives no step; pass eps > 0 or None for the default")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
-            raise CheckTypeError(f"seed={self.seed!r} must be an int")
-        if not isinstance(self.directions, (int, np.integer)) or self.directions < 1:
-            raise CheckInputError(f"directions={self.directions!r} must be an int >= 1")
-
-
-@dataclass
-class Problem:
-    """A scalar objective over named targets, ready to be differenced."""
-
-    kind: str
-    label: str
-    describe: str
-    phi: Objective
-    targets: list[Target]
-    f0: float
-    noise: float
-    precision: Precision
-    grad_precision: Precision
-    evaluations: int
-    batch_size: int | None = None
-    nondeterministic: bool = False
-    history_dependent: bool = False
-    notes: list[str] = field(default_factory=list)
-    complex_fn: Callable[[np.ndarray], complex] | None = None
-    #: Raw outputs seen so far and their dtype: the output precision is read from them
-    #: (with the Taylor values too when ``φ`` *is* the raw output, as in check_grad).
-    seen: np.ndarray | None = None
-    declared: np.dtype | None = None
-    phi_is_output: bool = False
-    #: Analytic gradients (per target) computed at another input before the one at x:
-    #: wrong gradients equal to these are a stale cache.
-    earlier: list[np.ndarray] | None = None
-    #: Checks (cheaply, by random directions) that ``earlier`` is right at the earlier
-    #: input; returns (right, evaluations spent).
-    earlier_is_right: Callable[[], tuple[bool, int]] | None = None
-
-
-# ------------------------------------------------------------------ the one runner
-def _resolve_mode(opts: Options, total: int) -> str:
-    if opts.method == "complex":
-        return "full"
-    if opts.mode == "auto":
-        return "full" if total <= AUTO_FULL_MAX_ENTRIES else "fast"
-    return opts.mode
-
-
-def _run(problem: Problem, opts: Options, start: float,
-         flow: list[LayerFlow] | None = None) -> CheckResult:
-    """Difference the problem, judge it, diagnose it, and package the result."""
-    total = sum(t.size for t in problem.targets)
-    mode = _resolve_mode(opts, total)
-    probe, sigma, floor, noisy, extra = None, 0.0, 0.0, np.zeros(0), problem.evaluations
-    if not problem.nondeterministic and opts.method != "complex":
-        probe = taylor_probe(problem.phi, problem.targets, problem.f0, seed=opts.seed,
-                             describe=problem.describe)
-        sigma, floor, noisy = measure_noise(problem.phi, problem.targets, problem.f0,
-                                            seed=opts.seed, describe=problem.describe)
-        extra += noisy.size
-    if problem.seen is not None:
-        seen = problem.seen.ravel()
-        if probe is not None and problem.phi_is_output:
-            seen = np.concatenate([seen, probe.values, noisy])
-        declared = problem.declared if problem.declared is not None else seen.dtype
-        problem.precision = observed_precision(seen, declared)
-    scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
-    problem.precision = _precision_for_noise(problem.precision, sigma, scale)
-    # Every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale.
-    # Cancellation inside φ (BatchNorm of nearly equal inputs: x − mean) amplifies rounding
-    # beyond eps·|φ| without showing as agreeing estimates; the smaller estimate, capped at
-    # NOISE_FLOOR_CAP roundings so a kink's scatter cannot blunt the check, covers it.
-    capped = min(floor, NOISE_FLOOR_CAP * problem.precision.eps * scale)
-    problem.noise = max(problem.noise, max(sigma, capped) / problem.precision.eps)
-    prec = problem.precision
-    rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
-    step = opts.eps if opts.eps is not None else prec.step
-    options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
-                               "seed": opts.seed, "method": opts.method,
-                               "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES}
-    notes = list(problem.notes)
-    outcomes, evaluations = _outcomes(problem, opts, mode, step, rtol, options, notes)
-    evaluations += extra
-    kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
-                  float(o.target.analytic_flat[i]))
-             for o in outcomes for i in np.flatnonzero(o.kink)]
-    taylor = None
-    if probe is not None:
-        taylor = taylor_verdict(probe, noise=problem.noise, eps=prec.eps)
-        evaluations += probe.evaluations
-        if kinks and taylor.verdict == "wrong":
-            taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
-    if not problem.nondeterministic:  # the same point once more, after all the probing
-        evaluations += 1
-        problem.nondeterministic = call_user(problem.describe, problem.phi) != problem.f0
-    if problem.earlier is not None and not problem.nondeterministic:
-        # Stale: the wrong gradients are, bit for bit, those computed at the earlier input
-        # AND right there (a plain wrong formula independent of x is the same at both
-        # points too, but it is wrong at both).
-        wrong = [(o, e) for o, e in zip(outcomes, problem.earlier, strict=True) if not o.ok]
-        if (wrong and problem.earlier_is_right is not None
-                and all(np.array_equal(o.target.analytic_flat, e.ravel()) for o, e in wrong)):
-            right, spent = problem.earlier_is_right()
-            evaluations += spent
-            problem.history_dependent = right
-    tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
-    ok = (all(t.ok for t in tensors) and not problem.nondeterministic
-          and not problem.history_dependent)
-    evidence = RunEvidence(
-        batch_size=problem.batch_size, history_dependent=problem.history_dependent,
-        nondeterministic=problem.nondeterministic,
-        tensors=tuple(_evidence(o) for o in outcomes))
-    return CheckResult(
-        ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
-        worst=_worst(outcomes), diagnosis=[] if ok else _diagnose(evidence),
-        nondifferentiable=kinks, nondeterministic=problem.nondeterministic,
-        history_dependent=problem.history_dependent, taylor=taylor,
-        gradient_flow=flow or [], evaluations=evaluations,
-        seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
-        evidence=evidence)
-
-
-def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precision:
-    """The row whose rounding matches the measured noise (coarser than ``row`` if need be).
-
-    A function whose noise exceeds 1/16 of a coarser format's epsilon (relative to its
-    scale) computes, somewhere inside, at that precision: difference it with that step.
-    """
-    if scale <= 0 or not np.isfinite(sigma):
-        return row
-    for name in ("float16", "float32"):
-        candidate = PRECISIONS[name]
-        if candidate.eps > row.eps and sigma > candidate.eps * scale / 16:
-            return candidate
-    return row
-
-
-def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: float,
-              options: dict[str, Any], notes: list[str]) -> tuple[list[Outcome], int]:
-    """Per-target outcomes of the numeric pass and the evaluations it took."""
-    if problem.nondeterministic:  # differences of a random function mean nothing
-        return [Outcome.empty(t) for t in problem.targets], 0
-    if opts.method == "complex":
-        return [_complex_outcome(problem, rtol, opts.atol)], problem.targets[0].size
-    common = dict(noise=problem.noise, precision=problem.precision, step=step, rtol=rtol,
-                  atol=opts.atol, describe=problem.describe)
-    if mode == "full":
-        outcomes, evaluations = [], 0
-        for t in problem.targets:
-            out, n = full_outcome(problem.phi, t, problem.f0,
-                                  refine_all=opts.method == "richardson", **common)
-            outcomes.append(out)
-            evaluations += n
-        return outcomes, evaluations
-    report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
-                      directions=opts.directions, **common)
-    options.update(directions=opts.directions, fast_tolerance=report.tolerance)
-    notes += report.notes
-    if all(o.ok for o in report.outcomes):
-        total = sum(t.size for t in problem.targets)
-        notes.append(f"fast mode: {opts.directions} random directions over {total} entries "
-                     f"agree (largest directional error "
-                     f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
-                     f"{report.tolerance:.3g})")
-    return report.outcomes, report.evaluations
-
-
-def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outcome:
-    target = problem.targets[0]
-    z = target.array.astype(np.complex128)
-    idx = np.arange(target.size)
-    numeric = complex_step_entries(problem.complex_fn, z, idx, describe=problem.describe)
-    out = Outcome.empty(target)
-    a = target.analytic_flat
-    floor = atol if atol is not None else problem.precision.atol * float(np.sqrt(np.mean(a**2)))
-    out.numeric[:] = numeric
-    out.tolerance[:] = rtol * np.maximum(np.abs(a), np.abs(numeric)) + floor
-    out.wrong[:] = np.abs(numeric - a) > out.tolerance
-    out.n_wrong = int(out.wrong.sum())
-    out.ok = out.n_wrong == 0
-    return out
-
-
-def _diagnose(evidence: RunEvidence) -> list[str]:
-    try:
-        from gradcheck.diagnosis import diagnose
-    except ImportError:  # the diagnosis module is optional for the core
-        return []
-    return list(diagnose(evidence))
-
-
-def _tensor_report(o: Outcome, nondeterministic: bool) -> TensorReport:
-    t = o.target
-    a = t.analytic_flat
-    checked = np.isfinite(o.numeric)
-    judged = checked & (~o.kink | o.wrong)
-    err = np.where(judged, np.abs(o.numeric - a), np.nan)
-    denom = np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(judged, np.where(denom > 0, err / denom, 0.0), np.nan)
-    pool = o.wrong if o.wrong.any() else judged
-    worst = t.index(int(np.nanargmax(np.where(pool, err, -1.0)))) if pool.any() else None
-    return TensorReport(
-        name=t.name, shape=tuple(t.shape),
-        max_abs_error=float(np.nanmax(err)) if judged.any() else float("nan"),
-        max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
-        worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
-        n_nondifferentiable=int(o.kink.sum()), ok=bool(o.ok) and not nondeterministic)
-
-
-def _worst(outcomes: list[Outcome]) -> list[Entry]:
-    rows = []
-    for o in outcomes:
-        a = o.target.analytic_flat
-        checked = np.isfinite(o.numeric) & (~o.kink | o.wrong)
-        for i in np.flatnonzero(checked):
-            err = abs(o.numeric[i] - a[i])
-            rows.append((bool(o.wrong[i]), err / max(o.tolerance[i], 1e-300),
-                         Entry(o.target.name, o.target.index(i), float(a[i]),
-                               float(o.numeric[i]), float(err), float(o.tolerance[i]))))
-    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    wrong = [r[2] for r in rows if r[0]]
-    return wrong[:SHOW_WORST] if wrong else [r[2] for r in rows[:1]]
-
-
-def _evidence(o: Outcome) -> TensorEvidence:
-    t, shape = o.target, o.target.shape
-    return TensorEvidence(name=t.name, role=t.role, analytic=t.analytic_flat.reshape(shape),
-                          numeric=o.numeric.reshape(shape), wrong=o.wrong.reshape(shape),
-                          nondifferentiable=o.kink.reshape(shape), layout=t.layout)
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -469,15 +194,21 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
                     complex_fn: Callable[[np.ndarray], complex] | None = None,
                     noise_of: Callable[[np.ndarray], float] | None = None,
                     declared: np.dtype | None = None,
-                    seen: np.ndarray | None = None) -> Problem:
+                    seen: np.ndarray | None = None, analytic_name: str = "") -> Problem:
+    """``f(x)`` and its claimed gradient ``analytic(x)`` as a one-target problem.
+
+    ``analytic_name`` names the gradient's author in errors (``"grad (my_grad)"``).
+    """
     x0 = as_float_array("x", x)
+    analytic_name = analytic_name or f"the gradient of {label}"
     reference = x0.copy()
     xw, value = _first_call(describe, f, x0)
     require_unmutated(describe, xw, reference.astype(xw.dtype))
     f0 = scalar_output(describe, value)
-    grad = check_gradient_array(f"the gradient of {label}",
-                                call_user(f"the gradient of {label}", analytic, xw.copy()),
+    handed = xw.copy()
+    grad = check_gradient_array(analytic_name, call_user(analytic_name, analytic, handed),
                                 x0.shape)
+    require_unmutated(analytic_name, handed, xw)
     phi = _scalar_objective(f, xw)
     again = call_user(describe, phi)
     out_dtype = declared if declared is not None else np.asarray(value).dtype
@@ -534,8 +265,9 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
     label = getattr(f, "__name__", "f")
     complex_fn = _complex_checked(f, x) if method == "complex" else None
     problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
-                              complex_fn=complex_fn)
-    return _run(problem, opts, start)
+                              complex_fn=complex_fn,
+                              analytic_name=f"grad ({getattr(grad, '__name__', 'grad')})")
+    return run(problem, opts, start)
 
 
 def _complex_checked(fn: Callable[[np.ndarray], Any], x: Any) -> Callable[[np.ndarray], Any]:
@@ -563,9 +295,25 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    directions: int = FAST_DIRECTIONS) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
-    ``f: x (any shape) -> y (any shape)``; ``vjp(x, v)`` with ``v`` of ``y``'s shape
-    returns ``vᵀJ`` of ``x``'s shape; ``jac(x)`` returns ``y.shape + x.shape``. The check
-    differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode: ``vᵀJu``).
+    The check differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode:
+    ``vᵀJu``): any nonzero error in ``J`` shows in ``vᵀJ`` with probability one.
+
+    Parameters
+    ----------
+    f : callable, ``x -> y``
+        ``x: (any shape)``, ``y: (any shape)``, float.
+    x : array_like, float
+        Point to check at (copied; never modified).
+    vjp : callable, ``(x, v) -> vᵀJ``, optional
+        ``v: y.shape``; returns ``x.shape``. Exactly one of ``vjp`` and ``jac``.
+    jac : callable, ``x -> J``, optional
+        ``J: y.shape + x.shape``.
+    mode, rtol, atol, eps, method, seed, directions
+        See :mod:`gradcheck.checks`.
+
+    Returns
+    -------
+    CheckResult
 
     >>> import numpy as np
     >>> A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -606,7 +354,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                               seen=np.append(y0, _generic_output(
                                   f"f ({label})", f, xw, x0.dtype,
                                   np.random.default_rng([seed, 2]))))
-    return _run(problem, opts, start)
+    return run(problem, opts, start)
 
 
 def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
@@ -617,7 +365,22 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
 
     Differences ``φ = w·grad(x)`` (seeded Gaussian ``w``), whose gradient is ``H w``
-    because a Hessian is symmetric. ``grad: x -> (x's shape)``, ``hvp(x, w) -> (x's shape)``.
+    because a Hessian is symmetric.
+
+    Parameters
+    ----------
+    grad : callable, ``x -> g``
+        The gradient of some scalar function; ``g: x.shape``.
+    hvp : callable, ``(x, w) -> H w``
+        ``w: x.shape``; returns ``x.shape``.
+    x : array_like, float
+        Point to check at (copied; never modified).
+    mode, rtol, atol, eps, method, seed, directions
+        See :mod:`gradcheck.checks`.
+
+    Returns
+    -------
+    CheckResult
 
     >>> import numpy as np
     >>> check_hvp(lambda x: 4 * x**3, lambda x, w: 12 * x**2 * w, np.array([1.0, -2.0])).ok
@@ -644,7 +407,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
                               seen=np.append(g0, _generic_output(
                                   f"grad ({label})", grad, x0.astype(np.float64), x0.dtype,
                                   np.random.default_rng([seed, 2]))))
-    return _run(problem, opts, start)
+    return run(problem, opts, start)
 
 
 # ------------------------------------------------------------------ layers
@@ -717,6 +480,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
         y = _output_array(fwd, y).copy()  # the layer may reuse its output buffer
         G = rng.standard_normal(y.shape)
+        mutated_grad_out: list[str] = []
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
             out = None
@@ -724,8 +488,14 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                 out = _output_array(fwd, call_user(fwd, layer.forward, z))
             if out.shape != y.shape:
                 raise CheckInputError(f"{fwd} returned shape {out.shape}, then {y.shape}")
+            handed = G.copy()
             dx = check_gradient_array(f"{bwd} (returned dL/dx)",
-                                      call_user(bwd, layer.backward, G.copy()), x0.shape)
+                                      call_user(bwd, layer.backward, handed), x0.shape)
+            if not bit_identical(handed, G) and not mutated_grad_out:
+                mutated_grad_out.append(
+                    f"{bwd} modified grad_out in place (judged here on a private copy); in a "
+                    f"network that array may be another layer's dx or feed a second branch: "
+                    f"copy it before writing to it")
             return [dx, *_grads_of(label, layer.grads, params).values()]
 
         earlier = _earlier(analytic, xo)
@@ -754,8 +524,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           precision=precision, grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 2 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes, seen=np.append(y, generic), declared=y.dtype,
-                          earlier=earlier)
+                          notes=mutated_grad_out + notes, seen=np.append(y, generic),
+                          declared=y.dtype, earlier=earlier)
         if earlier is not None and xo is not None:
             def earlier_is_right() -> tuple[bool, int]:
                 xo_work = xo.copy()
@@ -775,7 +545,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                 return all(o.ok for o in report.outcomes), report.evaluations + 1
 
             problem.earlier_is_right = earlier_is_right
-        return _run(problem, opts, start)
+        return run(problem, opts, start)
 
 
 # ------------------------------------------------------------------ models
@@ -786,7 +556,8 @@ def _gradient_flow(model: Any, grads: Mapping[str, np.ndarray]) -> list[LayerFlo
         prefix = name.split(".", 1)[0] if "." in name else name
         if layers is not None and prefix.isdigit() and int(prefix) < len(layers):
             prefix = f"{prefix}:{type(layers[int(prefix)]).__name__}"
-        norms[prefix] = float(np.sqrt(norms.get(prefix, 0.0) ** 2 + np.sum(g ** 2)))
+        # hypot and rms: an exploding gradient (1e200) must not overflow to inf
+        norms[prefix] = float(np.hypot(norms.get(prefix, 0.0), rms(g) * np.sqrt(g.size)))
     largest = max(norms.values(), default=0.0)
     return [LayerFlow(layer, norm, "exploding" if norm >= FLOW_EXPLODING else
                       "vanishing" if largest > 0 and norm <= FLOW_VANISHING * largest else "")
@@ -806,8 +577,31 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
 
     Parameters
     ----------
+    model : object with ``params``, ``grads``, ``forward(x)``, ``backward(dpred)``
+        Optionally ``penalty() -> float`` and ``layers`` (names in the gradient flow).
+    loss : object with ``forward(pred, target) -> float`` and ``backward() -> dpred``
     x : array_like, float, ``(N, ...)``
-    y : array_like, the targets in whatever form ``loss`` takes (labels ``(N,)``, ...)
+        Input batch (copied; differenced in float64 when the model accepts it).
+    y : array_like
+        The targets in whatever form ``loss`` takes (labels ``(N,)``, one-hot ``(N, C)``).
+    mode, rtol, atol, eps, method, seed, directions
+        See :mod:`gradcheck.checks` (``method="complex"`` is not available here).
+
+    Returns
+    -------
+    CheckResult
+        With ``gradient_flow``: one ``LayerFlow`` per layer (norm, vanishing/exploding).
+
+    >>> import numpy as np
+    >>> class Line:  # pred = x·w, params flat-named like a Sequential's
+    ...     def __init__(self): self.params = {"0.w": np.array([0.5])}; self.grads = {}
+    ...     def forward(self, x): self.x = x; return x * self.params["0.w"]
+    ...     def backward(self, d): self.grads = {"0.w": np.array([np.sum(d * self.x)])}
+    >>> class MSE:
+    ...     def forward(self, p, t): self.d = p - t; return float(np.mean(self.d ** 2))
+    ...     def backward(self): return 2 * self.d / self.d.size
+    >>> check_model(Line(), MSE(), np.array([1.0, 2.0]), np.array([1.0, 0.0])).ok
+    True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                               seed=seed, directions=directions))
@@ -837,6 +631,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     with Snapshot(params):
         rng = np.random.default_rng([seed, 1])
         xw, _, value0 = _shifted_first(describe, objective, x0, rng)
+        require_unmutated(describe, xw, x0.astype(xw.dtype))
         f_analytic = scalar_output(describe, value0)
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
@@ -866,7 +661,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
-        return _run(problem, opts, start, flow)
+        return run(problem, opts, start, flow)
 
 
 # ------------------------------------------------------------------ assert twins
@@ -878,7 +673,19 @@ def _raise_unless_ok(result: CheckResult) -> CheckResult:
 
 
 def assert_grad(f: Callable, grad: Callable, x: Any, **opts: Any) -> CheckResult:
-    """:func:`check_grad`, raising :class:`GradientMismatch` unless ``ok``."""
+    """:func:`check_grad`, raising :class:`GradientMismatch` unless ``ok``.
+
+    The ``assert_*`` twins take the same arguments as their ``check_*`` and return its
+    result when ``ok``; the exception is an ``AssertionError`` carrying ``.result``.
+
+    >>> import numpy as np
+    >>> assert_grad(lambda x: np.sum(x ** 2), lambda x: 2 * x, np.ones(3)).ok
+    True
+    >>> assert_grad(lambda x: np.sum(x ** 2), lambda x: x, np.ones(3))
+    Traceback (most recent call last):
+    ...
+    gradcheck.result.GradientMismatch: check_grad(<lambda>): FAILED ...
+    """
     __tracebackhide__ = True
     return _raise_unless_ok(check_grad(f, grad, x, **opts))
 

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Verify every activation and loss three ways and "
                                  "every built-in layer and network with the checker.")
     verify.add_argument("--fast", action="store_true",
-                        help="fewer sample points and the checker's fast mode")
+                        help="fewer sample points per activation and loss; layers and "
+                             "networks in the checker's fast mode")
     verify.add_argument("--only", action="append", default=[], metavar="NAMES",
                         help="comma-separated case names or kinds (activation, loss, layer, "
                              "network); repeatable; e.g. relu,mse,LSTM or network")
@@ -178,10 +179,14 @@ def _load_class(target: str) -> type:
     if spec is None or spec.loader is None:
         raise UsageError(f"{path_text} is not a Python file")
     module = importlib.util.module_from_spec(spec)
+    # registered as importing does it: dataclasses, typing and pickle look classes' modules
+    # up in sys.modules (the unique name cannot clash with anything)
+    sys.modules[spec.name] = module
     sys.path.insert(0, str(path.resolve().parent))  # the script's own imports
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[spec.name]
         raise UsageError(f"could not import {path_text}: {type(exc).__name__}: {exc}") \
             from None
     finally:

@@ -66,10 +66,11 @@ class _Tensor:
 
 def _residual(analytic: np.ndarray, model: np.ndarray) -> float:
     """Relative L2 distance of ``analytic`` from ``model`` (inf when ``model`` is zero)."""
-    denom = float(np.linalg.norm(model))
-    if denom == 0.0:
+    unit = float(np.max(np.abs(model), initial=0.0))
+    if unit == 0.0 or not np.isfinite(unit):
         return np.inf
-    return float(np.linalg.norm(analytic - model)) / denom
+    # in units of the largest entry: squares of 1e-200 or 1e200 neither vanish nor overflow
+    return float(np.linalg.norm((analytic - model) / unit) / np.linalg.norm(model / unit))
 
 
 def _fit_factor(t: _Tensor) -> float | None:
@@ -83,7 +84,9 @@ def _fit_factor(t: _Tensor) -> float | None:
     big = np.abs(n) >= SIGNIFICANT * t.scale
     if t.scale == 0.0 or a.size < MIN_ENTRIES:
         return None
-    c = float(np.dot(a[big], n[big]) / np.dot(n[big], n[big]))
+    # in units of the scale: squares of tiny values (1e-200) must not underflow to 0/0
+    a_big, n_big = a[big] / t.scale, n[big] / t.scale
+    c = float(np.dot(a_big, n_big) / np.dot(n_big, n_big))
     if c == 0.0 or _residual(a, c * n) > FIT_RTOL:
         return None
     return c

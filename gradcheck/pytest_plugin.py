@@ -185,7 +185,11 @@ class GradChecker:
 
 
 def _marker_options(node: pytest.Item) -> dict[str, Any]:
-    """The options of every ``gradcheck`` marker on ``node``; the closest one wins."""
+    """The options of every ``gradcheck`` marker on ``node``; the closest one wins.
+
+    A keyword given as ``None`` is not set (the marker's registered signature reads
+    ``gradcheck(mode=None, ...)``): the session's option, or a farther marker's, applies.
+    """
     merged: dict[str, Any] = {}
     for mark in reversed(list(node.iter_markers(MARKER))):
         if mark.args:
@@ -195,7 +199,8 @@ def _marker_options(node: pytest.Item) -> dict[str, Any]:
             if name not in OPTIONS:
                 raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.{MARKER}({name}=...) is "
                                         f"unknown; use {', '.join(OPTIONS)}")
-            merged[name] = _parse(name, value, f"marker keyword {name}")
+            if value is not None:
+                merged[name] = _parse(name, value, f"marker keyword {name}")
     return merged
 
 

@@ -177,12 +177,14 @@ class CheckResult:
 
     def _statements(self) -> list[str]:
         lines = []
-        if self.nondeterministic:
-            lines.append("nondeterministic: the same input gave different outputs (e.g. an "
-                         "unseeded dropout mask); fix the randomness before checking gradients")
-        if self.history_dependent:
-            lines.append("history-dependent: backward gave a different gradient for the same "
-                         "input after a forward on another input (a stale cache)")
+        if not self.diagnosis:  # the diagnosis states these itself, first
+            if self.nondeterministic:
+                lines.append("nondeterministic: the same input gave different outputs (e.g. "
+                             "an unseeded dropout mask); fix the randomness before checking "
+                             "gradients")
+            if self.history_dependent:
+                lines.append("history-dependent: backward gave a different gradient for the "
+                             "same input after a forward on another input (a stale cache)")
         lines += self.diagnosis
         lines += self.notes
         if self.nondifferentiable:

@@ -150,9 +150,16 @@ def require_callable(name: str, value: Any) -> Callable[..., Any]:
 
 
 def call_user(what: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """Call user code once, turning any exception into :class:`UserCodeError` (chained)."""
+    """Call user code once, turning any exception into :class:`UserCodeError` (chained).
+
+    The checker's own validation errors raised inside ``fn`` (a wrapper such as the
+    ``jac`` adapter of ``check_jacobian``) pass through unchanged: they already name the
+    problem, and blaming the user's code for them would mislead.
+    """
     try:
         return fn(*args)
+    except (CheckInputError, CheckTypeError):
+        raise
     except Exception as err:
         raise UserCodeError(f"{what} raised {type(err).__name__}: {err}") from err
 

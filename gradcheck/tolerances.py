@@ -74,10 +74,15 @@ PRECISIONS: dict[str, Precision] = {
 AUTO_FULL_MAX_ENTRIES = 2048
 
 #: At most this many unit roundings of φ are read as cancellation noise when the two
-#: noise probes disagree (``checks._run``): more than that is a kink's scatter, not noise.
+#: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
 NOISE_FLOOR_CAP = 100.0
 #: Number of random directions in fast mode (see ``gradcheck.fast`` for the miss bound).
 FAST_DIRECTIONS = 4
+
+
+#: 2**24: from here on every float32 value is an integer (its 24-bit significand is used
+#: up), while a float64 value of that size still has 29 fraction bits.
+INTEGER_SPAN = float(2 ** 24)
 
 
 def precision_of(dtype: np.dtype | type) -> Precision:
@@ -100,9 +105,12 @@ def coarser(*rows: Precision) -> Precision:
 def observed_precision(values: np.ndarray, declared: np.dtype) -> Precision:
     """Precision actually carried by ``values`` (an output), which may be coarser than its dtype.
 
-    A float64 array whose non-integer values are all exactly representable in float32
+    A float64 array whose informative values are all exactly representable in float32
     was computed in float32 (a genuine float64 value is float32-representable with
     probability 2**-29); differencing it with a float64 step would drown in rounding.
+    Small integers are representable in every format and prove nothing; from
+    :data:`INTEGER_SPAN` on, float32 holds integers only, so integers that large are
+    informative (a float32 loss of 1e10 has no fraction bits, a float64 one has).
 
     >>> observed_precision(np.float32([0.1, 0.7]).astype(np.float64), np.dtype(np.float64)).name
     'float32'
@@ -110,7 +118,7 @@ def observed_precision(values: np.ndarray, declared: np.dtype) -> Precision:
     row = precision_of(declared)
     flat = np.asarray(values, dtype=np.float64).ravel()
     finite = flat[np.isfinite(flat)]
-    informative = finite[finite != np.round(finite)]
+    informative = finite[(finite != np.round(finite)) | (np.abs(finite) >= INTEGER_SPAN)]
     if informative.size == 0:
         return row
     for name in ("float16", "float32"):

@@ -276,6 +276,12 @@ def _layer_examples() -> dict[str, Callable[[np.random.Generator], tuple[Any, np
     def normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
         return rng.standard_normal(shape)
 
+    def batchnorm_eval(rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+        layer = BatchNorm(4, momentum=0.5)
+        layer.forward(3 * normal(rng, 16, 4) + 1)  # running statistics away from (0, 1)
+        layer.training = False                    # then the eval path: a fixed affine map
+        return layer, normal(rng, 6, 4)
+
     return {
         "Dense": lambda rng: (Dense(4, 3, seed=1), normal(rng, 5, 4)),
         "Conv2D": lambda rng: (Conv2D(2, 3, 3, padding=1, stride=2, seed=1),
@@ -284,6 +290,7 @@ def _layer_examples() -> dict[str, Callable[[np.random.Generator], tuple[Any, np
         "AvgPool2D": lambda rng: (AvgPool2D(2), normal(rng, 2, 2, 4, 4)),
         "BatchNorm": lambda rng: (BatchNorm(4), normal(rng, 6, 4)),
         "BatchNorm-NCHW": lambda rng: (BatchNorm(2), normal(rng, 3, 2, 3, 3)),
+        "BatchNorm-eval": batchnorm_eval,
         "LayerNorm": lambda rng: (LayerNorm(5), normal(rng, 4, 5)),
         "Dropout-frozen": lambda rng: (Dropout(0.3, seed=1).freeze_mask(),
                                               normal(rng, 4, 5)),
@@ -335,25 +342,16 @@ def _network_examples() -> dict[str, Callable[[np.random.Generator], tuple[Any, 
     }
 
 
-def _layer_case(name: str, build: Callable[[np.random.Generator], tuple[Any, np.ndarray]]
-                ) -> Case:
+def _checker_case(name: str, kind: str, build: Callable[[np.random.Generator], tuple[Any, ...]]
+                  ) -> Case:
+    """A layer (``build -> (layer, x)``) or network (``-> (model, loss, x, y)``) case."""
     def run(mode: str, seed: int) -> dict[str, Any]:
         import gradcheck
-        layer, x = build(np.random.default_rng(seed))
-        result = gradcheck.check_layer(layer, x, mode=_checker_mode(mode), seed=seed)
+        check = gradcheck.check_layer if kind == "layer" else gradcheck.check_model
+        result = check(*build(np.random.default_rng(seed)), mode=_checker_mode(mode), seed=seed)
         return {**_from_results([result]), "ways": "analytic = numeric", "exact_error": None}
 
-    return Case(name, "layer", run)
-
-
-def _network_case(name: str, build: Callable[[np.random.Generator], tuple[Any, ...]]) -> Case:
-    def run(mode: str, seed: int) -> dict[str, Any]:
-        import gradcheck
-        model, loss, x, y = build(np.random.default_rng(seed))
-        result = gradcheck.check_model(model, loss, x, y, mode=_checker_mode(mode), seed=seed)
-        return {**_from_results([result]), "ways": "analytic = numeric", "exact_error": None}
-
-    return Case(name, "network", run)
+    return Case(name, kind, run)
 
 
 def _checker_mode(mode: str) -> str:
@@ -378,8 +376,9 @@ def cases(only: Sequence[str] | None = None) -> list[Case]:
     every = [_activation_case(name) for name in ACTIVATIONS]
     every += [_softmax_case()] if "softmax" in VECTOR_ACTIVATIONS else []
     every += [_loss_case(name) for name in LOSSES]
-    every += [_layer_case(name, build) for name, build in _layer_examples().items()]
-    every += [_network_case(name, build) for name, build in _network_examples().items()]
+    every += [_checker_case(name, "layer", build) for name, build in _layer_examples().items()]
+    every += [_checker_case(name, "network", build)
+              for name, build in _network_examples().items()]
     if not only:
         return every
     wanted = {name.strip().lower() for name in only if name.strip()}

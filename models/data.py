@@ -139,6 +139,11 @@ def write_idx(path: str | os.PathLike[str], array: Any, *, compress: bool = Fals
 
     The array's dtype must be one of ``IDX_DTYPES`` (uint8, int8, int16, int32, float32,
     float64).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
+    >>> read_idx(write_idx(path, np.array([3, 1, 4], dtype=np.uint8), compress=True))
+    array([3, 1, 4], dtype=uint8)
     """
     array = np.asarray(array)
     codes = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}

@@ -66,8 +66,9 @@ class Dense:
 
     def forward(self, x: Any) -> np.ndarray:
         """``x: (N, in) -> y: (N, out)``."""
+        # a copy: backward must not see later in-place changes to the caller's array
         x = check_input(f"{self!r}", x, ndim=2, trailing=(self.in_features,),
-                        layout="(N, in)").astype(self.dtype, copy=False)
+                        layout="(N, in)").astype(self.dtype)
         self._x = x
         return x @ self.params["W"] + self.params["b"]
 
@@ -105,10 +106,10 @@ class Activation:
     def forward(self, x: Any) -> np.ndarray:
         """``x: (N, ...) -> y = f(x)``, same shape."""
         ndim = max(np.ndim(x), 1)
-        z = check_input(f"{self!r}", x, ndim=ndim)
+        z = check_input(f"{self!r}", x, ndim=ndim).copy()
         y = self.op.f(z)
-        self._cache = (z, y)
-        return y
+        self._cache = (z, y)  # copies: the caller may change x or y in place before backward
+        return y.copy()
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``grad_out -> dx``: elementwise ``g·f'(z)``, or the softmax vector-Jacobian product."""

@@ -186,7 +186,7 @@ class Loss:
     def forward(self, pred: Any, target: Any) -> float:
         """Return the batch-mean loss of ``pred: (N, ...)`` against ``target``."""
         pred, target = self._validate(np.asarray(pred), np.asarray(target))
-        self._cache = (pred, target)
+        self._cache = (pred.copy(), target.copy())  # the caller may reuse its buffers
         return float(np.mean(self.op.value(pred, target)))
 
     def backward(self) -> Array:

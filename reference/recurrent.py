@@ -4,8 +4,9 @@
 ``gradcheck.models.recurrent.RNN`` — unrolled over ``T`` steps for ``N`` samples; the loss
 (any elementwise row of the table, e.g. ``half_sse``) is applied to every hidden state and
 averaged over the batch. SymPy differentiates it in ``Wx: (D, H)``, ``Wh: (H, H)`` and
-``b: (H,)``, which checks backpropagation through time entry by entry, and
-:func:`compare_rnn_with_models` holds the models' NumPy BPTT against it at a dyadic point.
+``b: (H,)`` and the inputs ``x: (N, T, D)``, which checks backpropagation through time
+entry by entry, and :func:`compare_rnn_with_models` holds the models' NumPy BPTT against it
+at a dyadic point.
 
 >>> compare_rnn_with_models(seed=0).relative_error < 1e-14
 True
@@ -89,21 +90,21 @@ class ExactRNN:
                 "t": dyadic_point((self.samples, self.steps, h), rng)}
 
     def exact_gradient(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``∂L/∂θ`` by ``sp.diff`` of :attr:`objective`, evaluated at 50 digits."""
+        """``∂L/∂Wx``, ``∂L/∂Wh``, ``∂L/∂b`` and ``∂L/∂x`` by ``sp.diff`` of
+        :attr:`objective`, evaluated at 50 digits."""
+        groups = {name: list(matrix) for name, matrix in self.parameters.items()}
+        for key, nested in (("x", self.inputs), ("t", self.targets)):  # (N, T, ·) row-major
+            groups[key] = [s for sample in nested for vector in sample for s in vector]
         subs: dict[sp.Symbol, sp.Rational] = {}
-        for name, matrix in self.parameters.items():
-            subs.update(dyadic_substitution(list(matrix), values[name]))
-        for key, nested in (("x", self.inputs), ("t", self.targets)):
-            symbols = [s for sample in nested for vector in sample for s in vector]
-            subs.update(dyadic_substitution(symbols, values[key]))
-        wrt = {name: (list(matrix), values[name].shape)
-               for name, matrix in self.parameters.items()}
+        for name, symbols in groups.items():
+            subs.update(dyadic_substitution(symbols, values[name]))
+        wrt = {name: (groups[name], values[name].shape) for name in ("Wx", "Wh", "b", "x")}
         return exact_gradients(self.objective, wrt, subs)
 
 
 def compare_rnn_with_models(net: ExactRNN | None = None,
                             seed: int | np.random.Generator = 0) -> Comparison:
-    """The exact RNN gradient against ``gradcheck.models.recurrent.RNN`` + ``Loss``."""
+    """The exact RNN gradients (parameters and input) against the models' ``RNN`` + ``Loss``."""
     from gradcheck.models.losses import Loss
     from gradcheck.models.recurrent import RNN
     net = net or ExactRNN()
@@ -113,5 +114,6 @@ def compare_rnn_with_models(net: ExactRNN | None = None,
     for name in ("Wx", "Wh", "b"):
         layer.params[name][...] = values[name]
     loss.forward(layer.forward(values["x"].copy()), values["t"].copy())
-    layer.backward(loss.backward())
-    return relative_comparison(exact, {name: layer.grads[name].copy() for name in exact})
+    dx = layer.backward(loss.backward())
+    numeric = {name: layer.grads[name].copy() for name in ("Wx", "Wh", "b")}
+    return relative_comparison(exact, {**numeric, "x": np.array(dx)})

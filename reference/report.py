@@ -137,16 +137,21 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
-def _select(only: Iterable[str] | None) -> tuple[list[str], list[str]]:
+def _select(only: Iterable[str] | None) -> tuple[list[str], list[str], bool]:
+    """``(activations, losses, vector)`` named by ``only``, in table order; ``vector``:
+    whether the vector-valued identities (``softmax``) are included."""
     if only is None:
-        return list(EXACT_ACTIVATIONS), list(EXACT_LOSSES)
+        return list(EXACT_ACTIVATIONS), list(EXACT_LOSSES), True
     names = list(only)
-    unknown = [n for n in names if n not in EXACT_ACTIVATIONS and n not in EXACT_LOSSES]
+    known = {*EXACT_ACTIVATIONS, *EXACT_VECTOR_ACTIVATIONS, *EXACT_LOSSES}
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown name(s) {', '.join(map(repr, unknown))} in --only; known "
-                         f"activations: {', '.join(EXACT_ACTIVATIONS)}; known losses: "
+                         f"activations: {', '.join(EXACT_ACTIVATIONS)}; vector-valued: "
+                         f"{', '.join(EXACT_VECTOR_ACTIVATIONS)}; known losses: "
                          f"{', '.join(EXACT_LOSSES)}")
-    return ([n for n in EXACT_ACTIVATIONS if n in names], [n for n in EXACT_LOSSES if n in names])
+    return ([n for n in EXACT_ACTIVATIONS if n in names], [n for n in EXACT_LOSSES if n in names],
+            any(n in EXACT_VECTOR_ACTIVATIONS for n in names))
 
 
 def _evidence_paragraph(ev: Evidence) -> Paragraph:
@@ -291,16 +296,19 @@ def _bptt_section() -> list[Block]:
                  r"\quad \delta_{T+1} = 0", "δₜ = (gₜ + δₜ₊₁ Whᵀ) ⊙ (1 − hₜ²), δ_{T+1} = 0"),
             Math(r"\frac{\partial L}{\partial W_x} = \sum_t x_t^{T} \delta_t,\quad"
                  r"\frac{\partial L}{\partial W_h} = \sum_t h_{t-1}^{T} \delta_t,\quad"
-                 r"\frac{\partial L}{\partial b} = \sum_t \sum_n \delta_{t,n}",
-                 "∂L/∂Wx = Σₜ xₜᵀ δₜ, ∂L/∂Wh = Σₜ hₜ₋₁ᵀ δₜ, ∂L/∂b = Σₜ Σₙ δₜₙ")),
+                 r"\frac{\partial L}{\partial b} = \sum_t \sum_n \delta_{t,n},\quad"
+                 r"\frac{\partial L}{\partial x_t} = \delta_t W_x^{T}",
+                 "∂L/∂Wx = Σₜ xₜᵀ δₜ, ∂L/∂Wh = Σₜ hₜ₋₁ᵀ δₜ, ∂L/∂b = Σₜ Σₙ δₜₙ, "
+                 "∂L/∂xₜ = δₜ Wxᵀ")),
             ("the error reaching step t: from its own output and from step t + 1",
-             "the shared weights collect every step's contribution")),
+             "the shared weights collect every step's contribution; each input its own step's")),
         Paragraph.of(
             f"Checked exactly: the {net.loss} loss of {net.samples} sequences of {net.steps} "
             f"steps (D = {net.input_size}, H = {net.hidden_size}) written as one SymPy "
-            f"expression, differentiated in all {len(net.symbols())} parameters and evaluated "
-            f"at 50 digits, against the NumPy BPTT of gradcheck.models.recurrent.RNN: relative "
-            f"error {comparison.relative_error:.1e}.")]
+            f"expression, differentiated in all {len(net.symbols())} parameters and all "
+            f"{net.samples * net.steps * net.input_size} inputs and evaluated at 50 digits, "
+            f"against the NumPy BPTT of gradcheck.models.recurrent.RNN: relative error "
+            f"{comparison.relative_error:.1e}.")]
 
 
 def _conv_section() -> list[Block]:
@@ -371,12 +379,12 @@ def build_report(*, only: Iterable[str] | None = None, network: str | None = DEF
 
     Parameters
     ----------
-    only : names of activations and losses to include (default: all); the vector
-        identities are included only when no selection is given.
+    only : names of activations and losses to include (default: all); the vector-valued
+        identities (softmax Jacobian, fused gradients) when it names ``softmax`` or is None.
     network : a spec ``SIZES:ACTIVATION:LOSS`` for the backpropagation section, or ``None``.
     plots : draw figures (needs matplotlib; without it the report says they were skipped).
     """
-    activations, losses = _select(only)
+    activations, losses, vector = _select(only)
     spec = NetworkSpec.parse(network) if network is not None else None
     skipped = None
     if not plots:
@@ -397,7 +405,7 @@ def build_report(*, only: Iterable[str] | None = None, network: str | None = DEF
     if activations:
         blocks.append(Heading(2, "Activations", anchor="activations"))
         blocks += _row_section("activation", activations, plots, evidence)
-    if only is None:
+    if vector:
         blocks += _identities_section()
     if losses:
         blocks.append(Heading(2, "Losses", anchor="losses"))

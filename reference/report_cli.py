@@ -4,7 +4,8 @@
 
     -o, --output FILE        write to FILE (atomically); default: standard output
     --format {md,html,tex}   default: from FILE's extension, else md
-    --only NAMES             comma-separated activations and losses (default: all)
+    --only NAMES             comma-separated activations and losses (default: all);
+                             softmax selects the vector-valued identities
     --network SPEC           backpropagation equations for SIZES:ACTIVATION:LOSS
                              (default 64-16-16-10:sigmoid:softmax_ce; "none" to omit)
     --no-plots               no figures (faster; matplotlib not needed)
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS,
                         help="output format; default: from the extension of FILE, else md")
     parser.add_argument("--only", metavar="NAMES",
-                        help="comma-separated activations and losses to include, e.g. tanh,mse")
+                        help="comma-separated activations (softmax: the vector-valued "
+                             "identities) and losses to include, e.g. tanh,softmax,mse")
     parser.add_argument("--network", metavar="SPEC", default=DEFAULT_NETWORK,
                         help=f"network for the backpropagation section, SIZES:ACTIVATION:LOSS "
                              f"(default {DEFAULT_NETWORK}; 'none' to leave it out)")

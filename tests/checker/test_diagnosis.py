@@ -89,6 +89,16 @@ def test_any_constant_factor_is_named_with_its_value(data, shape, factor, negati
 
 
 @settings(max_examples=30)
+@given(data=st.data(), shape=shapes, factor=st.sampled_from([-1.0, 0.5, 2.0, 8.0]),
+       magnitude=st.sampled_from([1e-250, 1e-160, 1e-30, 1e30, 1e160]))
+def test_the_diagnosis_does_not_depend_on_the_gradient_scale(data, shape, factor, magnitude):
+    """Same words at any magnitude: squares of 1e-160 underflow, of 1e160 overflow."""
+    n = gradients(data.draw, shape)
+    expected = diagnose(run_of(tensor("W", factor * n, n)))
+    assert diagnose(run_of(tensor("W", factor * n * magnitude, n * magnitude))) == expected
+
+
+@settings(max_examples=30)
 @given(data=st.data(), shape=shapes, factor=st.sampled_from([-1.0, 0.5, 2.0, 8.0, 0.125]),
        noise=st.floats(0.0, 3e-3))
 def test_a_factor_is_found_through_finite_difference_noise(data, shape, factor, noise):

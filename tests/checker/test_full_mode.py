@@ -158,3 +158,61 @@ def test_elementwise_jacobian_of_any_shape(data, act, mode):
     if np.abs(df(x)).min() > 1e-3:
         wrong = gradcheck.check_jacobian(f, x, vjp=lambda z, v: -v * df(z), mode=mode)
         assert not wrong.ok and wrong.tensors[0].n_wrong >= (n if mode == "full" else 1)
+
+
+def sin32(z):
+    return float(np.sum(np.sin(z.astype(np.float32)), dtype=np.float32))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), mode=st.sampled_from(["full", "fast"]))
+def test_step_too_coarse_for_the_function_is_shrunk_not_a_false_alarm(seed, mode):
+    """The relative float32 step at |x| ~ 3e3 is ~15: several periods of sin. Wrong
+    verdicts are re-judged at 16× smaller steps; real bugs stay caught."""
+    x = (np.random.default_rng(seed).uniform(-1, 1, 30) * 3e3).astype(np.float32)
+
+    def cos32(z):
+        return np.cos(z.astype(np.float32))
+
+    assert gradcheck.check_grad(sin32, cos32, x, mode=mode, seed=seed).ok
+    assert not gradcheck.check_grad(sin32, lambda z: -cos32(z), x, mode=mode, seed=seed).ok
+    assert not gradcheck.check_grad(sin32, lambda z: 2 * cos32(z), x, mode=mode, seed=seed).ok
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("scale", [1e-250, 1e-150, 1e150, 1e250])
+def test_huge_and_tiny_gradients_are_judged_without_overflow(scale, mode):
+    """RMS floors and noise fits must not square 1e250 (inf) or 1e-250 (0): numpy's
+    overflow warnings are errors in this suite, and a 0/0 would poison the verdict."""
+    x = np.linspace(-1.5, 1.5, 9)
+
+    def f(z):
+        return float(np.sum(scale * np.tanh(z)))
+
+    def df(z):
+        return scale * (1 - np.tanh(z) ** 2)
+
+    assert gradcheck.check_grad(f, df, x, mode=mode).ok
+    wrong = gradcheck.check_grad(f, lambda z: -df(z), x, mode=mode)
+    assert not wrong.ok and any("sign flipped" in line for line in wrong.diagnosis)
+
+
+@settings(max_examples=20, deadline=None)
+@given(mode=st.sampled_from(["full", "fast"]), bug=st.sampled_from(["none", "sign", "one"]),
+       size=st.integers(1, 60), coarse=st.booleans())
+def test_evaluations_count_every_call_of_the_function(mode, bug, size, coarse):
+    """``result.evaluations`` is exact: refinements, smaller steps and localization too."""
+    calls = []
+    x = np.linspace(-1, 1, size) * (3e3 if coarse else 1.0)
+    x = x.astype(np.float32) if coarse else x
+
+    def f(z):
+        calls.append(1)
+        return sin32(z) if coarse else float(np.sum(np.sin(z)))
+
+    def df(z):
+        d = np.cos(z.astype(np.float32)) if coarse else np.cos(z)
+        return {"none": d, "sign": -d, "one": d * np.where(np.arange(size) == 0, 1.5, 1)}[bug]
+
+    result = gradcheck.check_grad(f, df, x, mode=mode)
+    assert result.evaluations == len(calls)

@@ -141,3 +141,66 @@ def test_a_derivative_outside_the_one_sided_ones_fails_and_points_at_the_kink():
     (kink,) = result.nondifferentiable
     assert sorted([kink.left, kink.right]) == pytest.approx([1.0, 3.0], rel=1e-6)
     assert any("sits at a kink" in line for line in result.diagnosis)
+
+
+def mixed_scale_kinks(seed: int, dtype) -> np.ndarray:
+    """Entries of magnitude up to 1e3, with exact zeros and near-zeros (|x| ~ 1e-7)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 8)) * 10.0 ** rng.uniform(-1, 3)
+    x[rng.random(x.shape) < 0.3] = 0.0
+    near = rng.random(x.shape) < 0.2
+    x[near] = 1e-7 * rng.standard_normal(int(near.sum()))
+    return x.astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), at_zero=st.sampled_from([0.0, 0.5, 1.0]))
+def test_float32_kinks_beside_large_entries_are_no_false_alarm(seed, at_zero):
+    """Rounding of a large float32 φ blurs the one-sided derivatives of a small entry; a
+    gap that persists at half the step must still be read as a kink, not as a mismatch."""
+    x = mixed_scale_kinks(seed, np.float32)
+    result = gradcheck.check_layer(Relu(at_zero), x, mode="full", seed=seed)
+    assert result.ok, str(result)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_float32_kinks_beside_large_entries_still_catch_an_invalid_subgradient(seed):
+    x = mixed_scale_kinks(seed, np.float32)
+    x[0, 0] = 0.0
+    x[0, 1] = 300.0  # keeps the scale of φ large
+    G = np.random.default_rng(seed).standard_normal(x.shape)
+    result = gradcheck.check_layer(Relu(at_zero=4.0), x, mode="full", seed=seed)
+    zeros = x == 0
+    if (np.abs(G[zeros]) > 0.1).any():
+        assert not result.ok, str(result)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_fast_mode_on_a_small_tensor_agrees_with_full_mode_at_kinks(seed):
+    """A direction crossing several kinks at once bounds only a convex combination; when
+    fast mode then checks every entry of the tensor one by one, that verdict stands."""
+    x = mixed_scale_kinks(seed, np.float32)
+    full = gradcheck.check_layer(Relu(), x, mode="full", seed=seed)
+    fast = gradcheck.check_layer(Relu(), x, mode="fast", seed=seed)
+    assert fast.ok == full.ok, str(fast)
+    assert not fast.history_dependent
+    disagreed = any("disagrees" in n for n in fast.notes)
+    said_agree = any("random directions over" in n for n in fast.notes)
+    assert not (disagreed and said_agree), fast.notes  # no contradictory notes
+
+
+def test_fast_mode_exhaustive_localization_still_fails_a_wrong_entry():
+    x = np.array([[0.5, -1.0, 2.0, 0.25]])
+    bad = gradcheck.check_layer(Relu(at_zero=0.0), x, mode="fast")
+    assert bad.ok
+
+    class WrongRelu(Relu):
+        def backward(self, g):
+            dx = super().backward(g)
+            dx[0, 2] *= 1.5
+            return dx
+
+    result = gradcheck.check_layer(WrongRelu(), x, mode="fast")
+    assert not result.ok and result.tensors[0].worst_index == (0, 2)

@@ -88,6 +88,11 @@ def double(z):
     return 2 * z
 
 
+def mutating_double(z):
+    z += 1.0
+    return 2 * z
+
+
 BAD_GRAD_CALLS = [
     # (description, callable raising, expected type, message fragment)
     ("non-scalar f", lambda: gradcheck.check_grad(lambda z: z ** 2, double, np.ones(3)),
@@ -124,6 +129,14 @@ BAD_GRAD_CALLS = [
      CheckTypeError, "complex"),
     ("jacobian without vjp/jac", lambda: gradcheck.check_jacobian(np.sin, np.ones(2)),
      CheckInputError, "exactly one of"),
+    ("jac of the wrong shape", lambda: gradcheck.check_jacobian(
+        np.sin, np.ones(3), jac=lambda z: np.diag(np.cos(z))[:2]), CheckInputError,
+     "jac(x) has shape (2, 3), expected (3, 3)"),
+    ("gradient mutates x", lambda: gradcheck.check_grad(square, mutating_double, np.ones(3)),
+     CheckInputError, "grad (mutating_double) modified its input"),
+    ("vjp mutates x", lambda: gradcheck.check_jacobian(
+        np.sin, np.ones(3), vjp=lambda z, v: mutating_double(z) * 0 + np.cos(z) * v),
+     CheckInputError, "modified its input"),
     ("NaN near the point", lambda: gradcheck.check_grad(
         lambda z: float(np.sum(np.sqrt(z))), lambda z: 0.5 / np.sqrt(np.maximum(z, 1e-300)),
         np.array([0.0, 1.0])), NonFiniteError, "perturbed"),
@@ -137,6 +150,64 @@ def test_bad_input_gets_a_clear_error(what, call, error, fragment):
         call()
     assert fragment.lower() in str(info.value).lower()
     assert isinstance(info.value, (TypeError, ValueError, RuntimeError))
+    if error is not UserCodeError:  # the checker's own findings are not blamed on user code
+        assert not isinstance(info.value, UserCodeError)
+
+
+class ZeroesGradOutInPlace(Affine):
+    """Correct, but masks ``grad_out`` in place (cs231n-style ``dout[mask] = 0``)."""
+
+    def backward(self, g):
+        g[...] = g  # a write that changes nothing numerically still counts as a write
+        g[self.z < -10] = 0.0
+        return super().backward(g)
+
+
+class ScalesGradOutInPlace(Affine):
+    def backward(self, g):
+        g *= 2.0
+        return super().backward(g)
+
+
+def test_backward_writing_into_grad_out_is_reported_and_judged_on_a_copy():
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    harmless = gradcheck.check_layer(ZeroesGradOutInPlace(3, 2), x)
+    assert harmless.ok
+    assert not any("grad_out in place" in n for n in harmless.notes)  # equal bits: no note
+    scaled = gradcheck.check_layer(ScalesGradOutInPlace(3, 2), x)
+    assert not scaled.ok
+    assert any("modified grad_out in place" in n for n in scaled.notes)
+    assert "modified grad_out in place" in str(scaled)
+    assert not any("grad_out" in n for n in gradcheck.check_layer(Affine(3, 2), x).notes)
+
+
+def test_model_whose_forward_mutates_x_is_an_error():
+    class Model:
+        def __init__(self):
+            self.params = {"w": np.ones(2)}
+            self.grads = {"w": np.zeros(2)}
+
+        def forward(self, x):
+            np.clip(x, -0.25, 0.25, out=x)  # in place: the caller's batch would change
+            self.x = x
+            return x * self.params["w"]
+
+        def backward(self, g):
+            self.grads["w"][...] = np.sum(g * self.x, axis=0)
+            return g
+
+    class Loss:
+        def forward(self, p, t):
+            self.d = p - t
+            return float(np.mean(np.sum(self.d ** 2, axis=1)))
+
+        def backward(self):
+            return 2 * self.d / self.d.shape[0]
+
+    x = np.full((3, 2), 0.5)
+    with pytest.raises(CheckInputError, match="modified its input"):
+        gradcheck.check_model(Model(), Loss(), x, np.zeros((3, 2)))
+    assert np.all(x == 0.5)
 
 
 class NoGrads:

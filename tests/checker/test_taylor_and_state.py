@@ -41,6 +41,8 @@ def test_nondeterministic_layer_is_reported_as_such():
     assert not result.ok and result.nondeterministic
     assert "nondeterministic" in str(result)
     assert result.evidence.nondeterministic
+    for text in (str(result), result.to_markdown()):  # said once, not twice in other words
+        assert text.count("the same input gave different outputs") == 1, text
 
 
 def test_nondeterministic_function_is_reported():
@@ -54,6 +56,7 @@ def test_stale_cache_is_flagged():
     result = gradcheck.check_layer(StaleScale(), np.linspace(0.5, 1.5, 6).reshape(2, 3))
     assert result.history_dependent and not result.ok
     assert result.evidence.history_dependent
+    assert str(result).count("stale cache") == 1, str(result)
     assert not gradcheck.check_layer(Affine(3, 2), np.ones((2, 3))).history_dependent
 
 

@@ -42,6 +42,30 @@ def test_generic_float64_values_stay_float64(seed):
     assert observed_precision(values, np.dtype(np.float64)).name == "float64"
 
 
+@settings(max_examples=50)
+@given(st.lists(st.floats(2.0 ** 24, 2.0 ** 100, width=32), min_size=1, max_size=20))
+def test_large_float32_values_are_recognised_though_they_are_integers(values):
+    """From 2**24 on float32 has no fraction bits: integers there are float32's mark."""
+    as32 = np.array(values, dtype=np.float64)
+    assert observed_precision(as32, np.dtype(np.float64)).name == "float32"
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), offset=st.floats(1e8, 1e12))
+def test_float32_loss_of_large_magnitude_is_no_false_alarm(seed, offset):
+    """A float32 φ ~ 1e10 is integer-valued; it must still be differenced as float32."""
+    x = np.random.default_rng(seed).uniform(-2, 2, 8).astype(np.float32)
+    scale = np.float32(offset / 1e3)
+
+    def f(z):
+        z = z.astype(np.float32)
+        return float(np.float32(offset) + np.sum(scale * z * z, dtype=np.float32))
+
+    result = gradcheck.check_grad(f, lambda z: 2 * scale * z.astype(np.float32), x)
+    assert result.ok, str(result)
+    assert result.options["precision"] == "float32"
+
+
 def test_integer_valued_outputs_prove_nothing():
     assert observed_precision(np.array([0.0, 3.0, -2.0]), np.dtype(np.float64)).name == "float64"
 

@@ -87,6 +87,22 @@ def test_dense_does_not_mutate_inputs():
     np.testing.assert_array_equal(g, g0)
 
 
+
+@pytest.mark.parametrize("name", ["Dense", *ACTIVATIONS, *VECTOR_ACTIVATIONS])
+def test_later_in_place_changes_by_the_caller_do_not_leak_into_backward(name):
+    layer = Dense(3, 3, seed=0) if name == "Dense" else Activation(name)
+    x = np.random.default_rng(0).standard_normal((4, 3))  # relu and friends cross 0 below
+    g = np.random.default_rng(1).standard_normal((4, 3))
+    y = layer.forward(x)
+    dx = layer.backward(g)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    y = layer.forward(x)
+    x += 2.0    # the caller reuses its input buffer ...
+    y *= -3.0   # ... and scales the output it was given, in place
+    np.testing.assert_array_equal(layer.backward(g), dx)
+    for name, value in grads.items():
+        np.testing.assert_array_equal(layer.grads[name], value)
+
 @pytest.mark.parametrize("name", [*ACTIVATIONS, *VECTOR_ACTIVATIONS])
 def test_float32_layers_stay_float32(name):
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)

@@ -105,6 +105,20 @@ def test_float32_backward_keeps_dtype_and_inputs_stay_untouched(name, data):
     np.testing.assert_allclose(dpred, reference.backward(), rtol=1e-3, atol=1e-5)
 
 
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=10)
+@given(data=st.data())
+def test_later_in_place_changes_by_the_caller_do_not_leak_into_backward(name, data):
+    pred, target = data.draw(cases(name))
+    loss = Loss(name)
+    loss.forward(pred, target)
+    expected = loss.backward()
+    loss.forward(pred, target)
+    pred *= 0.5       # the caller reuses its buffers after forward
+    target[...] = 0   # (valid for every target kind: class 0, label 0, real 0)
+    np.testing.assert_array_equal(loss.backward(), expected)
+
 @pytest.mark.parametrize("name", ["cce", "softmax_ce"])
 @settings(max_examples=20)
 @given(data=st.data())

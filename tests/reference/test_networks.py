@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from gradcheck.models.recurrent import RNN
 from gradcheck.reference.convolution import ExactConv2D, compare_conv_with_models
 from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES
 from gradcheck.reference.networks import (
@@ -112,8 +113,14 @@ def test_bad_networks_are_refused_with_the_reason(kwargs, message):
 def test_models_rnn_bptt_matches_exact_gradient(kwargs, seed):
     comparison = compare_rnn_with_models(ExactRNN(**kwargs), seed=seed)
     assert comparison.relative_error <= ROUNDING, comparison.worst
-    assert set(comparison.exact) == {"Wx", "Wh", "b"}
+    assert set(comparison.exact) == {"Wx", "Wh", "b", "x"}  # BPTT reaches every input
 
+
+def test_a_wrong_rnn_input_gradient_is_caught(monkeypatch):
+    right = RNN._finish_backward
+    monkeypatch.setattr(RNN, "_finish_backward", lambda self, *args: 1.5 * right(self, *args))
+    comparison = compare_rnn_with_models(seed=0)
+    assert comparison.worst == "x" and comparison.relative_error > 1e-3
 
 def test_rnn_objective_depends_on_every_step():
     net = ExactRNN(steps=3)

@@ -61,6 +61,13 @@ def test_report_contains_the_teaching_sections(rendered):
     assert "Plots were skipped (--no-plots)." in md
 
 
+
+@pytest.mark.parametrize(("only", "identities"), [(["softmax"], True), (["tanh", "mse"], False)])
+def test_only_softmax_selects_the_vector_valued_identities(only, identities):
+    md = render(build_report(only=only, network=None, plots=False), "md")
+    assert ("## Vector-valued identities" in md) is identities
+    assert ("### tanh\n" in md) is ("tanh" in only)
+
 def test_markdown_math_is_balanced_and_tables_are_rectangular(rendered):
     md = rendered["md"]
     assert md.count("$$") % 2 == 0

@@ -149,6 +149,18 @@ def test_the_marker_overrides_the_command_line_under_strict_markers(project):
     result.assert_outcomes(passed=2)
 
 
+def test_a_marker_keyword_set_to_none_keeps_the_session_option(project):
+    # the registered signature reads gradcheck(mode=None, rtol=None, ...): None = not set
+    project.makepyfile(test_it="""
+        import pytest
+
+        @pytest.mark.gradcheck(mode=None, rtol=None, seed=7)
+        def test_marked(gradcheck):
+            assert gradcheck.options == {"mode": "full", "seed": 7}
+    """)
+    result = project.runpytest("--strict-markers", "--gradcheck-mode=full")
+    result.assert_outcomes(passed=1)
+
 def test_ini_keys_are_read_and_the_command_line_wins(project):
     project.makeini("""
         [pytest]
