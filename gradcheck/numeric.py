@@ -25,7 +25,7 @@ False
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -480,6 +480,36 @@ def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int
     return (low if high <= 6 * low else 0.0), low, seen
 
 
+def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndarray],
+               offsets: Iterable[float], *, describe: str,
+               during: str) -> tuple[np.ndarray, np.ndarray]:
+    """φ at ``θ + t·d`` for each offset ``t``, with the analytic linear term ``g·δ``.
+
+    Each step is realized in its target's dtype and ``δ`` is the realized change, so the
+    linear term matches what φ saw. The targets are restored afterwards, also when φ
+    raises (re-raised as :class:`UserCodeError` naming ``during``). Shared by the
+    Taylor test and the noise probe.
+
+    Returns ``(values, linear terms)``, one entry per offset.
+    """
+    values, linear = [], []
+    try:
+        for offset in offsets:
+            term = 0.0
+            for t, d in zip(targets, dirs, strict=True):
+                up, _, delta, _ = t.realize(t.values, offset * d)
+                term += float(np.sum(t.analytic_flat * delta))  # no BLAS thread wake-up
+                t.flat()[:] = up
+            values.append(phi())
+            linear.append(term)
+    except Exception as err:
+        raise UserCodeError(f"{describe} raised {type(err).__name__} {during}: {err}") from err
+    finally:
+        for t in targets:
+            t.flat()[:] = t.values
+    return np.array(values, dtype=np.float64), np.array(linear)
+
+
 def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int],
              extent: float, describe: str) -> tuple[float, np.ndarray]:
     """Scatter of φ about a cubic fit along a short random line.
@@ -497,26 +527,12 @@ def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int
     rng = np.random.default_rng(seed)
     dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) for t in targets]
     offsets = np.sort(rng.uniform(0.05, 1.0, NOISE_POINTS - 1)) * extent
-    residuals, values = [], []
-    try:
-        for offset in offsets:
-            linear = 0.0
-            for t, d in zip(targets, dirs, strict=True):
-                up, _, delta, _ = t.realize(t.values, offset * d)
-                linear += float(np.sum(t.analytic_flat * delta))
-                t.flat()[:] = up
-            value = phi()
-            values.append(value)
-            residuals.append(value - f0 - linear)
-    except Exception as err:
-        raise UserCodeError(f"{describe} raised {type(err).__name__} while measuring its "
-                            f"noise (all entries moved by a tiny random step): {err}") from err
-    finally:
-        for t in targets:
-            t.flat()[:] = t.values
-    r = np.array(residuals)
+    values, linear = walk_along(phi, targets, dirs, offsets, describe=describe,
+                                during="while measuring its noise (all entries moved by "
+                                       "a tiny random step)")
+    r = values - f0 - linear
     if not np.all(np.isfinite(r)):
-        return 0.0, np.array(values)
+        return 0.0, values
     u = offsets / extent  # θ itself is left out: a kink just beside it would bias the fit
     basis = np.vander(u, 4)
     coef, *_ = np.linalg.lstsq(basis, r, rcond=None)
@@ -614,4 +630,5 @@ __all__ = [
     "min_relative_step",
     "probe_entries",
     "rms",
+    "walk_along",
 ]

@@ -24,9 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradcheck.numeric import Objective, Target
+from gradcheck.numeric import Objective, Target, walk_along
 from gradcheck.result import Taylor
-from gradcheck.safety import UserCodeError
 
 #: Steps ``h = FIRST_STEP · 2^-j``, ``j = 0..STEPS-1`` (relative: entries move by h·s_i·v_i).
 FIRST_STEP = 0.1
@@ -66,28 +65,11 @@ def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: 
     size = sum(t.size for t in targets)
     dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) / np.sqrt(size)
             for t in targets]
-    steps, remainders, values = [], [], []
-    try:
-        for j in range(STEPS):
-            h = FIRST_STEP * 2.0 ** -j
-            linear = 0.0
-            for t, d in zip(targets, dirs, strict=True):
-                up, _, delta, _ = t.realize(t.values, h * d)
-                linear += float(np.sum(t.analytic_flat * delta))  # no BLAS thread wake-up
-                t.flat()[:] = up
-            value = phi()
-            for t in targets:
-                t.flat()[:] = t.values
-            steps.append(h)
-            values.append(value)
-            remainders.append(abs(value - f0 - linear))
-    except Exception as err:
-        raise UserCodeError(f"{describe} raised {type(err).__name__} during the Taylor test "
-                            f"(all entries moved along a random direction): {err}") from err
-    finally:
-        for t in targets:
-            t.flat()[:] = t.values
-    return TaylorProbe(np.array(steps), np.array(remainders), np.array(values), f0)
+    steps = FIRST_STEP * 2.0 ** -np.arange(STEPS)
+    values, linear = walk_along(phi, targets, dirs, steps, describe=describe,
+                                during="during the Taylor test (all entries moved along a "
+                                       "random direction)")
+    return TaylorProbe(steps, np.abs(values - f0 - linear), values, f0)
 
 
 def taylor_verdict(probe: TaylorProbe, *, noise: float, eps: float) -> Taylor:
