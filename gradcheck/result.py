@@ -29,7 +29,10 @@ class TensorReport(NamedTuple):
     ``n_checked`` counts entries with a numeric value (all in full mode; the sampled and
     localized ones in fast mode); ``n_wrong`` is exact in full mode and, in fast mode, an
     estimate of how many entries of the whole tensor are wrong. Errors are over the
-    checked entries; ``worst_index`` is ``None`` when no entry was checked.
+    checked entries; ``max_rel_error`` divides each by ``max(|analytic|, |numeric|,
+    RMS of the tensor's gradient, the entry's tolerance)``, so entries whose true value
+    is 0 do not show a relative error of 1 from rounding alone. ``worst_index`` is
+    ``None`` when no entry was checked.
     """
 
     name: str

@@ -275,7 +275,11 @@ def _tensor_report(o: Outcome, nondeterministic: bool) -> TensorReport:
     checked = np.isfinite(o.numeric)
     judged = checked & (~o.kink | o.wrong)
     err = np.where(judged, np.abs(o.numeric - a), np.nan)
-    denom = np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric)))
+    # Relative to the entry, but never to less than the tensor's RMS gradient or what
+    # differences can resolve there: an entry whose true value is 0 (a bias feeding
+    # BatchNorm) would otherwise show a "relative error" of 1 from rounding alone.
+    floor = np.maximum(rms(a), np.nan_to_num(o.tolerance))
+    denom = np.maximum(np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric))), floor)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.where(judged, np.where(denom > 0, err / denom, 0.0), np.nan)
     pool = o.wrong if o.wrong.any() else judged

@@ -212,3 +212,18 @@ def test_parameters_are_read_in_place():
     np.testing.assert_allclose(layer.forward(x), 3.0 * y)
     layer.backward(np.ones_like(y))
     assert layer.params["gamma"] is gamma
+
+
+def test_a_bias_feeding_batchnorm_has_zero_gradient_and_no_spurious_relative_error():
+    # BatchNorm removes any per-feature shift, so the Dense bias before it has gradient 0;
+    # rounding-level differences there must not read as a 100 % relative error.
+    import gradcheck
+    from gradcheck.models import Dense, Loss, Sequential
+
+    model = Sequential([Dense(4, 3, seed=1), BatchNorm(3), Dense(3, 2, seed=2)])
+    x = np.random.default_rng(3).standard_normal((6, 4))
+    result = gradcheck.check_model(model, Loss("mse"), x, np.zeros((6, 2)), mode="full")
+    bias = next(t for t in result.tensors if t.name == "0.b")
+    assert result.ok
+    assert np.max(np.abs(model.grads["0.b"])) < 1e-12
+    assert bias.max_rel_error < 0.5  # was 1.0: error / max(|a|, |n|) with both ≈ 0
