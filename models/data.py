@@ -141,8 +141,9 @@ def write_idx(path: str | os.PathLike[str], array: Any, *, compress: bool = Fals
     float64).
 
     >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
-    >>> read_idx(write_idx(path, np.array([3, 1, 4], dtype=np.uint8), compress=True))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "labels-idx1-ubyte.gz"
+    ...     read_idx(write_idx(path, np.array([3, 1, 4], dtype=np.uint8), compress=True))
     array([3, 1, 4], dtype=uint8)
     """
     array = np.asarray(array)
