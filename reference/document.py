@@ -107,8 +107,9 @@ class Math:
 
     @classmethod
     def chain(cls, *parts: sp.Basic) -> Math:
-        """``a = b = c …``: the same quantity written several ways."""
-        pieces = [cls.of(part) for part in parts]
+        """``a = b = c …``: the same quantity written several ways (repeats dropped)."""
+        distinct = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+        pieces = [cls.of(part) for part in distinct]
         mathml = (None if any(m.mathml is None for m in pieces)
                   else "<mo>=</mo>".join(m.mathml for m in pieces))  # type: ignore[misc]
         return cls(latex=" = ".join(m.latex for m in pieces),

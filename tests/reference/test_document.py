@@ -61,3 +61,13 @@ def test_html_escapes_every_text_block():
 def test_unknown_blocks_are_refused(render):
     with pytest.raises(TypeError, match="unknown block type"):
         render([object()])
+
+
+def test_a_chain_does_not_repeat_a_form_that_did_not_change():
+    import sympy as sp
+
+    from gradcheck.reference.document import Math
+
+    z = sp.Symbol("z")
+    chain = Math.chain(sp.Derivative(sp.tanh(z), z), 1 - sp.tanh(z) ** 2, 1 - sp.tanh(z) ** 2)
+    assert chain.latex.count("=") == 1
