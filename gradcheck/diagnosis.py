@@ -27,6 +27,8 @@ MIN_ENTRIES = 3
 """Never fit a value pattern (factor, transpose, ...) to fewer known entries."""
 FIT_RTOL = 0.02
 """A fitted pattern must explain the analytic values to this relative L2 residual."""
+EXACT_FIT = 1e-6
+"""On fewer than ``MIN_ENTRIES`` entries, only a named factor fitting this well is named."""
 SIGNIFICANT = 0.05
 """Entries with ``|numeric| >= SIGNIFICANT * max|numeric|`` carry the factor fit."""
 FACTOR_RTOL = 0.02
@@ -73,22 +75,29 @@ def _residual(analytic: np.ndarray, model: np.ndarray) -> float:
     return float(np.linalg.norm((analytic - model) / unit) / np.linalg.norm(model / unit))
 
 
-def _fit_factor(t: _Tensor) -> float | None:
+def _fit_factor(t: _Tensor, batch_size: int | None = None) -> float | None:
     """The factor ``c`` with ``analytic ≈ c · numeric``, or None when no factor fits.
 
-    ``c`` is the least-squares fit on the entries whose numeric value is not tiny (at
-    least ``MIN_ENTRIES`` known); the fit counts only if it also explains every known
-    entry to ``FIT_RTOL``.
+    ``c`` is the least-squares fit on the entries whose numeric value is not tiny; the fit
+    counts only if it also explains every known entry to ``FIT_RTOL``. It needs at least
+    ``MIN_ENTRIES`` known entries, except for a named factor (±1, 2, ½, the batch size or
+    its inverse) that explains every entry to ``EXACT_FIT``: a bias of two entries that
+    are both exactly doubled is no coincidence.
     """
     a, n = t.analytic[t.known], t.numeric[t.known]
     big = np.abs(n) >= SIGNIFICANT * t.scale
-    if t.scale == 0.0 or a.size < MIN_ENTRIES:
+    if t.scale == 0.0 or a.size == 0:
         return None
     # in units of the scale: squares of tiny values (1e-200) must not underflow to 0/0
     a_big, n_big = a[big] / t.scale, n[big] / t.scale
     c = float(np.dot(a_big, n_big) / np.dot(n_big, n_big))
-    if c == 0.0 or _residual(a, c * n) > FIT_RTOL:
+    residual = _residual(a, c * n)
+    if c == 0.0 or residual > FIT_RTOL:
         return None
+    if a.size < MIN_ENTRIES:
+        named = _close(abs(c), 1.0) or bool(_factor_meaning(abs(c), batch_size)[1])
+        if not (named and residual <= EXACT_FIT):
+            return None
     return c
 
 
@@ -122,7 +131,7 @@ def _all_zero(t: _Tensor, run: RunEvidence) -> str | None:
 
 
 def _sign_flip(t: _Tensor, run: RunEvidence) -> str | None:
-    c = _fit_factor(t)
+    c = _fit_factor(t, run.batch_size)
     if c is None or not _close(c, -1.0):
         return None
     return f"{t.name}: sign flipped (analytic = {c:.2f} × numeric)"
@@ -141,7 +150,7 @@ def _factor_meaning(factor: float, batch_size: int | None) -> tuple[str, str]:
 
 
 def _constant_factor(t: _Tensor, run: RunEvidence) -> str | None:
-    c = _fit_factor(t)
+    c = _fit_factor(t, run.batch_size)
     if c is None or _close(abs(c), 1.0):
         return None
     sign = "sign flipped and " if c < 0 else ""
@@ -402,7 +411,7 @@ def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
 def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     """Several wrong tensors off by one shared factor: the bug is where their paths meet."""
     wrong = [t for t in tensors if t.wrong.any()]
-    factors = [_fit_factor(t) for t in wrong]
+    factors = [_fit_factor(t, run.batch_size) for t in wrong]
     if len(wrong) < 2 or any(c is None for c in factors):
         return None
     c = float(np.median(factors))

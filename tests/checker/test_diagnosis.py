@@ -194,9 +194,10 @@ def test_random_noise_is_not_misnamed(seed, shape, relative_noise):
 
 
 @pytest.mark.parametrize("size", [1, 2])
-def test_no_value_pattern_is_claimed_on_too_few_entries(size):
+def test_no_unnamed_value_pattern_is_claimed_on_too_few_entries(size):
+    # (a named factor fitting exactly is the exception: see the tiny-tensor tests below)
     n = np.arange(1.0, size + 1)
-    assert diagnose(run_of(tensor("b", -n, n), batch_size=None)) == []
+    assert diagnose(run_of(tensor("b", -1.37 * n, n), batch_size=None)) == []
 
 
 def test_fast_mode_evidence_with_unknown_entries_is_still_diagnosed():
@@ -451,3 +452,20 @@ def test_wrong_entries_off_the_kinks_are_not_blamed_on_kinks():
     ev = TensorEvidence("b", "param", np.array([0.0, 1.5, 2.0]), np.array([-0.3, 1.0, 2.0]),
                         wrong=np.array([True, True, False]), nondifferentiable=kink)
     assert not any("kink" in f for f in diagnose(run_of(ev)))
+
+
+@pytest.mark.parametrize(("factor", "named"), [(2.0, True), (-1.0, True), (0.125, True),
+                                               (1.37, False), (-3.3, False)])
+def test_a_tiny_tensor_gets_a_factor_only_when_it_is_a_named_one_fitting_exactly(factor,
+                                                                                 named):
+    numeric = np.array([0.8, -1.3])
+    ev = tensor("b", factor * numeric, numeric)
+    findings = diagnose(run_of(ev, batch_size=8))
+    assert any(f.startswith("b: ") and ("factor" in f or "sign" in f)
+               for f in findings) == named
+
+
+def test_a_tiny_tensor_with_a_roughly_doubled_gradient_is_not_named():
+    numeric = np.array([0.8, -1.3])
+    ev = tensor("b", 2.0 * numeric * np.array([1.0, 1.001]), numeric)
+    assert not any("factor" in f for f in diagnose(run_of(ev)))
