@@ -34,7 +34,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
        padding: 0 1rem; line-height: 1.5; color: #222; }
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ccc; margin-top: 2.5rem; }
-math[display=block] { margin: 0.4rem 0 0.8rem 1.5rem; overflow-x: auto; max-width: 100%; }
+math[display=block] { margin: 0.4rem 0 0.8rem 1.5rem; overflow-x: auto; overflow-y: hidden; padding: 0.1rem 0; max-width: 100%; }
 .label { color: #555; font-style: italic; font-size: 0.9rem; }
 .note { border-left: 4px solid #d90; background: #fff8e5; padding: 0.4rem 0.8rem; }
 table { border-collapse: collapse; margin: 0.6rem 0; }
