@@ -78,6 +78,7 @@ from gradcheck.safety import (
     require_unmutated,
     scalar_output,
 )
+from gradcheck.streams import stream
 from gradcheck.tolerances import FAST_DIRECTIONS, coarser, observed_precision, precision_of
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
@@ -330,7 +331,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     x0 = as_float_array("x", x)
     xw, y = _first_call(f"f ({label})", f, x0)
     y0 = _output_array(f"f ({label})", y)
-    v = np.random.default_rng(seed).standard_normal(y0.shape)
+    v = stream(seed, "upstream").standard_normal(y0.shape)
     if vjp is not None:
         require_callable("vjp", vjp)
         analytic = lambda z: vjp(z, v.copy())  # noqa: E731
@@ -353,7 +354,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                               noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype,
                               seen=np.append(y0, _generic_output(
                                   f"f ({label})", f, xw, x0.dtype,
-                                  np.random.default_rng([seed, 2]))))
+                                  stream(seed, "shifted input"))))
     return run(problem, opts, start)
 
 
@@ -392,7 +393,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     require_callable("hvp", hvp)
     label = getattr(grad, "__name__", "grad")
     x0 = as_float_array("x", x)
-    w = np.random.default_rng(seed).standard_normal(x0.shape)
+    w = stream(seed, "upstream").standard_normal(x0.shape)
     g0 = _output_array(f"grad ({label})", call_user(f"grad ({label})", grad, x0.copy()))
     if g0.shape != x0.shape:
         raise CheckInputError(f"grad returned shape {g0.shape}, expected x's shape {x0.shape}")
@@ -406,7 +407,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
                               noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype,
                               seen=np.append(g0, _generic_output(
                                   f"grad ({label})", grad, x0.astype(np.float64), x0.dtype,
-                                  np.random.default_rng([seed, 2]))))
+                                  stream(seed, "shifted input"))))
     return run(problem, opts, start)
 
 
@@ -440,8 +441,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
-    ``G = np.random.default_rng(seed).standard_normal(y.shape)``; ``backward(G)`` must
-    return ``dφ/dx`` and fill ``grads``.
+    ``G`` drawn from ``seed`` (never equal to an ``x`` drawn from the same seed: see
+    :mod:`gradcheck.streams`); ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
     Parameters are perturbed in place and restored bit-identically (also on errors).
 
     Parameters
@@ -472,10 +473,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     x0 = as_float_array("x", x)
     params = layer.params
     check_params(label, params, layer.grads)
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "upstream")
     with Snapshot(params):
         fwd, bwd = f"{label}.forward", f"{label}.backward"
-        probe_rng = np.random.default_rng([seed, 2])
+        probe_rng = stream(seed, "shifted input")
         xw, xo, y = _shifted_first(fwd, layer.forward, x0, probe_rng)
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
         y = _output_array(fwd, y).copy()  # the layer may reuse its output buffer
@@ -629,7 +630,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         return float(value) + (float(penalty()) if callable(penalty) else 0.0)
 
     with Snapshot(params):
-        rng = np.random.default_rng([seed, 1])
+        rng = stream(seed, "model shift")
         xw, _, value0 = _shifted_first(describe, objective, x0, rng)
         require_unmutated(describe, xw, x0.astype(xw.dtype))
         f_analytic = scalar_output(describe, value0)

@@ -58,6 +58,7 @@ from gradcheck.numeric import (
     rms,
 )
 from gradcheck.safety import NonFiniteError, UserCodeError
+from gradcheck.streams import stream
 from gradcheck.tolerances import Precision
 
 #: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
@@ -191,7 +192,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
     >>> outcome.ok, np.flatnonzero(outcome.wrong).tolist(), evaluations < 2 * x.size
     (False, [123], True)
     """
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "directions")
     prober = _Prober(phi, f0, noise=noise, precision=precision, step=step, rtol=rtol,
                      describe=describe)
     every = [np.arange(t.size) for t in targets]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck.safety import NonFiniteError, UserCodeError
+from gradcheck.streams import stream
 from gradcheck.tolerances import PRECISIONS, Precision
 
 Objective = Callable[[], float]
@@ -473,8 +474,8 @@ def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int
     >>> measure_noise(phi, [t], phi(), seed=0)[0] < 1e-15
     True
     """
-    found = [_scatter(phi, targets, f0, seed=[seed, 3, stream], extent=extent,
-                      describe=describe) for stream, extent in enumerate(NOISE_EXTENTS)]
+    found = [_scatter(phi, targets, f0, seed=(seed, "noise", index), extent=extent,
+                      describe=describe) for index, extent in enumerate(NOISE_EXTENTS)]
     seen = np.concatenate([values for _, values in found])
     low, high = sorted(sigma for sigma, _ in found)
     return (low if high <= 6 * low else 0.0), low, seen
@@ -510,7 +511,7 @@ def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndar
     return np.array(values, dtype=np.float64), np.array(linear)
 
 
-def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int],
+def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: tuple[int, str, int],
              extent: float, describe: str) -> tuple[float, np.ndarray]:
     """Scatter of φ about a cubic fit along a short random line.
 
@@ -524,7 +525,7 @@ def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: list[int
     arithmetic that the output dtype hides, e.g. a float32 penalty added to a float64
     loss. Returns ``(σ, the values seen)``.
     """
-    rng = np.random.default_rng(seed)
+    rng = stream(*seed)
     dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) for t in targets]
     offsets = np.sort(rng.uniform(0.05, 1.0, NOISE_POINTS - 1)) * extent
     values, linear = walk_along(phi, targets, dirs, offsets, describe=describe,

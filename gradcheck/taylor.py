@@ -26,6 +26,7 @@ import numpy as np
 
 from gradcheck.numeric import Objective, Target, walk_along
 from gradcheck.result import Taylor
+from gradcheck.streams import stream
 
 #: Steps ``h = FIRST_STEP · 2^-j``, ``j = 0..STEPS-1`` (relative: entries move by h·s_i·v_i).
 FIRST_STEP = 0.1
@@ -61,7 +62,7 @@ def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: 
     seed : int
         Seed of the direction.
     """
-    rng = np.random.default_rng([seed, 7])
+    rng = stream(seed, "taylor")
     size = sum(t.size for t in targets)
     dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) / np.sqrt(size)
             for t in targets]

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
+from gradcheck.streams import stream
 
 
 def kinked_input(seed: int, shape=(3, 4), zeros=3) -> np.ndarray:
@@ -37,7 +38,7 @@ def test_relu_at_zero_fails_outside_0_1(at_zero, seed):
     x = kinked_input(seed)
     result = gradcheck.check_layer(Relu(at_zero), x, mode="full", seed=seed)
     # fails unless the upstream gradient happens to make the claimed value land in range
-    G = np.random.default_rng(seed).standard_normal(x.shape)
+    G = stream(seed, "upstream").standard_normal(x.shape)  # the checker's upstream gradient
     zeros = x == 0
     outside = (np.abs(G[zeros]) * min(abs(at_zero), abs(at_zero - 1)) > 1e-6).any()
     assert result.ok != outside, str(result)
@@ -46,7 +47,7 @@ def test_relu_at_zero_fails_outside_0_1(at_zero, seed):
 def test_kinks_are_reported_with_both_one_sided_derivatives():
     x = np.array([[0.0, 1.0, -1.0, 0.0]])
     result = gradcheck.check_layer(Relu(0.5), x, mode="full")
-    G = np.random.default_rng(0).standard_normal(x.shape)
+    G = stream(0, "upstream").standard_normal(x.shape)  # the checker's upstream gradient
     assert {k.index for k in result.nondifferentiable} == {(0, 0), (0, 3)}
     for k in result.nondifferentiable:
         g = G[k.index]
@@ -169,7 +170,7 @@ def test_float32_kinks_beside_large_entries_still_catch_an_invalid_subgradient(s
     x = mixed_scale_kinks(seed, np.float32)
     x[0, 0] = 0.0
     x[0, 1] = 300.0  # keeps the scale of φ large
-    G = np.random.default_rng(seed).standard_normal(x.shape)
+    G = stream(seed, "upstream").standard_normal(x.shape)  # the checker's upstream gradient
     result = gradcheck.check_layer(Relu(at_zero=4.0), x, mode="full", seed=seed)
     zeros = x == 0
     if (np.abs(G[zeros]) > 0.1).any():
