@@ -289,7 +289,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
                 + 2 * p1.side_rounding)
     again = (np.abs(p1.error) > 0.5 * tol1) | lopsided | refine_all
     n = p1.error.size
-    out = Judged(error=p1.error.copy(), tolerance=tol1, wrong=np.abs(p1.error) > tol1,
+    out = Judged(error=p1.error.copy(), tolerance=tol1, wrong=~(np.abs(p1.error) <= tol1),
                  kink=np.zeros(n, bool), left=np.full(n, np.nan), right=np.full(n, np.nan),
                  refined=again.copy())
     if refine is None or not again.any():
@@ -347,7 +347,8 @@ def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray,
     at_point = (window & (np.abs(g2) > 0.75 * np.abs(g1))
                 & (np.abs(g2) > 4 * p2.side_rounding + 2 * floor))
     return (np.where(window, p2.error, richardson), np.where(window, tol_k, tol_r),
-            np.where(window, ~inside, np.abs(richardson) > tol_r), at_point,
+            # not (≤): a NaN tolerance (steps that round away) fails closed
+            np.where(window, ~inside, ~(np.abs(richardson) <= tol_r)), at_point,
             np.where(at_point, down_x, p2.down), np.where(at_point, up_x, p2.up), window)
 
 

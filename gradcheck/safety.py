@@ -18,6 +18,10 @@ from typing import Any
 
 import numpy as np
 
+#: Why half precision is refused rather than checked.
+TOO_COARSE = ("half precision is too coarse for finite differences (a step small enough "
+              "for the truncation error rounds away in its 3 significant digits)")
+
 
 class CheckInputError(ValueError):
     """An argument handed to a check cannot be checked (shape, size, keys, values)."""
@@ -82,6 +86,9 @@ def as_float_array(name: str, value: Any, *, allow_complex: bool = False) -> np.
             f"pass {name}.astype(np.float64)")
     if arr.dtype.kind not in kinds:
         raise CheckTypeError(f"{name} has dtype {arr.dtype}; pass a float64 or float32 array")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
+        raise CheckTypeError(f"{name} has dtype {arr.dtype}: {TOO_COARSE}; pass "
+                             f"{name}.astype(np.float32)")
     if arr.size == 0:
         raise CheckInputError(f"{name} is empty (shape {arr.shape}); there is nothing to check")
     require_finite(name, arr)
@@ -133,6 +140,9 @@ def check_params(owner: str, params: Any, grads: Any, *, allow_empty: bool = Tru
         if arr.dtype.kind != "f":
             raise CheckTypeError(f"{where} has dtype {arr.dtype}; parameters must be float "
                                  f"arrays (float64 or float32)")
+        if arr.dtype.itemsize < 4:
+            raise CheckTypeError(f"{where} has dtype {arr.dtype}: {TOO_COARSE}; check a "
+                                 f"float32 or float64 copy of the layer")
         if arr.size == 0:
             raise CheckInputError(f"{where} is empty (shape {arr.shape})")
         if not arr.flags.writeable:

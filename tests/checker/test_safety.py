@@ -302,3 +302,24 @@ def test_assert_twins_raise_gradient_mismatch_carrying_the_result():
     assert not info.value.result.ok
     assert str(info.value) == str(info.value.result)
     assert gradcheck.assert_layer(Affine(3, 2), np.ones((2, 3))).ok
+
+
+def test_half_precision_parameters_and_inputs_are_refused_not_passed():
+    class Half:
+        def __init__(self):
+            self.params = {"W": np.eye(2, dtype=np.float16)}
+            self.grads = {"W": np.zeros((2, 2), dtype=np.float16)}
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.params["W"]
+
+        def backward(self, g):
+            self.grads["W"][...] = -(self.x.T @ g)  # wrong sign: must never pass
+            return g @ self.params["W"].T
+
+    with pytest.raises(TypeError, match=r"params\['W'\].*float16.*too coarse"):
+        gradcheck.check_layer(Half(), np.ones((3, 2)))
+    with pytest.raises(TypeError, match=r"x has dtype float16.*astype\(np.float32\)"):
+        gradcheck.check_grad(lambda x: float(np.sum(x ** 2)), lambda x: 2 * x,
+                             np.ones(3, dtype=np.float16))
