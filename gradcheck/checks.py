@@ -474,7 +474,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     params = layer.params
     check_params(label, params, layer.grads)
     rng = stream(seed, "upstream")
-    with Snapshot(params):
+    with Snapshot(params, owner=label, current=lambda: layer.params):
         fwd, bwd = f"{label}.forward", f"{label}.backward"
         probe_rng = stream(seed, "shifted input")
         xw, xo, y = _shifted_first(fwd, layer.forward, x0, probe_rng)
@@ -629,7 +629,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         value = loss.forward(model.forward(z), yw)
         return float(value) + (float(penalty()) if callable(penalty) else 0.0)
 
-    with Snapshot(params):
+    with Snapshot(params, owner=label, current=lambda: model.params):
         rng = stream(seed, "model shift")
         xw, _, value0 = _shifted_first(describe, objective, x0, rng)
         require_unmutated(describe, xw, x0.astype(xw.dtype))

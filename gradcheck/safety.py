@@ -46,20 +46,49 @@ class Snapshot:
     ----------
     arrays : mapping of str to ndarray
         The arrays the check may perturb in place (layer or model parameters).
+    owner : str
+        Named in the error below.
+    current : callable returning a mapping, optional
+        Reads the owner's parameters again (a model builds its dict afresh on each
+        access). On exit every entry must still be the same array object: the check
+        perturbs parameters in place, so code that replaces ``params[k]`` with a new
+        array never sees the perturbations and ends up holding perturbed values. Such an
+        entry is put back where the mapping allows it and reported as a
+        :class:`CheckInputError` (unless the user's code is already raising).
     """
 
-    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self._saved = [(arr, arr.copy()) for arr in arrays.values()]
+    def __init__(self, arrays: Mapping[str, np.ndarray], *, owner: str = "the layer",
+                 current: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
+        self._saved = [(key, arr, arr.copy()) for key, arr in arrays.items()]
+        self._arrays = arrays
+        self._owner = owner
+        self._current = current if current is not None else (lambda: arrays)
 
     def restore(self) -> None:
-        for arr, saved in self._saved:
+        for _, arr, saved in self._saved:
             np.copyto(arr, saved, casting="no")
+
+    def _rebound(self) -> list[str]:
+        current = self._current()
+        rebound = [key for key, arr, _ in self._saved if current.get(key) is not arr]
+        if isinstance(current, dict):
+            for key, arr, _ in self._saved:
+                if key in rebound and current is self._arrays:
+                    current[key] = arr
+        return rebound
 
     def __enter__(self) -> Snapshot:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.restore()
+        rebound = self._rebound()
+        if rebound and exc_type is None:
+            names = ", ".join(f"params[{key!r}]" for key in rebound)
+            raise CheckInputError(
+                f"{self._owner} replaced {names} with a new array during the check; the "
+                f"checker (like an optimizer) changes parameters in place, so update them "
+                f"in place too (self.params[k][...] = new) and never rebind them")
 
 
 def bit_identical(a: np.ndarray, b: np.ndarray) -> bool:

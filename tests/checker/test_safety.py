@@ -323,3 +323,30 @@ def test_half_precision_parameters_and_inputs_are_refused_not_passed():
     with pytest.raises(TypeError, match=r"x has dtype float16.*astype\(np.float32\)"):
         gradcheck.check_grad(lambda x: float(np.sum(x ** 2)), lambda x: 2 * x,
                              np.ones(3, dtype=np.float16))
+
+
+class Rebinding:
+    """Replaces its weight array on every forward instead of updating it in place."""
+
+    def __init__(self):
+        self.params = {"W": np.array([[1.0, 2.0], [3.0, 4.0]])}
+        self.grads = {"W": np.zeros((2, 2))}
+
+    def forward(self, x):
+        self.params["W"] = self.params["W"].copy()  # the misuse
+        self.x = x
+        return x @ self.params["W"]
+
+    def backward(self, g):
+        self.grads["W"] = self.x.T @ g
+        return g @ self.params["W"].T
+
+
+def test_a_layer_that_rebinds_its_parameters_is_reported_and_left_unchanged():
+    layer = Rebinding()
+    original = layer.params["W"]
+    before = original.copy()
+    with pytest.raises(ValueError, match=r"replaced params\['W'\] with a new array"):
+        gradcheck.check_layer(layer, np.ones((3, 2)))
+    assert layer.params["W"] is original
+    assert np.array_equal(original, before)
