@@ -392,6 +392,15 @@ def _one_tensor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
 
 
 def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    """Which layer to blame in a model, reading the order of layers backprop visits.
+
+    Gradients flow from the last layer down. If every wrong layer lies below every right
+    one, the error enters on the way down: a wrong ``dx`` returned by a layer in between
+    (parameter-free layers included, which have no row here) or the lowest right layer's
+    ``dx``, or the top wrong layer's own parameter gradients. If one wrong layer has a
+    right layer below it, the gradient it passed down was right: its own parameter
+    gradients are wrong.
+    """
     layers: dict[str, list[_Tensor]] = {}
     for t in tensors:
         layer = _layer_of(t.name)
@@ -399,13 +408,26 @@ def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
             layers.setdefault(layer, []).append(t)
     wrong = [layer for layer, ts in layers.items() if any(t.wrong.any() for t in ts)]
     right = [layer for layer in layers if layer not in wrong]
-    if len(wrong) != 1 or not right:
+    if not wrong or not right:
         return None
-    culprits = [t.name for t in layers[wrong[0]] if t.wrong.any()]
-    verb = "is" if len(right) == 1 else "are"
-    noun = "layer" if len(right) == 1 else "layers"
-    return (f"only layer {wrong[0]} is wrong ({_join(culprits)}); "
-            f"{noun} {_join(right)} {verb} right")
+    culprits = _join([t.name for w in wrong for t in layers[w] if t.wrong.any()])
+    if not all(layer.isdigit() for layer in layers):
+        if len(wrong) != 1:
+            return None
+        verb = "is" if len(right) == 1 else "are"
+        noun = "layer" if len(right) == 1 else "layers"
+        return f"only layer {wrong[0]} is wrong ({culprits}); {noun} {_join(right)} {verb} right"
+    top_wrong, low_right = max(map(int, wrong)), min(map(int, right))
+    if top_wrong < low_right:
+        between = (f"layer {low_right}" if top_wrong + 1 == low_right
+                   else f"layers {top_wrong + 1}..{low_right}")
+        return (f"parameter gradients are right from layer {low_right} up and wrong below "
+                f"({culprits}): the error enters on the way down — the dx returned by "
+                f"{between}, or layer {top_wrong}'s own parameter gradients")
+    if len(wrong) == 1:
+        return (f"only layer {wrong[0]} is wrong ({culprits}); layers below it are right, so "
+                f"the gradient it passes down is right: its own parameter gradients are wrong")
+    return None
 
 
 def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:

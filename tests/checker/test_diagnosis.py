@@ -310,9 +310,15 @@ def test_one_wrong_layer_of_a_model_is_blamed(bad_layer):
             a = n if layer != bad_layer else n * 32
             evidence.append(tensor(f"{layer}.{param}", a, n))
     findings = diagnose(run_of(*evidence, batch_size=32))
-    right = " and ".join(layer for layer in "012" if layer != bad_layer)
-    assert findings[0] == (f"only layer {bad_layer} is wrong ({bad_layer}.W and {bad_layer}.b); "
-                           f"layers {right} are right")
+    if bad_layer == "0":  # right above, wrong below: the error enters on the way down
+        assert findings[0] == ("parameter gradients are right from layer 1 up and wrong below "
+                               "(0.W and 0.b): the error enters on the way down — the dx "
+                               "returned by layer 1, or layer 0's own parameter gradients")
+    else:  # a right layer below: the gradient passed down was right
+        assert findings[0] == (f"only layer {bad_layer} is wrong ({bad_layer}.W and "
+                               f"{bad_layer}.b); layers below it are right, so the gradient "
+                               f"it passes down is right: its own parameter gradients are "
+                               f"wrong")
     assert findings[1] == (f"{bad_layer}.W and {bad_layer}.b are all off by the same factor "
                            f"32.0 = the batch size: the bug is where their gradients meet "
                            f"(the upstream gradient or the loss, e.g. its 1/N)")
@@ -469,3 +475,14 @@ def test_a_tiny_tensor_with_a_roughly_doubled_gradient_is_not_named():
     numeric = np.array([0.8, -1.3])
     ev = tensor("b", 2.0 * numeric * np.array([1.0, 1.001]), numeric)
     assert not any("factor" in f for f in diagnose(run_of(ev)))
+
+
+def test_a_wrong_dx_higher_up_blames_the_layers_in_between_not_the_lowest_layer():
+    # Sequential([Dense, tanh, Dense]) whose layer 2 returns a wrong dx: only layer 0's
+    # parameter gradients are wrong, but the bug is in layer 1 or 2 (or in layer 0).
+    rng = np.random.default_rng(2)
+    n0, n2 = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    findings = diagnose(run_of(tensor("0.W", -n0, n0), tensor("2.W", n2, n2)))
+    assert findings[0].startswith("parameter gradients are right from layer 2 up and wrong "
+                                  "below (0.W)")
+    assert "the dx returned by layers 1..2" in findings[0]
