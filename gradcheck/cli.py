@@ -37,6 +37,7 @@ import argparse
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import time
 import uuid
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 mismatch, 2 bad usage)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["report"]:  # H5's own parser owns every report option
+    if args_list[:1] == ["report"]:  # the report command parses its own options
         from gradcheck.reference.report_cli import main as report_main
         try:
             return int(report_main(args_list[1:]) or 0)
@@ -111,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `gradcheck verify | head`: the reader left; not an error
+        try:  # the interpreter's final flush of stdout must not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a real file (tests, notebooks)
+            pass
+        return 0
 
 
 # ---- verify --------------------------------------------------------------------------

@@ -140,7 +140,12 @@ def _sign_flip(t: _Tensor, run: RunEvidence) -> str | None:
 def _factor_meaning(factor: float, batch_size: int | None) -> tuple[str, str]:
     """What a positive factor equals and what usually causes it (``("", "")`` if unknown)."""
     meanings: list[tuple[float, str, str]] = []
-    if batch_size is not None and batch_size > 1:
+    if batch_size == 2:  # 2 is both the batch size and a doubled term: say so
+        meanings += [(2.0, " = the batch size or a doubled term",
+                      "a missing 1/N, a term counted twice, or a missing ½?"),
+                     (0.5, " = 1/batch size or a halved term",
+                      "an extra 1/N, or the derivative of x² written as x?")]
+    elif batch_size is not None and batch_size > 1:
         meanings += [(float(batch_size), " = the batch size", "a missing 1/N?"),
                      (1.0 / batch_size, " = 1/batch size", "an extra 1/N?")]
     meanings += [(2.0, "", "e.g. a term counted twice, or a missing ½"),
@@ -369,9 +374,9 @@ def _join(names: Sequence[str]) -> str:
 def _nondeterministic(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     if not run.nondeterministic:
         return None
-    return ("nondeterministic: the same input gave different outputs (unseeded randomness "
-            "such as a dropout mask?); finite differences mean nothing until forward is "
-            "repeatable")
+    return ("nondeterministic: the same input gave different outputs (randomness drawn anew "
+            "on each forward, such as a dropout mask: fix its seed or freeze the mask); "
+            "finite differences mean nothing until forward is repeatable")
 
 
 def _stale_cache(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:

@@ -191,6 +191,8 @@ def run(problem: Problem, opts: Options, start: float,
             right, spent = problem.earlier_is_right()
             evaluations += spent
             problem.history_dependent = right
+    if problem.nondeterministic:  # a random forward makes any history comparison moot
+        problem.history_dependent = False
     tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
     ok = (all(t.ok for t in tensors) and not problem.nondeterministic
           and not problem.history_dependent)

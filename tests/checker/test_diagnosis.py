@@ -486,3 +486,9 @@ def test_a_wrong_dx_higher_up_blames_the_layers_in_between_not_the_lowest_layer(
     assert findings[0].startswith("parameter gradients are right from layer 2 up and wrong "
                                   "below (0.W)")
     assert "the dx returned by layers 1..2" in findings[0]
+
+
+def test_a_factor_2_with_a_batch_of_2_names_both_readings():
+    n = np.random.default_rng(4).standard_normal((3, 3))
+    (finding,) = diagnose(run_of(tensor("W", 2 * n, n), batch_size=2))
+    assert "the batch size or a doubled term" in finding

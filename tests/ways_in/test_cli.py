@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import subprocess
 import sys
@@ -277,3 +278,12 @@ def test_python_dash_m_runs_verify_in_a_subprocess():
                            "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"][0]["name"] == "sigmoid"
+
+
+def test_a_closed_pipe_ends_verify_quietly(monkeypatch):
+    class ClosedPipe(io.StringIO):  # `gradcheck verify | head` after head has exited
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["verify", "--only", "sigmoid"]) == 0
