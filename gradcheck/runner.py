@@ -246,7 +246,7 @@ def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: flo
                       directions=opts.directions, **common)
     options.update(directions=opts.directions, fast_tolerance=report.tolerance)
     notes += report.notes
-    if not report.directions_failed:
+    if not (report.directions_failed or report.directions_inconclusive):
         total = sum(t.size for t in problem.targets)
         notes.append(f"fast mode: {opts.directions} random directions over {total} entries "
                      f"agree (largest directional error "

@@ -148,3 +148,20 @@ def test_fast_mode_memory_is_linear_not_a_jacobian():
     assert result.ok
     jacobian = n_params * n_outputs * 8
     assert peak < 40 * (n_params + n_outputs) * 8 < jacobian / 10
+
+
+def test_when_every_direction_crosses_a_kink_entries_decide_not_the_hull():
+    # float32 sin at |x| ~ 3e3: the directional step spans several periods, so every
+    # direction looks like a kink whose one-sided hull is wide enough to hold any claim.
+    x = (np.random.default_rng(101).uniform(-1, 1, 30) * 3e3).astype(np.float32)
+
+    def sin32(z):
+        return float(np.sum(np.sin(z.astype(np.float32)), dtype=np.float32))
+
+    def cos32(z):
+        return np.cos(z.astype(np.float32))
+
+    wrong = gradcheck.check_grad(sin32, lambda z: -cos32(z), x, mode="fast", seed=101)
+    assert not wrong.ok
+    assert any("every random direction crosses a kink" in note for note in wrong.notes)
+    assert gradcheck.check_grad(sin32, cos32, x, mode="fast", seed=101).ok
