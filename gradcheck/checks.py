@@ -171,6 +171,21 @@ def _start(opts: dict[str, Any]) -> tuple[Options, float]:
     return Options(**opts), time.perf_counter()
 
 
+def _accumulates(*calls: list[np.ndarray]) -> bool:
+    """Do identical forward/backward calls add the same gradient to ``grads`` each time?
+
+    Each call is ``[dx, *param grads]``. A backward that adds to ``grads`` (``+=``,
+    PyTorch style) grows them by the same step on every call while ``dx`` stays put; a
+    cache that lags one forward behind changes them once, then repeats.
+    """
+    first, second, third = calls
+    if not all(np.array_equal(a[0], first[0]) for a in (second, third)):
+        return False
+    steps = [(b - a, c - b) for a, b, c in zip(first[1:], second[1:], third[1:], strict=True)]
+    return any(np.any(s1 != 0) for s1, _ in steps) and all(
+        np.allclose(s1, s2, rtol=1e-6, atol=0) for s1, s2 in steps)
+
+
 def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.ndarray]],
                    xw: np.ndarray, before: list[np.ndarray], eps: float,
                    rng: np.random.Generator) -> tuple[bool, list[str]]:
@@ -501,6 +516,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
 
         earlier = _earlier(analytic, xo)
         before = analytic(xw)
+        accumulating = _accumulates(before, analytic(xw), analytic(xw))
         f_analytic = float(np.sum(G * y))
 
         def phi() -> float:
@@ -525,6 +541,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           precision=precision, grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 2 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
+                          accumulating=accumulating,
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
                           declared=y.dtype, earlier=earlier)
         if earlier is not None and xo is not None:

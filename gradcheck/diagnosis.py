@@ -379,6 +379,14 @@ def _nondeterministic(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | Non
             "finite differences mean nothing until forward is repeatable")
 
 
+def _accumulating(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if not run.accumulating:
+        return None
+    return ("grads accumulate: each identical forward/backward call added the same amount "
+            "to the parameter gradients, so backward adds to grads (+=) instead of "
+            "overwriting them; assign them (grads[k][...] = new) on every backward")
+
+
 def _stale_cache(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     if not run.history_dependent:
         return None
@@ -487,6 +495,7 @@ class RunDetector:
 RUN_DETECTORS: tuple[RunDetector, ...] = (
     RunDetector("nondeterministic", "state", _nondeterministic),
     RunDetector("stale cache", "state", _stale_cache),
+    RunDetector("accumulating grads", "state", _accumulating),
     RunDetector("wrong only at kinks", "blame", _only_at_kinks),
     RunDetector("one tensor wrong", "blame", _one_tensor),
     RunDetector("one layer wrong", "blame", _one_layer),

@@ -60,9 +60,14 @@ class RunEvidence:
         input: a stale cache.
     nondeterministic : bool
         The same input gave different outputs on repeated forward calls.
+    accumulating : bool
+        Identical forward/backward calls kept adding the same amount to the parameter
+        gradients (``dx`` unchanged): ``backward`` adds to ``grads`` instead of
+        overwriting them.
     """
 
     batch_size: int | None = None
     history_dependent: bool = False
     nondeterministic: bool = False
+    accumulating: bool = False
     tensors: tuple[TensorEvidence, ...] = field(default_factory=tuple)

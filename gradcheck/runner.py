@@ -111,6 +111,7 @@ class Problem:
     batch_size: int | None = None
     nondeterministic: bool = False
     history_dependent: bool = False
+    accumulating: bool = False  # backward adds to grads (see RunEvidence)
     notes: list[str] = field(default_factory=list)
     complex_fn: Callable[[np.ndarray], complex] | None = None
     #: Raw outputs seen so far and their dtype: the output precision is read from them
@@ -191,13 +192,14 @@ def run(problem: Problem, opts: Options, start: float,
             right, spent = problem.earlier_is_right()
             evaluations += spent
             problem.history_dependent = right
-    if problem.nondeterministic:  # a random forward makes any history comparison moot
+    if problem.nondeterministic or problem.accumulating:  # moot, or not a cache at all
         problem.history_dependent = False
     tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
     ok = (all(t.ok for t in tensors) and not problem.nondeterministic
-          and not problem.history_dependent)
+          and not problem.history_dependent and not problem.accumulating)
     evidence = RunEvidence(
         batch_size=problem.batch_size, history_dependent=problem.history_dependent,
+        accumulating=problem.accumulating,
         nondeterministic=problem.nondeterministic,
         tensors=tuple(_evidence(o) for o in outcomes))
     return CheckResult(

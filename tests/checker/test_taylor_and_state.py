@@ -173,3 +173,24 @@ def test_gradient_flow_flags_a_vanishing_layer():
     vanishing = gradcheck.check_model(TinyModel(scale_second=1e-7, l2=0.0), MSE(), x, y)
     assert [g.flag for g in vanishing.gradient_flow] == ["vanishing", ""]
     assert "vanishing" in str(vanishing)
+
+
+class Accumulating(Affine):
+    """Adds each backward's parameter gradients to the previous ones (PyTorch style)."""
+
+    def backward(self, g):
+        previous = {k: v.copy() for k, v in self.grads.items()}
+        dx = super().backward(g)
+        for k in self.grads:
+            self.grads[k] += previous[k]
+        return dx
+
+
+def test_accumulating_grads_are_named_as_such_not_as_a_stale_cache():
+    x = np.random.default_rng(5).standard_normal((4, 3))
+    result = gradcheck.check_layer(Accumulating(3, 2), x)
+    assert not result.ok and result.evidence.accumulating
+    assert not result.history_dependent
+    assert any(line.startswith("grads accumulate") for line in result.diagnosis)
+    assert not any("stale" in line for line in result.diagnosis)
+    assert not gradcheck.check_layer(Affine(3, 2), x).evidence.accumulating
