@@ -140,6 +140,10 @@ def _earlier(analytic: Callable[..., list[np.ndarray]], xo: np.ndarray | None
 def _output_array(describe: str, value: Any) -> np.ndarray:
     if value is None:
         raise CheckTypeError(f"{describe} returned None; it must return an array")
+    if isinstance(value, (tuple, list)):
+        raise CheckTypeError(f"{describe} returned a {type(value).__name__}; it must return "
+                             f"one array (check a layer that returns several outputs through "
+                             f"a wrapper that returns the one to differentiate)")
     arr = np.asarray(value)
     if arr.dtype.kind not in "fc":
         raise CheckTypeError(f"{describe} returned dtype {arr.dtype}; it must return floats")

@@ -296,6 +296,8 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
     if not axes or t.role != "input" or t.analytic.shape[axes[0]] < 3:
         return None
     steps = t.analytic.shape[axes[0]]
+    # without a declared layout the axis is a guess from the shape: say which axis it is
+    unit = "time steps" if "T" in t.layout else "steps along axis 1 (time, if x is (N, T, D))"
     a, n, known, wrong = (np.moveaxis(arr, axes[0], 0).reshape(steps, -1)
                           for arr in (t.analytic, t.numeric, t.known, t.wrong))
     wrong_steps = np.flatnonzero(wrong.any(axis=1))
@@ -313,20 +315,20 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
                 and _unlikely_by_chance(wrong, step_of < k, judged)):
             grows = k >= 2 and bool(np.all(error[:k - 1] >= error[1:k]))
             trend = ", growing toward early steps" if grows else ""
-            return (f"{t.name}: errors only in the first {k} of {steps} time steps{trend} "
+            return (f"{t.name}: errors only in the first {k} of {steps} {unit}{trend} "
                     f"(truncated BPTT?)")
     if first > 0 and not judged[last + 1:].any():
         k = steps - first
         if (np.count_nonzero(known[:first]) >= MIN_ENTRIES
                 and _unlikely_by_chance(wrong, step_of >= first, judged)):
-            return f"{t.name}: errors only in the last {k} of {steps} time steps"
+            return f"{t.name}: errors only in the last {k} of {steps} {unit}"
     if first == 0 and last == steps - 1 and steps >= 4 and np.all(error > 0):
         ratio = error[0] / error[-1]
         if np.all(np.diff(error) < 0) and ratio >= 10:
-            return (f"{t.name}: error grows toward early time steps ({_fmt(ratio)}× from the "
+            return (f"{t.name}: error grows toward early {unit} ({_fmt(ratio)}× from the "
                     f"last to the first; truncated BPTT or a wrong recurrent term?)")
         if np.all(np.diff(error) > 0) and ratio <= 0.1:
-            return (f"{t.name}: error grows toward late time steps ({_fmt(1 / ratio)}× from "
+            return (f"{t.name}: error grows toward late {unit} ({_fmt(1 / ratio)}× from "
                     f"the first to the last)")
     return None
 

@@ -11,7 +11,7 @@ never over pixels. The window helpers are shared with :mod:`gradcheck.models.poo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -111,6 +111,7 @@ class Conv2D:
     """
 
     decayed = ("W",)
+    layouts: ClassVar[dict[str, str]] = {"x": "NCHW"}  # axis names for the checker's diagnosis
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  *, stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,

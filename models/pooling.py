@@ -6,6 +6,8 @@ backward folds per-window gradients back with one loop over the pool offsets.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from gradcheck.models.base import check_grad_out, check_input, require_forward
@@ -18,6 +20,7 @@ class _Pool2D:
     """Shared set-up and validation; subclasses define ``forward`` and ``backward``."""
 
     kind = "Pool2D"
+    layouts: ClassVar[dict[str, str]] = {"x": "NCHW"}  # axis names for the checker's diagnosis
 
     def __init__(self, pool_size: int | tuple[int, int], *,
                  stride: int | tuple[int, int] | None = None) -> None:

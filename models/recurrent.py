@@ -8,7 +8,7 @@ matrix products over all time steps; the loop carries only what depends on ``t -
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class _Recurrent:
     kind = "Recurrent"
     gates = 1
     decayed = ("Wx", "Wh")
+    layouts: ClassVar[dict[str, str]] = {"x": "NTD"}  # axis names for the checker's diagnosis
 
     def __init__(self, input_size: int, hidden_size: int, *, dtype: Any = np.float64,
                  seed: int | np.random.Generator = 0) -> None:

@@ -238,7 +238,7 @@ def _planted(bug: str) -> TensorEvidence:
         n = rng.standard_normal((4, 8, 3))
         a = n.copy()
         a[:, :5] += 1.0
-        return tensor("x", a, n, role="input")
+        return tensor("x", a, n, role="input", layout="NTD")
     n = rng.standard_normal((6, 6))
     return tensor("W", {"sign flipped": -n, "constant factor": 4 * n, "all zeros": 0 * n,
                         "transposed": n.T}[bug], n)
@@ -412,8 +412,16 @@ def test_scattered_errors_are_not_called_a_location_pattern(seed):
 def test_monotone_error_profile_over_all_steps_is_named():
     n = np.random.default_rng(9).standard_normal((3, 5, 2))
     a = n + (10.0 ** -np.arange(5))[None, :, None]
-    [finding] = diagnose(run_of(tensor("x", a, n, role="input")))
+    [finding] = diagnose(run_of(tensor("x", a, n, role="input", layout="NTD")))
     assert finding.startswith("x: error grows toward early time steps (1e+04×")
+
+
+def test_a_guessed_time_axis_says_it_is_a_guess():
+    # a 3-d input without a layout may be (N, C, L) as well as (N, T, D)
+    n = np.random.default_rng(9).standard_normal((3, 5, 2))
+    a = n + (10.0 ** -np.arange(5))[None, :, None]
+    [finding] = diagnose(run_of(tensor("x", a, n, role="input")))
+    assert "steps along axis 1 (time, if x is (N, T, D))" in finding
 
 
 # --------------------------------------------------------------------------------------
