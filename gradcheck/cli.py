@@ -85,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", choices=("float64", "float32"), default=None,
                        help="dtype of the input (default: the example's, else float64)")
     check.add_argument("--seed", type=int, default=0, help="seed of the input and checker")
-    check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto")
+    check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
+                       help="full: every entry; fast: random directions, then localize; "
+                            "auto (default): full up to 2048 entries")
+    for option, meaning in (("--rtol", "relative tolerance"), ("--atol", "absolute tolerance"),
+                            ("--eps", "relative finite-difference step")):
+        check.add_argument(option, type=float, default=None,
+                           help=f"{meaning} (default: derived from the error estimate)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     commands.add_parser("report", help="write the derivation report (see: gradcheck report "
@@ -258,7 +264,8 @@ def _check(args: argparse.Namespace) -> int:
     from gradcheck.session_report import record_from_result
 
     try:
-        result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed)
+        result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed,
+                                       rtol=args.rtol, atol=args.atol, eps=args.eps)
     except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
         # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
         # layer's own exceptions, which the checker wraps naming the call that raised

@@ -190,6 +190,20 @@ def test_check_a_wrong_layer_exits_1_and_names_the_tensor(capsys, layers):
     assert bad == {"W"}
 
 
+def test_check_passes_explicit_tolerances_and_step_to_the_checker(capsys, layers):
+    # defaults come from the error estimate; explicit values reach the checker and echo
+    status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "5,3",
+                         "--json")
+    assert status == 0
+    options = json.loads(out)["result"]["options"]
+    assert options["eps"] > 0 and options["rtol"] < 1e-3
+    status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "5,3",
+                         "--rtol", "0.05", "--atol", "1e-9", "--eps", "1e-5", "--json")
+    options = json.loads(out)["result"]["options"]
+    assert status == 0
+    assert (options["rtol"], options["atol"], options["eps"]) == (0.05, 1e-9, 1e-5)
+
+
 def test_check_with_input_shape_and_float32(capsys, layers):
     status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "6,3",
                          "--dtype", "float32", "--seed", "4", "--mode", "full", "--json")
