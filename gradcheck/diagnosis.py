@@ -373,27 +373,9 @@ def _join(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _nondeterministic(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
-    if not run.nondeterministic:
-        return None
-    return ("nondeterministic: the same input gave different outputs (randomness drawn anew "
-            "on each forward, such as a dropout mask: fix its seed or freeze the mask); "
-            "finite differences mean nothing until forward is repeatable")
-
-
-def _accumulating(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
-    if not run.accumulating:
-        return None
-    return ("grads accumulate: each identical forward/backward call added the same amount "
-            "to the parameter gradients, so backward adds to grads (+=) instead of "
-            "overwriting them; assign them (grads[k][...] = new) on every backward")
-
-
-def _stale_cache(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
-    if not run.history_dependent:
-        return None
-    return ("backward depends on an earlier forward (stale cache): refresh everything "
-            "backward reads on every forward")
+def _when(flag: str, message: str) -> Callable[[RunEvidence, Sequence[_Tensor]], str | None]:
+    """A run detector that states ``message`` when ``run.<flag>`` is set."""
+    return lambda run, tensors: message if getattr(run, flag) else None
 
 
 def _one_tensor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
@@ -495,9 +477,20 @@ class RunDetector:
 
 
 RUN_DETECTORS: tuple[RunDetector, ...] = (
-    RunDetector("nondeterministic", "state", _nondeterministic),
-    RunDetector("stale cache", "state", _stale_cache),
-    RunDetector("accumulating grads", "state", _accumulating),
+    RunDetector("nondeterministic", "state", _when(
+        "nondeterministic",
+        "nondeterministic: the same input gave different outputs (randomness drawn anew on "
+        "each forward, such as a dropout mask: fix its seed or freeze the mask); finite "
+        "differences mean nothing until forward is repeatable")),
+    RunDetector("stale cache", "state", _when(
+        "history_dependent",
+        "backward depends on an earlier forward (stale cache): refresh everything backward "
+        "reads on every forward")),
+    RunDetector("accumulating grads", "state", _when(
+        "accumulating",
+        "grads accumulate: each identical forward/backward call added the same amount to "
+        "the parameter gradients, so backward adds to grads (+=) instead of overwriting "
+        "them; assign them (grads[k][...] = new) on every backward")),
     RunDetector("wrong only at kinks", "blame", _only_at_kinks),
     RunDetector("one tensor wrong", "blame", _one_tensor),
     RunDetector("one layer wrong", "blame", _one_layer),

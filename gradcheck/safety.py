@@ -71,10 +71,8 @@ class Snapshot:
     def _rebound(self) -> list[str]:
         current = self._current()
         rebound = [key for key, arr, _ in self._saved if current.get(key) is not arr]
-        if isinstance(current, dict):
-            for key, arr, _ in self._saved:
-                if key in rebound and current is self._arrays:
-                    current[key] = arr
+        if current is self._arrays and isinstance(current, dict):  # the layer's own dict
+            current.update({key: arr for key, arr, _ in self._saved if key in rebound})
         return rebound
 
     def __enter__(self) -> Snapshot:
