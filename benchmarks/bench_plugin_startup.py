@@ -36,7 +36,7 @@ def time_pytest(project: Path, extra: list[str]) -> float:
 def plugin_import() -> tuple[dict[str, float], list[str]]:
     """Import times (ms, cumulative, once pytest is loaded as in a session) of the plugin, of
     the ``gradcheck`` package it lives in and of numpy; which of HEAVY the import loaded."""
-    code = ("import json, sys, pytest, gradcheck.pytest_plugin; "
+    code = ("import json, sys, pytest, gradcheck.ways_in.pytest_plugin; "
             f"print(json.dumps([p for p in {HEAVY!r} "
             "if any(m == p or m.startswith(p + '.') for m in sys.modules)]))")
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], check=True,
@@ -44,7 +44,7 @@ def plugin_import() -> tuple[dict[str, float], list[str]]:
     cumulative_ms: dict[str, float] = {}
     for line in done.stderr.splitlines():  # "import time: self | cumulative | name"
         parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
-        if len(parts) == 3 and parts[2] in ("gradcheck", "gradcheck.pytest_plugin", "numpy"):
+        if len(parts) == 3 and parts[2] in ("gradcheck", "gradcheck.ways_in.pytest_plugin", "numpy"):
             cumulative_ms[parts[2]] = int(parts[1]) / 1000
     return cumulative_ms, json.loads(done.stdout)
 
@@ -71,9 +71,9 @@ def main() -> int:
     print(f"added by the plugin: {1000 * (with_plugin - without):+.1f} ms per session "
           f"(ratio {with_plugin / without:.3f})")
     import_ms, heavy = plugin_import()
-    plugin = import_ms.get("gradcheck.pytest_plugin", 0.0)
+    plugin = import_ms.get("gradcheck.ways_in.pytest_plugin", 0.0)
     package = import_ms.get("gradcheck", 0.0)
-    print(f"import gradcheck.pytest_plugin: {plugin:.1f} ms, of which the gradcheck package "
+    print(f"import gradcheck.ways_in.pytest_plugin: {plugin:.1f} ms, of which the gradcheck package "
           f"__init__ (checker core) {package:.1f} ms and numpy {import_ms.get('numpy', 0.0):.1f}"
           f" ms; the plugin module itself {plugin - package:.1f} ms")
     print(f"heavy modules loaded: {', '.join(heavy) or 'none'}")

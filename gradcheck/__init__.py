@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from gradcheck.checks import (
+    from gradcheck.adapters.checks import (
         assert_grad,
         assert_hvp,
         assert_jacobian,
@@ -31,8 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         check_layer,
         check_model,
     )
-    from gradcheck.result import CheckResult, GradientMismatch, TensorReport
-    from gradcheck.safety import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+    from gradcheck.engine.safety import (
+        CheckInputError,
+        CheckTypeError,
+        NonFiniteError,
+        UserCodeError,
+    )
+    from gradcheck.results.result import CheckResult, GradientMismatch, TensorReport
 
 # In a source checkout models/ and reference/ sit beside gradcheck/ (pyproject.toml maps
 # them to gradcheck.models and gradcheck.reference on install); let the checkout's
@@ -49,10 +54,10 @@ _EXPORTS = {
     **dict.fromkeys(
         ["assert_grad", "assert_hvp", "assert_jacobian", "assert_layer", "assert_model",
          "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
-        "gradcheck.checks"),
-    **dict.fromkeys(["CheckResult", "GradientMismatch", "TensorReport"], "gradcheck.result"),
+        "gradcheck.adapters.checks"),
+    **dict.fromkeys(["CheckResult", "GradientMismatch", "TensorReport"], "gradcheck.results.result"),
     **dict.fromkeys(["CheckInputError", "CheckTypeError", "NonFiniteError", "UserCodeError"],
-                    "gradcheck.safety"),
+                    "gradcheck.engine.safety"),
 }
 
 

@@ -1,5 +1,5 @@
 """``python -m gradcheck``: the same command line as the ``gradcheck`` script."""
 
-from gradcheck.cli import main
+from gradcheck.ways_in.cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,6 @@
 """``gradcheck report``: the command line of the derivation report.
 
-``gradcheck.cli`` dispatches ``gradcheck report ARGS`` to :func:`main`. Options::
+``gradcheck.ways_in.cli`` dispatches ``gradcheck report ARGS`` to :func:`main`. Options::
 
     -o, --output FILE        write to FILE (atomically); default: standard output
     --format {md,html,tex}   default: from FILE's extension, else md

@@ -12,11 +12,12 @@ import types
 
 import pytest
 
-from gradcheck import __version__, verify
-from gradcheck.cli import JSON_SCHEMA_VERSION, main
+from gradcheck import __version__
 from gradcheck.models.activations import ACTIVATIONS, VECTOR_ACTIVATIONS
 from gradcheck.models.losses import LOSSES
-from gradcheck.verify import EXACT_TOLERANCE
+from gradcheck.ways_in.cli import JSON_SCHEMA_VERSION, main
+from gradcheck.zoo import verify
+from gradcheck.zoo.verify import EXACT_TOLERANCE
 
 # the documented, stable JSON schema (cli docstring): written out, not read from the code
 ROW_KEYS = {"name", "kind", "ok", "ways", "exact_error", "numeric_error", "error_ratio",

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from gradcheck import console
+from gradcheck.ways_in import console
 
 
 class FakeTerminal(io.StringIO):

@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-MODULES = ["gradcheck.session_report", "gradcheck.console", "gradcheck.strategies",
-           "gradcheck.verify", "gradcheck.cli"]
+MODULES = ["gradcheck.results.session_report", "gradcheck.ways_in.console", "gradcheck.ways_in.strategies",
+           "gradcheck.zoo.verify", "gradcheck.ways_in.cli"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -270,7 +270,7 @@ def test_layers_option_with_a_missing_module_is_a_usage_error(project):
 
 
 def test_importing_the_plugin_imports_neither_sympy_nor_the_models():
-    code = ("import sys, gradcheck.pytest_plugin; "
+    code = ("import sys, gradcheck.ways_in.pytest_plugin; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sympy' "
             "or m.startswith(('gradcheck.models', 'gradcheck.reference', 'rich'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

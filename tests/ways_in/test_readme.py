@@ -2,7 +2,7 @@
 
 Python blocks starting with ``# file: NAME`` are written to NAME; test files among them run
 through pytest (with the plugin), the other Python blocks are executed in order, and every
-``gradcheck ...`` line of a bash block runs through ``gradcheck.cli.main`` with the exit
+``gradcheck ...`` line of a bash block runs through ``gradcheck.ways_in.cli.main`` with the exit
 status its comment states (0 when none).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.cli import main
+from gradcheck.ways_in.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)

@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradcheck.session_report import RECORD_SCHEMA_VERSION, SessionReport, record_from_result
+from gradcheck.results.session_report import (
+    RECORD_SCHEMA_VERSION,
+    SessionReport,
+    record_from_result,
+)
 
 RECORD_KEYS = {"test", "kind", "label", "ok", "mode", "max_abs_error", "max_rel_error",
                "worst_tensor", "error_ratio", "n_checked", "n_wrong", "n_nondifferentiable", "diagnosis",

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-import gradcheck.strategies as gs
+import gradcheck.ways_in.strategies as gs
 from gradcheck.models.activations import ACTIVATIONS
 from gradcheck.models.dense import Activation, Dense
 from gradcheck.models.losses import LOSSES

@@ -21,10 +21,10 @@ JSON output (``--json``), stable, ``"schema": 1``::
              "rows": [{"name", "kind", "ok", "ways", "exact_error", "numeric_error",
                        "error_ratio", "checked", "nondifferentiable", "evaluations", "mode",
                        "seconds", "note"}, ...]}
-            (field meanings: gradcheck.verify.VerifyRow)
+            (field meanings: gradcheck.zoo.verify.VerifyRow)
     check:  {"schema": 1, "command": "check", "target": "file.py:Class", "ok": bool,
              "input_shape": [int, ...], "dtype": str, "seed": int,
-             "check": <record, see gradcheck.session_report>,
+             "check": <record, see gradcheck.results.session_report>,
              "result": <CheckResult.to_dict()>}
 
 >>> main(["check", "no/such/file.py:Layer"])  # stderr: "gradcheck check: error: no such file: ..."
@@ -133,7 +133,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from gradcheck import console, verify
+    from gradcheck.ways_in import console
+    from gradcheck.zoo import verify
 
     only = [name for group in args.only for name in group.split(",") if name.strip()]
     try:
@@ -261,7 +262,7 @@ def _check(args: argparse.Namespace) -> int:
     layer, x = _build(cls, shape, args.dtype, args.seed)
 
     import gradcheck
-    from gradcheck.session_report import record_from_result
+    from gradcheck.results.session_report import record_from_result
 
     try:
         result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed,

@@ -6,7 +6,7 @@ Draw ``k`` Gaussian directions ``u`` over all targets jointly (entry ``i`` moves
 ``h·s_i·u_i`` with ``s_i = max(|θ_i|, 1)``) and compare the central directional
 difference of ``φ`` with the analytic ``Σ a_i δ_i``. Cost: ``2k`` evaluations (``4k`` if
 refined; a failing direction is re-judged at smaller steps, see
-:func:`gradcheck.numeric.judge_shrinking`), independent of the number of parameters
+:func:`gradcheck.engine.numeric.judge_shrinking`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
 
 Probability of missing a wrong gradient
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcheck.numeric import (
+from gradcheck.engine.numeric import (
     Judged,
     Objective,
     Outcome,
@@ -57,9 +57,9 @@ from gradcheck.numeric import (
     min_relative_step,
     rms,
 )
-from gradcheck.safety import NonFiniteError, UserCodeError
-from gradcheck.streams import stream
-from gradcheck.tolerances import Precision
+from gradcheck.engine.safety import NonFiniteError, UserCodeError
+from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import Precision
 
 #: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
 SAMPLE_ENTRIES = 24
@@ -175,7 +175,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
     ``atol`` (absolute floor in derivative units) defaults to ``precision.atol`` times the
     RMS analytic gradient of the targets in the direction (scaled by its length).
 
-    >>> from gradcheck.tolerances import PRECISIONS
+    >>> from gradcheck.engine.tolerances import PRECISIONS
     >>> x = np.linspace(-1.0, 1.0, 1000)
     >>> phi = lambda: float(np.sum(np.sin(x)))
     >>> row = PRECISIONS["float64"]

@@ -1,19 +1,19 @@
-"""One :class:`Problem` in, one :class:`~gradcheck.result.CheckResult` out.
+"""One :class:`Problem` in, one :class:`~gradcheck.results.result.CheckResult` out.
 
-Every entry point of :mod:`gradcheck.checks` builds a :class:`Problem` (named flat
+Every entry point of :mod:`gradcheck.adapters.checks` builds a :class:`Problem` (named flat
 targets with their analytic gradients and a scalar objective ``φ()`` reading them) and
 hands it to :func:`run`, which
 
-1. probes ``φ`` along random lines: the Taylor test (:mod:`gradcheck.taylor`) and the noise
-   level (:func:`gradcheck.numeric.measure_noise`), and reads the precision ``φ`` really
-   carries (:mod:`gradcheck.tolerances`);
-2. differences every entry (full mode, :mod:`gradcheck.numeric`), random directions
-   (fast mode, :mod:`gradcheck.fast`) or complex steps;
+1. probes ``φ`` along random lines: the Taylor test (:mod:`gradcheck.engine.taylor`) and the noise
+   level (:func:`gradcheck.engine.numeric.measure_noise`), and reads the precision ``φ`` really
+   carries (:mod:`gradcheck.engine.tolerances`);
+2. differences every entry (full mode, :mod:`gradcheck.engine.numeric`), random directions
+   (fast mode, :mod:`gradcheck.engine.fast`) or complex steps;
 3. evaluates ``φ`` at the point once more (nondeterminism), checks a stale cache, and
    turns the per-entry verdicts into rows, worst entries, evidence and a diagnosis.
 
 >>> import numpy as np
->>> from gradcheck.numeric import Target
+>>> from gradcheck.engine.numeric import Target
 >>> x = np.array([0.5, -1.0])
 >>> phi = lambda: float(np.sum(np.sin(x)))
 >>> problem = Problem(kind="check_grad", label="sin", describe="sin", phi=phi,
@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from gradcheck.diagnosis import diagnose
-from gradcheck.evidence import RunEvidence, TensorEvidence
-from gradcheck.fast import run_fast
-from gradcheck.numeric import (
+from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
+from gradcheck.engine.fast import run_fast
+from gradcheck.engine.numeric import (
     Objective,
     Outcome,
     Target,
@@ -45,10 +45,9 @@ from gradcheck.numeric import (
     measure_noise,
     rms,
 )
-from gradcheck.result import CheckResult, Entry, Kink, LayerFlow, TensorReport
-from gradcheck.safety import CheckInputError, CheckTypeError, call_user
-from gradcheck.taylor import taylor_probe, taylor_verdict
-from gradcheck.tolerances import (
+from gradcheck.engine.safety import CheckInputError, CheckTypeError, call_user
+from gradcheck.engine.taylor import taylor_probe, taylor_verdict
+from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
     NOISE_FLOOR_CAP,
@@ -57,6 +56,7 @@ from gradcheck.tolerances import (
     coarser,
     observed_precision,
 )
+from gradcheck.results.result import CheckResult, Entry, Kink, LayerFlow, TensorReport
 
 MODES = ("auto", "full", "fast")
 METHODS = ("central", "richardson", "complex")
@@ -66,7 +66,7 @@ SHOW_WORST = 5
 
 @dataclass(frozen=True)
 class Options:
-    """Validated options shared by every check (documented in :mod:`gradcheck.checks`)."""
+    """Validated options shared by every check (documented in :mod:`gradcheck.adapters.checks`)."""
 
     mode: str = "auto"
     rtol: float | None = None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checker.toy_layers import ACTIVATIONS, Affine, Dropout, StaleScale
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
+from support.toy_layers import ACTIVATIONS, Affine, Dropout, StaleScale
 
 
 @settings(max_examples=30)

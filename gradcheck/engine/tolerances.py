@@ -76,7 +76,7 @@ AUTO_FULL_MAX_ENTRIES = 2048
 #: At most this many unit roundings of φ are read as cancellation noise when the two
 #: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
 NOISE_FLOOR_CAP = 100.0
-#: Number of random directions in fast mode (see ``gradcheck.fast`` for the miss bound).
+#: Number of random directions in fast mode (see ``gradcheck.engine.fast`` for the miss bound).
 FAST_DIRECTIONS = 4
 
 

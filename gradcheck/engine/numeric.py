@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcheck.safety import NonFiniteError, UserCodeError
-from gradcheck.streams import stream
-from gradcheck.tolerances import PRECISIONS, Precision
+from gradcheck.engine.safety import NonFiniteError, UserCodeError
+from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import PRECISIONS, Precision
 
 Objective = Callable[[], float]
 

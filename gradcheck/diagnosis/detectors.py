@@ -1,6 +1,6 @@
 """Name the likely bug behind a gradient mismatch, one plain line per finding.
 
-The checker core hands over a :class:`~gradcheck.evidence.RunEvidence` (analytic and
+The checker core hands over a :class:`~gradcheck.diagnosis.evidence.RunEvidence` (analytic and
 numeric values of every checked tensor, which entries were judged wrong, and facts about
 the run); :func:`diagnose` holds each wrong tensor against a table of bug classes and
 returns the findings that fit, for example ``"W: sign flipped (analytic = -1.00 ×
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.evidence import RunEvidence, TensorEvidence
+from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
 
 __all__ = ["RUN_DETECTORS", "TENSOR_DETECTORS", "diagnose"]
 
@@ -533,7 +533,7 @@ def diagnose(run: RunEvidence) -> list[str]:
     Examples
     --------
     >>> import numpy as np
-    >>> from gradcheck.evidence import RunEvidence, TensorEvidence
+    >>> from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
     >>> n = np.arange(1.0, 7.0).reshape(2, 3)
     >>> w = TensorEvidence("W", "param", -n, n, np.ones((2, 3), bool), np.zeros((2, 3), bool))
     >>> b = TensorEvidence("b", "param", n[0], n[0], np.zeros(3, bool), np.zeros(3, bool))

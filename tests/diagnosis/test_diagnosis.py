@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck.diagnosis import RUN_DETECTORS, TENSOR_DETECTORS, diagnose
-from gradcheck.evidence import RunEvidence, TensorEvidence
+from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
 
 VALUE_BUGS = ("all zeros", "sign flipped", "constant factor", "transposed", "kernel rotated",
               "instead of g·Wᵀ", "wrong positions")

@@ -9,7 +9,7 @@ two terms of the expansion cancel (the remainder dips, then rises), only the slo
 the dip count.
 
 >>> import numpy as np
->>> from gradcheck.numeric import Target
+>>> from gradcheck.engine.numeric import Target
 >>> x = np.array([0.3, -0.2])
 >>> t = Target("x", "input", x, analytic=np.cos(x))
 >>> probe = taylor_probe(lambda: float(np.sin(x).sum()), [t], float(np.sin(x).sum()), seed=0)
@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradcheck.numeric import Objective, Target, walk_along
-from gradcheck.result import Taylor
-from gradcheck.streams import stream
+from gradcheck.engine.numeric import Objective, Target, walk_along
+from gradcheck.engine.streams import stream
+from gradcheck.results.result import Taylor
 
 #: Steps ``h = FIRST_STEP · 2^-j``, ``j = 0..STEPS-1`` (relative: entries move by h·s_i·v_i).
 FIRST_STEP = 0.1
@@ -53,7 +53,7 @@ def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: 
     """Evaluate the remainders along one seeded random direction.
 
     The values double as a probe of the output precision (see
-    :func:`gradcheck.tolerances.observed_precision`): they are taken at generic points.
+    :func:`gradcheck.engine.tolerances.observed_precision`): they are taken at generic points.
 
     Parameters
     ----------

@@ -18,7 +18,7 @@ What it adds to a test session:
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
   that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``.
 
-This module stays cheap to import: it needs only pytest and ``gradcheck.session_report``
+This module stays cheap to import: it needs only pytest and ``gradcheck.results.session_report``
 (standard library); the checker is looked up on the first check, and nothing here imports
 SymPy, ``gradcheck.models`` or ``rich``. ``benchmarks/bench_plugin_startup.py`` measures
 what the plugin adds to a session.
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradcheck.session_report import SessionReport, record_from_result
+from gradcheck.results.session_report import SessionReport, record_from_result
 
 if TYPE_CHECKING:
-    from gradcheck.result import CheckResult
+    from gradcheck.results.result import CheckResult
 
 __all__ = ["GradChecker", "LayerExampleItem"]
 

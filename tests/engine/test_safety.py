@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checker.toy_layers import Affine, Raising
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
 from gradcheck import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+from support.toy_layers import Affine, Raising
 
 
 def snapshot(layer, x):

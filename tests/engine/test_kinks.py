@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checker.toy_layers import MaxPool1D, Relu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.streams import stream
+from gradcheck.engine.streams import stream
+from support.toy_layers import MaxPool1D, Relu
 
 
 def kinked_input(seed: int, shape=(3, 4), zeros=3) -> np.ndarray:

@@ -1,6 +1,6 @@
 """A collection of check results, rendered as a summary, JSON or Markdown.
 
-The ONE place that turns many :class:`gradcheck.result.CheckResult` objects into a
+The ONE place that turns many :class:`gradcheck.results.result.CheckResult` objects into a
 session-level view. The pytest plugin uses it for its terminal summary and its
 ``--gradcheck-report`` file; the CLI uses it for ``gradcheck check --json``.
 

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from checker.toy_layers import Affine, Relu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
+from support.toy_layers import Affine, Relu
 
 TOP_KEYS = {"ok", "kind", "label", "mode", "tensors", "worst", "diagnosis", "nondifferentiable",
             "nondeterministic", "history_dependent", "taylor", "gradient_flow", "evaluations",

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gradcheck.evidence import RunEvidence
+from gradcheck.diagnosis.evidence import RunEvidence
 
 
 class TensorReport(NamedTuple):

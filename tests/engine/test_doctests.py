@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
-MODULES = ["gradcheck", "gradcheck.checks", "gradcheck.runner", "gradcheck.numeric",
-           "gradcheck.fast", "gradcheck.taylor", "gradcheck.result", "gradcheck.safety",
-           "gradcheck.tolerances", "gradcheck.diagnosis"]
+MODULES = ["gradcheck", "gradcheck.adapters.checks", "gradcheck.engine.runner", "gradcheck.engine.numeric",
+           "gradcheck.engine.fast", "gradcheck.engine.taylor", "gradcheck.results.result", "gradcheck.engine.safety",
+           "gradcheck.engine.tolerances", "gradcheck.diagnosis.detectors"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checker.toy_layers import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.tolerances import PRECISIONS, coarser, observed_precision, precision_of
+from gradcheck.engine.tolerances import PRECISIONS, coarser, observed_precision, precision_of
+from support.toy_layers import Affine
 
 
 @pytest.mark.parametrize("name", sorted(PRECISIONS))

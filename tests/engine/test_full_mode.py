@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checker.toy_layers import ACTIVATIONS, Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import gradcheck
+from support.toy_layers import ACTIVATIONS, Affine
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 4))
 activations = st.sampled_from(sorted(ACTIVATIONS))

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from checker.toy_layers import ACTIVATIONS, Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.fast import MAX_LOCALIZED
+from gradcheck.engine.fast import MAX_LOCALIZED
+from support.toy_layers import ACTIVATIONS, Affine
 
 
 @settings(max_examples=25)
@@ -92,7 +92,7 @@ def test_localization_is_capped():
 def test_stated_miss_probability_holds(sigma_over_tau, directions):
     """Plant an error of known size σ = ‖s⊙e‖ and count misses over many seeds.
 
-    The docstring of gradcheck.fast bounds the miss probability of ``k`` directions by
+    The docstring of gradcheck.engine.fast bounds the miss probability of ``k`` directions by
     ``(√(2/π)·τ_max/σ)^k``, τ_max bounding the tolerance of every direction: τ grows with
     the direction, so a run's own τ would not do (the rate exceeds its mean bound at
     σ/τ = 2.5); the largest τ seen over all runs stands in for τ_max.

@@ -1,8 +1,8 @@
 """Public entry points: ``check_grad``, ``check_jacobian``, ``check_layer``, ``check_model``,
 ``check_hvp`` and their ``assert_*`` twins.
 
-Every check builds one :class:`~gradcheck.runner.Problem` here and hands it to
-:func:`gradcheck.runner.run`: named flat targets (a float64 working copy of the input,
+Every check builds one :class:`~gradcheck.engine.runner.Problem` here and hands it to
+:func:`gradcheck.engine.runner.run`: named flat targets (a float64 working copy of the input,
 the user's own parameter arrays) with their analytic gradients, and a scalar objective
 ``φ()`` reading them —
 
@@ -18,9 +18,9 @@ Options shared by all checks
 ----------------------------
 mode : "auto" | "full" | "fast"
     ``"full"`` differences every entry; ``"fast"`` checks ``directions`` random
-    directional derivatives and localizes on failure (see :mod:`gradcheck.fast` for its
+    directional derivatives and localizes on failure (see :mod:`gradcheck.engine.fast` for its
     miss probability); ``"auto"`` is full up to
-    :data:`~gradcheck.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast.
+    :data:`~gradcheck.engine.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast.
 rtol, atol : float, optional
     Replace the relative floor and the absolute floor (derivative units) of the dtype
     table; the finite-difference error estimate is always added on top.
@@ -59,11 +59,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.fast import run_fast
-from gradcheck.numeric import Objective, Target, rms
-from gradcheck.result import CheckResult, GradientMismatch, LayerFlow
-from gradcheck.runner import Options, Problem, run
-from gradcheck.safety import (
+from gradcheck.engine.fast import run_fast
+from gradcheck.engine.numeric import Objective, Target, rms
+from gradcheck.engine.runner import Options, Problem, run
+from gradcheck.engine.safety import (
     CheckInputError,
     CheckTypeError,
     Snapshot,
@@ -78,8 +77,9 @@ from gradcheck.safety import (
     require_unmutated,
     scalar_output,
 )
-from gradcheck.streams import stream
-from gradcheck.tolerances import FAST_DIRECTIONS, coarser, observed_precision, precision_of
+from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import FAST_DIRECTIONS, coarser, observed_precision, precision_of
+from gradcheck.results.result import CheckResult, GradientMismatch, LayerFlow
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
 FLOW_VANISHING = 1e-5
@@ -268,7 +268,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
     x : array_like, float
         Point to check at (copied; never modified).
     mode, rtol, atol, eps, method, seed, directions
-        See :mod:`gradcheck.checks`.
+        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -329,7 +329,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     jac : callable, ``x -> J``, optional
         ``J: y.shape + x.shape``.
     mode, rtol, atol, eps, method, seed, directions
-        See :mod:`gradcheck.checks`.
+        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -396,7 +396,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     x : array_like, float
         Point to check at (copied; never modified).
     mode, rtol, atol, eps, method, seed, directions
-        See :mod:`gradcheck.checks`.
+        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -461,7 +461,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
     ``G`` drawn from ``seed`` (never equal to an ``x`` drawn from the same seed: see
-    :mod:`gradcheck.streams`); ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
+    :mod:`gradcheck.engine.streams`); ``backward(G)`` must return ``dφ/dx`` and fill ``grads``.
     Parameters are perturbed in place and restored bit-identically (also on errors).
 
     Parameters
@@ -607,7 +607,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     y : array_like
         The targets in whatever form ``loss`` takes (labels ``(N,)``, one-hot ``(N, C)``).
     mode, rtol, atol, eps, method, seed, directions
-        See :mod:`gradcheck.checks` (``method="complex"`` is not available here).
+        See :mod:`gradcheck.adapters.checks` (``method="complex"`` is not available here).
 
     Returns
     -------
@@ -706,7 +706,7 @@ def assert_grad(f: Callable, grad: Callable, x: Any, **opts: Any) -> CheckResult
     >>> assert_grad(lambda x: np.sum(x ** 2), lambda x: x, np.ones(3))
     Traceback (most recent call last):
     ...
-    gradcheck.result.GradientMismatch: check_grad(<lambda>): FAILED ...
+    gradcheck.results.result.GradientMismatch: check_grad(<lambda>): FAILED ...
     """
     __tracebackhide__ = True
     return _raise_unless_ok(check_grad(f, grad, x, **opts))

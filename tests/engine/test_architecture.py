@@ -1,0 +1,59 @@
+"""The rooms of ``gradcheck/`` and who may import whom, read from the source by path.
+
+The engine, the diagnosis, the results and the adapters import only the standard library,
+NumPy and each other: a user who checks their own layer never imports SymPy, the zoo
+(``gradcheck.models``) or the reports (``gradcheck.reference``).
+"""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import gradcheck
+
+PACKAGE = Path(gradcheck.__file__).parent
+
+#: room -> the first-party rooms it may import (besides itself).
+MAY_IMPORT = {
+    "engine": {"engine", "diagnosis", "results"},
+    "diagnosis": {"diagnosis"},
+    "results": {"results", "diagnosis"},
+    "adapters": {"adapters", "engine", "diagnosis", "results"},
+}
+THIRD_PARTY = {"numpy"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+def _modules(room: str) -> list[Path]:
+    return sorted((PACKAGE / room).glob("*.py"))
+
+
+@pytest.mark.parametrize("room", sorted(MAY_IMPORT))
+def test_room_imports_only_the_standard_library_numpy_and_allowed_rooms(room):
+    assert _modules(room), f"gradcheck/{room}/ holds no modules"
+    for path in _modules(room):
+        for name in _imports(path):
+            top, _, rest = name.partition(".")
+            if top == "gradcheck":
+                sub = rest.partition(".")[0]
+                assert sub in MAY_IMPORT[room], f"{path.name} imports {name}"
+            else:
+                assert top in sys.stdlib_module_names or top in THIRD_PARTY, (
+                    f"{path.name} imports {name}")
+
+
+def test_every_module_lives_in_a_room():
+    loose = {p.name for p in PACKAGE.glob("*.py")}
+    assert loose <= {"__init__.py", "__main__.py", "strategies.py"}, loose
