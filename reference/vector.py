@@ -19,7 +19,6 @@ zero).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from functools import cache
 
@@ -65,10 +64,8 @@ class Identity:
     def _line(self, rhs: sp.Basic) -> Math:
         latex, text = self.lhs
         right = Math.of(rhs)
-        mathml = None if right.mathml is None else (
-            f"<mi>{html.escape(text)}</mi><mo>=</mo>{right.mathml}")
         return Math(latex=f"{latex} = {right.latex}", text=f"{text} = {right.text}",
-                    mathml=mathml)
+                    sides=(latex, right.latex))
 
     def _repr_markdown_(self) -> str:
         from gradcheck.reference.render_md import render_blocks
