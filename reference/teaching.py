@@ -47,7 +47,7 @@ def worked_neuron(x: float = 1.5, w: float = 0.8, target: float = 1.0) -> dict[s
     Exact (SymPy at 30 digits), with the central finite difference of ``E(w)`` beside.
 
     >>> values = worked_neuron()
-    >>> abs(values["dE/dw"] - values["finite difference"]) < 1e-9
+    >>> bool(abs(values["dE/dw"] - values["finite difference"]) < 1e-9)
     True
     """
     xs, ws, ts = sp.Rational(x), sp.Rational(w), sp.Rational(target)

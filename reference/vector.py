@@ -14,7 +14,7 @@ their equality (``"symbolic"`` when ``simplify`` reduces every entry of the diff
 zero).
 
 >>> softmax_jacobian(3).proof
-'symbolic'
+'symbolic, for K = 3 and every z'
 """
 
 from __future__ import annotations
