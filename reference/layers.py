@@ -214,7 +214,7 @@ _ROWS = (
         _evidence("Dropout", lambda: _models().Dropout(0.5, seed=3), _dropout, (2, 4),
                   "Dropout(0.5) with its mask frozen, a (2, 4) batch", prepare=_freeze),
         notes=("A new mask at every forward makes repeated evaluations differ, which a "
-               "checker reports as nondeterminism: call $\\texttt{freeze\\_mask()}$ first.",)),
+               "checker reports as nondeterminism: call freeze_mask() first.",)),
     LayerRow(
         "BatchNorm", "Batch normalization",
         "Each feature is normalized with the batch mean $\\mu$ and the biased batch variance "
@@ -370,7 +370,7 @@ _ROWS = (
                   "LSTM(2, 2) over 2 steps, a batch of 2")),
     LayerRow(
         "L2", "L2 regularization (weight decay)",
-        "$\\texttt{Sequential(layers, l2=}\\lambda\\texttt{)}$ adds $\\lambda \\sum \\theta^2$ "
+        "Sequential(layers, l2=λ) adds $\\lambda \\sum \\theta^2$ "
         "over the weights (the parameters a layer lists as decayed: $W$, $W_x$, $W_h$; "
         "not biases, not $\\gamma$, $\\beta$) to the objective, and its gradient to the "
         "weights' gradients.",
@@ -384,7 +384,7 @@ _ROWS = (
                "with gradient $2\\lambda\\theta$ (as in cs231n's assignments). Nielsen's book "
                "writes $\\frac{\\lambda}{2n}\\sum w^2$ with gradient $\\frac{\\lambda}{n} w$: "
                "the same as $\\lambda_{\\mathrm{here}} = \\lambda_{\\mathrm{book}}/(2n)$. "
-               "PyTorch's $\\texttt{weight\\_decay}$ adds $\\mathrm{wd}\\,\\theta$ to the "
+               "PyTorch's weight_decay adds $\\mathrm{wd}\\,\\theta$ to the "
                "gradient: $\\lambda_{\\mathrm{here}} = \\mathrm{wd}/2$.",)),
 )
 

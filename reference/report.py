@@ -164,8 +164,11 @@ def _loss_kinks(name: str) -> list[Block]:
                      for rel in cond.atoms(sp.Rel) for sol in sp.solve(sp.Eq(rel.lhs, rel.rhs), r)
                      if sol.is_real})
     rows = []
+    slope = sp.diff(in_r, r)
     for at in points:
         left, right = one_sided(in_r, r, at)
+        if one_sided(slope, r, at)[0] == one_sided(slope, r, at)[1] and left == right:
+            continue  # not a branch point at all (|r| rewritten at 0 inside one branch)
         rows.append((Math.of(sp.Eq(r, at, evaluate=False)), Math.of(left), Math.of(right),
                      "yes (C¹: only the second derivative jumps)" if left == right
                      else "no (kink)"))
