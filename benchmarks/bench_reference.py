@@ -7,7 +7,10 @@ Prints, side by side in one run:
 - building the whole-registry report without plots (default network section included),
   against the 10 s budget, and with plots;
 - rendering the built report to Markdown, LaTeX and HTML;
-- evaluating the exact derivatives: NumPy path against the precise (mpmath) path per point.
+- evaluating the exact derivatives: NumPy path against the precise (mpmath) path per point;
+- the backpropagation section alone for deep specs (issue 12: ``4-4-4-4-2:gelu:huber``
+  took 20 s, seven layers of width 3 did not finish in 180 s): symbolic up to 3 layers,
+  50-digit arithmetic beyond.
 
 Run: ``python benchmarks/bench_reference.py``. Figures vary with the machine; no
 assertion is made on them anywhere.
@@ -62,6 +65,20 @@ print(json.dumps({"numpy_per_point": (t1 - t0) / n, "precise_per_point": (t2 - t
 """
 
 
+DEEP = """
+import time, json
+from gradcheck.reference.backprop import NetworkSpec, backprop_section
+out = {{}}
+for spec in {specs!r}:
+    t0 = time.perf_counter()
+    backprop_section(NetworkSpec.parse(spec))
+    out[spec] = time.perf_counter() - t0
+print(json.dumps(out))
+"""
+DEEP_SPECS = ("64-16-16-10:sigmoid:softmax_ce", "4-4-4-4-2:gelu:huber",
+              "8-8-8-8-8-2:gelu:mse", "3-3-3-3-3-3-3-3:tanh:cce")
+
+
 def _fresh(code: str) -> dict:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -75,6 +92,7 @@ def main() -> None:
     no_plots = _fresh(COLD_REPORT.format(plots=False))
     with_plots = _fresh(COLD_REPORT.format(plots=True))
     evaluation = _fresh(EVALUATION)
+    deep = _fresh(DEEP.format(specs=DEEP_SPECS))
     cold = derive["import"] + derive["derive_lambdify"]
     print("gradcheck.reference cold-start costs (fresh interpreter each)")
     print(f"  import                               {derive['import']:7.2f} s")
@@ -89,6 +107,8 @@ def main() -> None:
     for fmt in ("md", "tex", "html"):
         print(f"  render {fmt:<4} ({with_plots['chars'][fmt]:8d} chars)        "
               f"{with_plots['render'][fmt]:7.3f} s")
+    for spec in DEEP_SPECS:
+        print(f"  backprop section {spec:<32} {deep[spec]:7.2f} s")
     ratio = evaluation["precise_per_point"] / evaluation["numpy_per_point"]
     print(f"  gelu' per point: NumPy {evaluation['numpy_per_point'] * 1e9:8.1f} ns, "
           f"precise {evaluation['precise_per_point'] * 1e6:8.1f} us  (= {ratio:,.0f} x)")

@@ -186,20 +186,34 @@ def _simplify(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
 
 
 def equal_everywhere(a: sp.Expr, b: sp.Expr, var: sp.Symbol, lo: float = -8, hi: float = 8,
-                     points: int = 161, extra: dict[sp.Symbol, sp.Expr] | None = None) -> str:
+                     points: int = 161, extra: dict[sp.Symbol, sp.Expr] | None = None,
+                     pins: dict[sp.Symbol, sp.Expr] | None = None) -> str:
     """Prove ``a == b`` symbolically, else check it at ``points`` points to 40 digits.
 
-    Returns ``"symbolic"`` or ``"numeric (N points, 40 digits)"``; raises ``AssertionError``
-    naming the first point where they differ. ``extra`` substitutes other symbols first.
+    ``extra`` states conditions applied first (``t_3 = 1 − t_1 − t_2``), in order; every
+    other symbol stays symbolic in the proof. Only if ``simplify`` cannot prove it are the
+    ``pins`` (numbers for the symbols besides ``var``) substituted for the numeric check,
+    and the label then names them. Returns ``"symbolic"`` or ``"numeric (N points in
+    [lo, hi], 40 digits; t = 3/10)"``; raises ``AssertionError`` at the first point where
+    they differ.
 
     >>> equal_everywhere(sp.sin(z)**2 + sp.cos(z)**2, sp.Integer(1), z)
     'symbolic'
     """
     for symbol, value in (extra or {}).items():  # in order: later values may use earlier
         a, b = a.subs(symbol, value), b.subs(symbol, value)
-    if not isinstance(sp.piecewise_fold(a - b), sp.Piecewise):
-        if sp.simplify(a - b) == 0:
+    difference = sp.piecewise_fold(a - b)
+    if not isinstance(difference, sp.Piecewise):
+        if sp.simplify(difference) == 0:
             return "symbolic"
+    elif all(sp.simplify(branch) == 0 for branch, _ in difference.args):
+        return "symbolic"
+    for symbol, value in (pins or {}).items():
+        a, b = a.subs(symbol, value), b.subs(symbol, value)
+    free = (a - b).free_symbols - {var}
+    if free:
+        raise ValueError(f"equal_everywhere: pin {', '.join(sorted(map(str, free)))} for the "
+                         f"numeric check (pins=...)")
     with mpmath.workdps(50):
         for k in range(points):
             # points avoid the branch points of the rows (integers, 0)
@@ -207,7 +221,8 @@ def equal_everywhere(a: sp.Expr, b: sp.Expr, var: sp.Symbol, lo: float = -8, hi:
             va, vb = (sp.N(e.subs(var, at), 45) for e in (a, b))
             if abs(va - vb) > sp.Float(10) ** -40 * (1 + abs(vb)):
                 raise AssertionError(f"forms differ at {var} = {at}: {va} != {vb}")
-    return f"numeric ({points} points, 40 digits)"
+    pinned = "".join(f"; {s} = {v}" for s, v in (pins or {}).items())
+    return f"numeric ({points} points of {var} in [{lo:g}, {hi:g}], 40 digits{pinned})"
 
 
 @dataclass(frozen=True)
@@ -245,8 +260,11 @@ class Derivation:
                 tuple(Math.chain(sp.Derivative(s.target, v), s.applied, s.result)
                       for s in self.steps),
                 tuple(s.rule for s in self.steps)))
+        kinks = [k for k in self.kinks if not k.differentiable]
         lines = [Math.equation(sp.Derivative(f, v), self.simplified)]
-        labels = ["simplified derivative"]
+        where = ", ".join(f"{v} = {k.at}" for k in kinks)
+        labels = ["simplified derivative" + (f" (where it exists: not at {where}, where the "
+                                             "value shown is a convention)" if kinks else "")]
         if self.identity is not None:
             lines.append(Math.equation(sp.Derivative(f, v), self.identity))
             labels.append(f"identity form ({self.identity_proof} proof of equality"
@@ -259,6 +277,15 @@ class Derivation:
                              tuple((Math.of(sp.Eq(v, k.at, evaluate=False)), Math.of(k.left),
                                     Math.of(k.right), "yes" if k.differentiable else "no (kink)")
                                    for k in self.kinks)))
+        for k in kinks:
+            value = self.simplified.subs(v, k.at)
+            out.append(Paragraph.of(
+                "Convention at ", Math.of(sp.Eq(v, k.at, evaluate=False)), ": no derivative "
+                "exists there (the one-sided derivatives are ", Math.of(k.left), " and ",
+                Math.of(k.right), "). The value ", Math.of(value), " used there, by this "
+                "formula and by gradcheck.models, is a choice: any value between the two "
+                "one-sided derivatives is a valid subgradient, and a gradient checker should "
+                "report the point as a kink rather than compare there."))
         return out
 
     def _repr_markdown_(self) -> str:
@@ -278,11 +305,16 @@ class Derivation:
 def _derivation(name: str, kind: str, var: sp.Symbol, expr: sp.Expr, f: sp.Expr,
                 identity: sp.Expr | None, identity_value: sp.Expr | None, condition: str,
                 kinks: tuple[sp.Expr, ...], extra: dict | None = None,
-                interval: tuple[int, int] = (-8, 8)) -> Derivation:
+                interval: tuple[int, int] = (-8, 8), pins: dict | None = None) -> Derivation:
     derivative = sp.diff(expr, var)
     proof = ""
     if identity is not None and identity_value is not None:
-        proof = equal_everywhere(identity_value, derivative, var, *interval, extra=extra)
+        proof = equal_everywhere(identity_value, derivative, var, *interval, extra=extra,
+                                 pins=pins)
+        conditioned = [e.subs(extra or {}) for e in (identity_value, derivative)]
+        others = sorted(map(str, set().union(*(e.free_symbols for e in conditioned)) - {var}))
+        if proof == "symbolic" and others:
+            proof = f"symbolic, for every {', '.join(others)}"
     return Derivation(
         name=name, kind=kind, var=var, expr=expr, steps=chain_steps(expr, var),
         derivative=derivative, simplified=_simplify(derivative, var), identity=identity,
@@ -326,11 +358,10 @@ def derive_loss(name: str) -> Derivation:
     ell = sp.Function("ell")
     if row.element is not None:
         value = None if row.identity is None else expand_helpers(row.identity)
-        # the identity holds for every target, checked at t = 0.3 between the points in p
-        extra = {t: sp.Rational(3, 10)}
+        # proven for symbolic t; were simplify to fail, checked numerically at t = 3/10
         interval = (0, 1) if row.pred == "probability" else (-8, 8)
         return _derivation(name, "loss", p, row.element, ell(p, t), row.identity, value, "",
-                           (), extra=extra, interval=interval)
+                           (), interval=interval, pins={t: sp.Rational(3, 10)})
     xs, ts = softmax_ce_symbols(3)
     expr = row.per_sample(xs, ts)
     total = sp.Add(*[sp.exp(x) for x in xs])
@@ -338,9 +369,9 @@ def derive_loss(name: str) -> Derivation:
     fused = sp.exp(xs[0]) / total - ts[0]
     return _derivation(name, "loss", xs[0], expr, ell(sp.Symbol("x"), t), s1 - ts[0],
                        fused, "the targets sum to 1 (t_3 = 1 − t_1 − t_2)", (),
-                       extra={ts[2]: 1 - ts[0] - ts[1], ts[0]: sp.Rational(1, 5),
-                              ts[1]: sp.Rational(1, 2), xs[1]: sp.Rational(1, 3),
-                              xs[2]: -sp.Rational(2, 3)})
+                       extra={ts[2]: 1 - ts[0] - ts[1]},
+                       pins={ts[0]: sp.Rational(1, 5), ts[1]: sp.Rational(1, 2),
+                             xs[1]: sp.Rational(1, 3), xs[2]: -sp.Rational(2, 3)})
 
 
 @dataclass(frozen=True)
@@ -394,6 +425,6 @@ def single_neuron(activation: str | None = "sigmoid") -> SingleNeuron:
         output = EXACT_ACTIVATIONS[activation].expr.subs(z, w * x)
         concrete = (t - output) ** 2 / 2
         value = expand_helpers(specialised).subs(y, output)
-        equal_everywhere(value, sp.diff(concrete, w), w, extra={x: sp.Rational(3, 7),
-                                                                t: sp.Rational(1, 4)})
+        equal_everywhere(value, sp.diff(concrete, w), w, pins={x: sp.Rational(3, 7),
+                                                               t: sp.Rational(1, 4)})
     return SingleNeuron(activation, error, gradient, specialised)

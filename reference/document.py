@@ -3,68 +3,34 @@
 A report is a flat list of blocks. Derivations and the report builder produce blocks;
 ``render_md``, ``render_tex`` and ``render_html`` turn the same list into text, so the
 three formats never disagree about content. Text in blocks is plain (renderers escape
-it); mathematics is carried as a :class:`Math` holding LaTeX plus, where it came from a
-SymPy expression, presentation MathML (for the offline HTML) and a plain-text form.
+it); mathematics is carried as a :class:`Math` holding LaTeX only — the one source of
+truth of every formula: the LaTeX output prints it, the Markdown output hands it to
+GitHub's math renderer, and the HTML output converts the very same string to MathML
+(``latex2mathml``). Long displayed chains ``a = b = c`` are broken at their equals signs
+by :func:`display_lines`, the same way in every format.
 
 >>> import sympy as sp
 >>> Math.of(sp.Symbol("x") ** 2).latex
 'x^{2}'
+>>> Paragraph.parse("a $x^2$ b").parts[1].latex
+'x^2'
 """
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import sympy as sp
-from sympy.printing.mathml import MathMLPresentationPrinter
 
-__all__ = ["Block", "Heading", "Image", "Math", "MathBlock", "Note", "Paragraph", "Table"]
-
-
-class _Printer(MathMLPresentationPrinter):
-    """SymPy's presentation MathML, with piecewise functions as a brace and two columns."""
-
-    def _print_Piecewise(self, expr: sp.Piecewise) -> Any:
-        def node(tag: str, *children: Any, text: str | None = None) -> Any:
-            element = self.dom.createElement(tag)
-            if text is not None:
-                element.appendChild(self.dom.createTextNode(text))
-            for child in children:
-                element.appendChild(child)
-            return element
-        rows = []
-        for value, condition in expr.args:
-            if condition == sp.true:
-                where = node("mtd", node("mtext", text="otherwise"))
-            else:
-                where = node("mtd", node("mtext", text="if\u00a0"), self._print(condition))
-            rows.append(node("mtr", node("mtd", self._print(value)), where))
-        return node("mrow", node("mo", text="{"), node("mtable", *rows))
-
-
-_LOOSE_AMPERSAND = re.compile(r"&(?![A-Za-z]+;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
-
-
-def _serialize(node: Any) -> str:
-    """MathML text of a minidom node with text escaped.
-
-    ``sp.mathml`` writes text nodes unescaped (``<mo><</mo>``) so that its entities such
-    as ``&dd;`` survive; here ``<`` and ``>`` are always escaped and ``&`` unless it
-    starts an entity.
-    """
-    if node.nodeType == node.TEXT_NODE:
-        text = _LOOSE_AMPERSAND.sub("&amp;", node.data)
-        return text.replace("<", "&lt;").replace(">", "&gt;")
-    attributes = "".join(f' {k}="{html.escape(v)}"' for k, v in node.attributes.items())
-    inner = "".join(_serialize(child) for child in node.childNodes)
-    return f"<{node.tagName}{attributes}>{inner}</{node.tagName}>"
+__all__ = ["LONG_FORMULA", "Block", "Contents", "Heading", "Image", "Math", "MathBlock", "Note",
+           "Paragraph", "Table", "display_lines", "slug"]
 
 
 LONG_RATIONAL = 24
 """Rationals with a longer decimal form (SELU's exact constants) are shown as 20-digit floats."""
+LONG_FORMULA = 90
+"""Characters of LaTeX above which a displayed chain ``a = b = c`` is set one side per line."""
 
 
 def _shorten(expr: sp.Basic) -> sp.Basic:
@@ -73,48 +39,69 @@ def _shorten(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace(long) if long else expr
 
 
+def slug(text: str) -> str:
+    """An anchor from heading text: lower case, letters, digits, ``-`` and ``_`` kept.
+
+    This is GitHub's rule for heading anchors, so Markdown links match them.
+
+    >>> slug("Backpropagation equations for 4-3:tanh:mse")
+    'backpropagation-equations-for-4-3tanhmse'
+    """
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
 @dataclass(frozen=True)
 class Math:
-    """One formula: ``latex`` always; ``mathml`` and ``text`` for the HTML renderer.
+    """One formula as LaTeX; ``text`` is a plain-text reading (tooltips, alt text).
 
     ``sides`` holds the LaTeX of each side of an equation or chain ``a = b = c`` so that a
     renderer may break a long formula at its equals signs.
     """
 
     latex: str
-    text: str
-    mathml: str | None = None
+    text: str = ""
     sides: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, expr: sp.Basic) -> Math:
-        """Build from a SymPy object (printers: ``latex``, presentation ``mathml``, ``sstr``)."""
+        """Build from a SymPy object (printers: ``latex`` and ``sstr``)."""
         expr = _shorten(expr)
-        try:
-            mathml = _serialize(_Printer()._print(expr))
-        except Exception:  # the MathML printer lacks rules for some objects; text remains
-            mathml = None
-        return cls(latex=sp.latex(expr), text=sp.sstr(expr), mathml=mathml)
+        return cls(latex=sp.latex(expr), text=sp.sstr(expr))
+
+    @classmethod
+    def tex(cls, latex: str, *sides: str) -> Math:
+        """A hand-written formula: ``Math.tex(r"\\delta^l = \\dots")``; ``sides`` optional."""
+        return cls(latex=latex, text=latex, sides=tuple(sides))
 
     @classmethod
     def equation(cls, lhs: sp.Basic, rhs: sp.Basic) -> Math:
         """``lhs = rhs`` without SymPy evaluating the equality."""
         left, right = cls.of(lhs), cls.of(rhs)
-        mathml = (None if left.mathml is None or right.mathml is None
-                  else f"{left.mathml}<mo>=</mo>{right.mathml}")
         return cls(latex=f"{left.latex} = {right.latex}", text=f"{left.text} = {right.text}",
-                   mathml=mathml, sides=(left.latex, right.latex))
+                   sides=(left.latex, right.latex))
 
     @classmethod
     def chain(cls, *parts: sp.Basic) -> Math:
         """``a = b = c …``: the same quantity written several ways (repeats dropped)."""
         distinct = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
         pieces = [cls.of(part) for part in distinct]
-        mathml = (None if any(m.mathml is None for m in pieces)
-                  else "<mo>=</mo>".join(m.mathml for m in pieces))  # type: ignore[misc]
         return cls(latex=" = ".join(m.latex for m in pieces),
-                   text=" = ".join(m.text for m in pieces), mathml=mathml,
+                   text=" = ".join(m.text for m in pieces),
                    sides=tuple(m.latex for m in pieces))
+
+
+def display_lines(m: Math, limit: int = LONG_FORMULA) -> list[str]:
+    """The lines a displayed ``m`` is set on: one, or a long chain broken at each ``=``.
+
+    >>> display_lines(Math.tex("a = b = c", "a", "b", "c"), limit=3)
+    ['a = b', '= c']
+    """
+    if len(m.sides) > 2 and len(m.latex) > limit:
+        return [f"{m.sides[0]} = {m.sides[1]}", *(f"= {side}" for side in m.sides[2:])]
+    if len(m.sides) == 2 and len(m.latex) > 2 * limit:
+        return [f"{m.sides[0]}", f"= {m.sides[1]}"]
+    return [m.latex]
 
 
 @dataclass(frozen=True)
@@ -122,6 +109,14 @@ class Heading:
     level: int
     text: str
     anchor: str = ""
+
+    @property
+    def target(self) -> str:
+        """The anchor links point to: ``anchor`` if set, else :func:`slug` of the text."""
+        return self.anchor or slug(self.text)
+
+
+_INLINE_MATH = re.compile(r"\$([^$]+)\$")
 
 
 @dataclass(frozen=True)
@@ -133,6 +128,20 @@ class Paragraph:
     @classmethod
     def of(cls, *parts: str | Math) -> Paragraph:
         """``Paragraph.of("text ", Math.of(x), " more text")``."""
+        return cls(tuple(parts))
+
+    @classmethod
+    def parse(cls, text: str) -> Paragraph:
+        """Prose with inline LaTeX between ``$…$``: ``Paragraph.parse("layer $l$ …")``.
+
+        Only for the report's own sentences: names from tables go through :meth:`of`.
+        """
+        parts: list[str | Math] = []
+        for i, piece in enumerate(_INLINE_MATH.split(text)):
+            if i % 2:
+                parts.append(Math.tex(piece))
+            elif piece:
+                parts.append(piece)
         return cls(tuple(parts))
 
 
@@ -170,4 +179,11 @@ class Note:
     text: str
 
 
-Block = Heading | Paragraph | MathBlock | Table | Image | Note
+@dataclass(frozen=True)
+class Contents:
+    """A table of contents: the document's headings down to ``depth``, linked."""
+
+    headings: tuple[Heading, ...]
+
+
+Block = Heading | Paragraph | MathBlock | Table | Image | Note | Contents

@@ -32,11 +32,13 @@ from gradcheck.reference.lambdified import (
 __all__ = [
     "EPS",
     "Evidence",
+    "StepStudy",
     "StepSweep",
     "activation_evidence",
     "central_difference_step",
     "loss_evidence",
     "loss_points",
+    "step_study",
     "step_sweep",
 ]
 
@@ -160,6 +162,17 @@ class StepSweep:
         errors = self.central_error if which == "central" else self.forward_error
         return float(self.steps[int(np.argmin(errors))])
 
+    def smoothed_best(self, which: str = "central", window: int = 9) -> float:
+        """The step minimising a moving median (``window`` steps) of the log error.
+
+        The rounding branch of the V is noise; its luckiest dip decides a plain argmin
+        and pulls it to too small a step. The moving median follows the V's envelope.
+        """
+        errors = np.log(self.central_error if which == "central" else self.forward_error)
+        half = window // 2
+        smooth = [np.median(errors[max(0, i - half):i + half + 1]) for i in range(errors.size)]
+        return float(self.steps[int(np.argmin(smooth))])
+
 
 def step_sweep(name: str = "tanh", at: float = 0.5, steps: np.ndarray | None = None) -> StepSweep:
     """Errors of forward and central differences of ``ACTIVATIONS[name]`` at ``at``.
@@ -179,3 +192,62 @@ def step_sweep(name: str = "tanh", at: float = 0.5, steps: np.ndarray | None = N
     floor = EPS * EPS  # log plots: an exact hit is drawn at the floor, not at −∞
     return StepSweep(name, at, h, np.maximum(np.abs(forward - exact), floor),
                      np.maximum(np.abs(central - exact), floor))
+
+
+STUDY_POINTS = (-2.2, -1.45, -0.8, -0.35, 0.3, 0.5, 0.85, 1.3, 1.9)
+"""Where :func:`step_study` sweeps tanh: away from 0, where tanh'' vanishes."""
+
+
+@dataclass(frozen=True)
+class StepStudy:
+    """Best measured and predicted steps at several points; medians are the robust summary.
+
+    The predictions minimise the usual error model: forward ``|f''|h/2 + 2ε|f|/h`` gives
+    ``h* = 2√(ε|f|/|f''|)``; central ``|f'''|h²/6 + ε|f|/h`` gives ``h* = (3ε|f|/|f'''|)^(1/3)``.
+    """
+
+    name: str
+    points: tuple[float, ...]
+    best_forward: np.ndarray
+    best_central: np.ndarray
+    predicted_forward: np.ndarray
+    predicted_central: np.ndarray
+
+    @staticmethod
+    def _median(values: np.ndarray) -> float:
+        return float(np.exp(np.median(np.log(values))))
+
+    def median(self, which: str) -> tuple[float, float]:
+        """``(measured, predicted)`` medians for ``"forward"`` or ``"central"``."""
+        if which == "forward":
+            return self._median(self.best_forward), self._median(self.predicted_forward)
+        return self._median(self.best_central), self._median(self.predicted_central)
+
+
+def step_study(name: str = "tanh", points: tuple[float, ...] = STUDY_POINTS) -> StepStudy:
+    """Best forward and central steps of ``name`` at each of ``points``, measured and predicted.
+
+    A single point's minimum is decided by how the rounding errors of a few evaluations
+    happen to fall, so it scatters by a decade; the median over several points does not.
+
+    >>> study = step_study()
+    >>> measured, predicted = study.median("central")
+    >>> 0.1 < measured / predicted < 10
+    True
+    """
+    import sympy as sp
+
+    from gradcheck.reference.exact import z
+    row = EXACT_ACTIVATIONS[name]
+    f0, f2, f3 = (sp.lambdify(z, sp.diff(row.expr, z, k), "mpmath") for k in (0, 2, 3))
+    steps = np.logspace(-1, -15, 113)
+    best_f, best_c, pred_f, pred_c = [], [], [], []
+    for at in points:
+        sweep = step_sweep(name, at, steps)
+        best_f.append(sweep.smoothed_best("forward"))
+        best_c.append(sweep.smoothed_best("central"))
+        value, second, third = (abs(float(g(at))) for g in (f0, f2, f3))
+        pred_f.append(2 * np.sqrt(EPS * value / second))
+        pred_c.append((3 * EPS * value / third) ** (1 / 3))
+    return StepStudy(name, tuple(points), *(np.array(v) for v in (best_f, best_c, pred_f,
+                                                                   pred_c)))

@@ -21,7 +21,7 @@ from gradcheck.reference.evidence import StepSweep
 from gradcheck.reference.exact import EXACT_ACTIVATIONS
 from gradcheck.reference.lambdified import numpy_activation, numpy_activation_derivative
 
-__all__ = ["activation_plot", "available", "step_plot"]
+__all__ = ["activation_plot", "available", "graph_plot", "step_plot"]
 
 DPI = 80
 
@@ -86,4 +86,56 @@ def step_plot(sweep: StepSweep) -> bytes | None:
     axes.set_ylabel("|difference − exact derivative|")
     axes.set_title(f"{sweep.name}'({sweep.at:g}): truncation vs rounding")
     axes.legend(fontsize="small", loc="lower left")
+    return _png(figure, plt)
+
+
+# ---- computational graphs ------------------------------------------------------------------
+# (label, x, y, shape): "v" a value (circle), "op" an operation (box)
+_GRAPHS: dict[str, tuple[tuple[tuple[str, float, float, str], ...],
+                         tuple[tuple[int, int, str], ...], str]] = {
+    "neuron": (
+        (("$x$", 0, 1, "v"), ("$w$", 0, 0, "v"), ("$\\times$", 1.3, 0.5, "op"),
+         ("$z$", 2.5, 0.5, "v"), ("$f$", 3.7, 0.5, "op"), ("$y$", 4.9, 0.5, "v"),
+         ("$t$", 4.9, -0.5, "v"), ("$\\frac{1}{2}(t-y)^2$", 6.3, 0.5, "op"),
+         ("$E$", 7.7, 0.5, "v")),
+        ((0, 2, "$w$"), (1, 2, "$x$"), (2, 3, ""), (3, 4, "$f'(z)$"), (4, 5, ""),
+         (5, 7, "$-(t-y)$"), (6, 7, ""), (7, 8, "")),
+        "one neuron: forward left to right; each edge's local derivative multiplies on the "
+        "way back"),
+    "dense": (
+        (("$a^{l-1}$\n(N, n$^{l-1}$)", 0, 1, "v"), ("$W^l$\n(n$^{l-1}$, n$^l$)", 0, 0, "v"),
+         ("matmul", 1.5, 0.5, "op"), ("$b^l$\n(n$^l$,)", 1.5, -0.5, "v"),
+         ("$+$", 2.9, 0.5, "op"), ("$z^l$\n(N, n$^l$)", 4.2, 0.5, "v"),
+         ("$f$", 5.5, 0.5, "op"), ("$a^l$\n(N, n$^l$)", 6.8, 0.5, "v")),
+        ((0, 2, "$\\delta^l W^{lT}$"), (1, 2, "$a^{l-1\\,T}\\delta^l$"), (2, 4, ""),
+         (3, 4, "$\\Sigma_n\\delta^l_n$"), (4, 5, "$\\delta^l$"), (5, 6, "$\\odot f'(z^l)$"),
+         (6, 7, "")),
+        "one dense layer with shapes; edge labels: the gradient each input receives"),
+}
+
+
+def graph_plot(kind: str) -> bytes | None:
+    """A computational graph (``"neuron"`` or ``"dense"``) as PNG, or ``None``."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    nodes, edges, title = _GRAPHS[kind]
+    figure, axes = plt.subplots(figsize=(8.4, 2.6))
+    for start, end, label in edges:
+        (_, x0, y0, _), (_, x1, y1, _) = nodes[start], nodes[end]
+        axes.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                      arrowprops={"arrowstyle": "-|>", "color": "#555", "shrinkA": 16,
+                                  "shrinkB": 16})
+        if label:
+            axes.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", fontsize=8,
+                      color="#a33")
+    for label, x, y, shape in nodes:
+        style = ("round,pad=0.3" if shape == "v" else "square,pad=0.3")
+        colour = "#e8f0fb" if shape == "v" else "#fdf1dc"
+        axes.text(x, y, label, ha="center", va="center", fontsize=10,
+                  bbox={"boxstyle": style, "facecolor": colour, "edgecolor": "#777"})
+    axes.set_xlim(-0.6, max(n[1] for n in nodes) + 0.6)
+    axes.set_ylim(-0.9, 1.4)
+    axes.axis("off")
+    axes.set_title(title, fontsize=9)
     return _png(figure, plt)

@@ -1,4 +1,10 @@
-"""Markdown renderer: GitHub-flavoured, with math in ``$…$`` and ``$$…$$``.
+"""Markdown renderer: GitHub-flavoured, with math that GitHub's Markdown cannot mangle.
+
+GitHub runs its Markdown parser before the math renderer, so inside ``$…$`` a ``\\\\``
+becomes ``\\``, ``\\:`` becomes ``:``, and ``}_{`` or two underscores start emphasis.
+Inline math is therefore written `` $`…`$ `` (GitHub's code-span form, passed to the math
+renderer untouched) and displayed math as a fenced ```` ```math ```` block; a long chain
+is set as an ``aligned`` environment broken at its equals signs, like the other formats.
 
 Plain text is escaped (Markdown punctuation and ``<``/``>``/``&``), so a name such as
 ``<b>x|y</b>`` prints literally. In math, ``|`` is written ``\\vert`` so that formulas
@@ -18,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 from gradcheck.reference.document import (
     Block,
+    Contents,
     Heading,
     Image,
     Math,
@@ -25,9 +32,14 @@ from gradcheck.reference.document import (
     Note,
     Paragraph,
     Table,
+    display_lines,
+    slug,
 )
 
-__all__ = ["escape", "render_blocks"]
+__all__ = ["GITHUB_MANGLED", "escape", "mangled", "render_blocks"]
+
+GITHUB_MANGLED = (r"\\", r"\:", r"\,", r"\;", r"\!", r"\{", r"\}", "}_{", "_", "*")
+"""Character sequences that GitHub's Markdown changes inside a plain ``$…$`` span."""
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|$~])")
 _LINE_START = re.compile(r"^([#+\-](?= )|>|\d+\.(?= ))", re.MULTILINE)
@@ -42,13 +54,47 @@ def escape(text: str) -> str:
                            text)
 
 
-def _math(m: Math) -> str:
-    # GitHub math: '|' would end a table cell; '$' cannot occur in SymPy's LaTeX
-    return m.latex.replace("|", r"\vert ")
+def mangled(latex: str) -> list[str]:
+    """The sequences of :data:`GITHUB_MANGLED` in ``latex`` (empty: safe as plain ``$…$``).
+
+    >>> mangled(r"a_{1}^{2}"), mangled(r"x_{i}_{j}")
+    (['_'], ['}_{', '_'])
+    """
+    return [pattern for pattern in GITHUB_MANGLED if pattern in latex]
+
+
+def _math(latex: str) -> str:
+    # '|' would end a table cell; a backtick would end the code span
+    return latex.replace("|", r"\vert ").replace("`", "'")
 
 
 def _inline(part: str | Math) -> str:
-    return f"${_math(part)}$" if isinstance(part, Math) else escape(part)
+    if not isinstance(part, Math):
+        return escape(part)
+    return f"$`{_math(part.latex)}`$"
+
+
+def _display(m: Math) -> str:
+    lines = display_lines(m)
+    if len(lines) == 1:
+        body = _math(lines[0])
+    else:
+        rows = [lines[0].replace(" = ", " &= ", 1), *(f"&{line}" for line in lines[1:])]
+        body = "\\begin{aligned}\n" + " \\\\\n".join(_math(r) for r in rows) + "\n\\end{aligned}"
+    return f"```math\n{body}\n```\n"
+
+
+def _contents(block: Contents) -> str:
+    seen: dict[str, int] = {}
+    lines = []
+    for heading in block.headings:
+        anchor = slug(heading.text)  # GitHub's own anchors; repeats get -1, -2, …
+        count = seen.get(anchor, 0)
+        seen[anchor] = count + 1
+        if count:
+            anchor = f"{anchor}-{count}"
+        lines.append(f"{'  ' * (heading.level - 2)}- [{escape(heading.text)}](#{anchor})")
+    return "**Contents**\n\n" + "\n".join(lines) + "\n"
 
 
 def render_blocks(blocks: Sequence[Block],
@@ -64,7 +110,7 @@ def render_blocks(blocks: Sequence[Block],
             for i, line in enumerate(block.lines):
                 if i < len(block.labels) and block.labels[i]:
                     out.append(f"*{escape(block.labels[i])}:*\n")
-                out.append(f"$$\n{_math(line)}\n$$\n")
+                out.append(_display(line))
         elif isinstance(block, Table):
             if block.caption:
                 out.append(f"*{escape(block.caption)}*\n")
@@ -83,6 +129,8 @@ def render_blocks(blocks: Sequence[Block],
                     out.append(f"*{escape(block.caption)}*\n")
         elif isinstance(block, Note):
             out.append(f"> {escape(block.text)}\n")
+        elif isinstance(block, Contents):
+            out.append(_contents(block))
         else:
             raise TypeError(f"render_md: unknown block type {type(block).__name__}")
     return "\n".join(out)

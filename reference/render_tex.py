@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from gradcheck.reference.document import (
     Block,
+    Contents,
     Heading,
     Image,
     Math,
@@ -25,6 +26,7 @@ from gradcheck.reference.document import (
     Note,
     Paragraph,
     Table,
+    display_lines,
 )
 
 __all__ = ["escape", "render_document"]
@@ -83,15 +85,12 @@ def _inline(part: str | Math) -> str:
 
 
 LONG_FORMULA = 90
-"""Characters of LaTeX above which a chain ``a = b = c`` is set one side per line."""
+"""Characters of LaTeX above which an inline formula is set apart as a display."""
 
 
 def _display(m: Math) -> str:
     """A displayed formula; long chains broken at ``=``; every line shrunk to fit the page."""
-    if len(m.sides) > 1 and len(m.latex) > LONG_FORMULA:
-        lines = [f"{m.sides[0]} = {m.sides[1]}", *(f"= {side}" for side in m.sides[2:])]
-    else:
-        lines = [m.latex]
+    lines = display_lines(m)
     fitted = "\\\\[0.3em]\n".join(f"\\fitmath{{{_math(Math(line, ''))}}}" for line in lines)
     return f"\\begin{{flushleft}}\n{fitted}\n\\end{{flushleft}}"
 
@@ -129,6 +128,8 @@ def _blocks(blocks: Sequence[Block], image_link: Callable[[Image], str | None] |
                            f"{{{link}}}{caption}\n\\end{{center}}")
         elif isinstance(block, Note):
             out.append(f"\\begin{{quote}}\\emph{{{escape(block.text)}}}\\end{{quote}}")
+        elif isinstance(block, Contents):
+            out.append("\\tableofcontents")
         else:
             raise TypeError(f"render_tex: unknown block type {type(block).__name__}")
     return out

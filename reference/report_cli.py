@@ -3,6 +3,7 @@
 ``gradcheck.ways_in.cli`` dispatches ``gradcheck report ARGS`` to :func:`main`. Options::
 
     -o, --output FILE        write to FILE (atomically); default: standard output
+    --quiet                  no progress line (shown on standard error when it is a terminal)
     --format {md,html,tex}   default: from FILE's extension, else md
     --only NAMES             comma-separated activations and losses (default: all);
                              softmax selects the vector-valued identities
@@ -55,7 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_NETWORK}; 'none' to leave it out)")
     parser.add_argument("--no-plots", action="store_true",
                         help="leave the figures out (matplotlib is then not needed)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress line (shown on a terminal's standard error)")
     return parser
+
+
+def _progress_line(done: int, total: int, what: str) -> None:
+    """``[ 7/42] activation gelu`` on one terminal line, rewritten in place."""
+    end = "\n" if done == total else ""
+    sys.stderr.write(f"\r\x1b[2K[{done:>{len(str(total))}}/{total}] {what}{end}")
+    sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt = format_for_path(args.output, args.format)
         if network is not None:
             NetworkSpec.parse(network)
-        report = build_report(only=only, network=network, plots=not args.no_plots)
+        show = not args.quiet and sys.stderr.isatty()
+        report = build_report(only=only, network=network, plots=not args.no_plots,
+                              progress=_progress_line if show else None)
     except ValueError as error:
         option = "--only" if "--only" in str(error) else (
             "--network" if "network spec" in str(error) else "-o/--format")

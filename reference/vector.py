@@ -14,12 +14,11 @@ their equality (``"symbolic"`` when ``simplify`` reduces every entry of the diff
 zero).
 
 >>> softmax_jacobian(3).proof
-'symbolic'
+'symbolic, for K = 3 and every z'
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from functools import cache
 
@@ -65,10 +64,8 @@ class Identity:
     def _line(self, rhs: sp.Basic) -> Math:
         latex, text = self.lhs
         right = Math.of(rhs)
-        mathml = None if right.mathml is None else (
-            f"<mi>{html.escape(text)}</mi><mo>=</mo>{right.mathml}")
         return Math(latex=f"{latex} = {right.latex}", text=f"{text} = {right.text}",
-                    mathml=mathml)
+                    sides=(latex, right.latex))
 
     def _repr_markdown_(self) -> str:
         from gradcheck.reference.render_md import render_blocks
@@ -92,7 +89,7 @@ def softmax_jacobian(k: int = 3) -> Identity:
     classic = sp.Matrix(k, k, lambda i, j: s[i] * (sp.KroneckerDelta(i, j) - s[j]))
     symbols = sp.Matrix(k, k, lambda i, j: sp.Symbol(f"s_{i + 1}") * (
         sp.KroneckerDelta(i, j) - sp.Symbol(f"s_{j + 1}")))
-    proof = _prove_zero(derived - classic, "softmax Jacobian")
+    proof = _prove_zero(derived - classic, "softmax Jacobian") + f", for K = {k} and every z"
     return Identity(f"Softmax Jacobian ({k} classes)", (r"\frac{\partial s}{\partial z}", "∂s/∂z"),
                     sp.simplify(derived), symbols, "", proof,
                     "SymPy differentiates every output of softmax with respect to every input; "
@@ -111,7 +108,8 @@ def fused_softmax_ce(k: int = 3) -> Identity:
     _prove_zero(derived - general, "softmax cross-entropy, any targets")
     on_simplex = {ts[-1]: 1 - sp.Add(*ts[:-1])}
     proof = _prove_zero((derived - (s - sp.Matrix(ts))).subs(on_simplex),
-                        "softmax cross-entropy, targets summing to 1")
+                        "softmax cross-entropy, targets summing to 1") + (
+        f", for K = {k}, every z and t")
     sym_s = sp.Matrix(sp.symbols(f"s_1:{k + 1}"))
     return Identity(f"Softmax with cross-entropy ({k} classes)",
                     (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
@@ -129,7 +127,8 @@ def fused_sigmoid_bce() -> Identity:
     sig = 1 / (1 + sp.exp(-zv))
     loss = EXACT_LOSSES["bce"].per_sample([sig], [tv])
     derived = sp.diff(loss, zv)
-    proof = _prove_zero(derived - (sig - tv), "sigmoid with binary cross-entropy")
+    proof = _prove_zero(derived - (sig - tv), "sigmoid with binary cross-entropy") + (
+        ", for every z and t")
     return Identity("Sigmoid with binary cross-entropy",
                     (r"\frac{\partial \ell}{\partial z}", "∂ℓ/∂z"),
                     sp.simplify(derived), sp.Function("sigma")(zv) - tv, "", proof,
@@ -138,31 +137,37 @@ def fused_sigmoid_bce() -> Identity:
 
 
 @cache
-def squared_error_conventions(n: int = 2, k: int = 2) -> tuple[Identity, ...]:
-    """Gradients of the batch losses ``mse``, ``half_sse`` and the all-entries mean."""
-    ps = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"p_{i + 1}{j + 1}", real=True))
-    ts = sp.Matrix(n, k, lambda i, j: sp.Symbol(f"t_{i + 1}{j + 1}", real=True))
+def squared_error_conventions() -> tuple[Identity, ...]:
+    """Gradients of the batch losses ``mse``, ``half_sse`` and the all-entries mean, proven
+    for symbolic ``N`` and ``K``: SymPy differentiates the double ``Sum`` with respect to
+    one entry ``p[i, j]`` and the branch for indices in range (``1 ≤ i ≤ N``, ``1 ≤ j ≤ K``)
+    simplifies to the classic form."""
+    n, k, i, j = sp.symbols("n k i j", integer=True, positive=True)
+    big_n, big_k = sp.symbols("N K", integer=True, positive=True)
+    ps, ts = sp.IndexedBase("p"), sp.IndexedBase("t")
+    r = ps[n, k] - ts[n, k]
     cases = (
-        ("mse", sp.Rational(1, n), 2 / sp.Symbol("N"), "mean over the batch of Σ_k (p − t)²"),
-        ("half_sse", sp.Rational(1, n), 1 / sp.Symbol("N"),
-         "mean over the batch of ½ Σ_k (t − p)²"),
-        ("mse", sp.Rational(1, n * k), 2 / (sp.Symbol("N") * sp.Symbol("K")),
+        ("mse", r**2 / big_n, 2 / big_n, "mean over the batch of Σ_k (p − t)²"),
+        ("half_sse", (-r) ** 2 / 2 / big_n, 1 / big_n, "mean over the batch of ½ Σ_k (t − p)²"),
+        ("mse", r**2 / (big_n * big_k), 2 / (big_n * big_k),
          "mean over all N·K entries of (p − t)² (as some frameworks define MSE)"),
     )
     out = []
-    for name, scale, factor, words in cases:
-        row = EXACT_LOSSES[name]
-        batch = scale * sp.Add(*[row.per_sample(list(ps.row(i)), list(ts.row(i)))
-                                 for i in range(n)])
-        derived = sp.Matrix([[sp.diff(batch, ps[i, j]) for j in range(k)] for i in range(n)])
-        coefficient = factor.subs({sp.Symbol("N"): n, sp.Symbol("K"): k})
-        proof = _prove_zero(derived - coefficient * (ps - ts), f"{words} gradient")
+    for _name, term, factor, words in cases:
+        batch = sp.Sum(term, (n, 1, big_n), (k, 1, big_k))
+        derived = sp.piecewise_fold(sp.diff(batch, ps[i, j]).doit())
+        inside = derived
+        if isinstance(derived, sp.Piecewise):  # the branch for i, j in range
+            inside = next(e for e, cond in derived.args if cond != sp.true)
+        classic = factor * (ps[i, j] - ts[i, j])
+        proof = _prove_zero(inside - classic, f"{words} gradient")
         p_sym, t_sym = sp.symbols("p t")
         out.append(Identity(f"Squared error: {words}", (r"\frac{\partial L}{\partial p}", "∂L/∂p"),
-                            sp.simplify(derived), factor * (p_sym - t_sym), f"N = {n}, K = {k} "
-                            "checked entry by entry", proof,
-                            f"L is the {words}; SymPy differentiates a {n}×{k} batch entry by "
-                            "entry."))
+                            sp.simplify(inside).subs({ps[i, j]: p_sym, ts[i, j]: t_sym}),
+                            factor * (p_sym - t_sym), "", proof + ", for every N and K",
+                            f"L is the {words}, written as a double sum over N samples and "
+                            "K outputs with N and K symbolic; SymPy differentiates it with "
+                            "respect to one entry p = p_ij."))
     return tuple(out)
 
 

@@ -115,9 +115,32 @@ def test_derivation_renders_in_jupyter(name):
     assert latex.startswith("$$") and latex.endswith("$$")
     assert sp.latex(d.expr) in latex
     markdown = d._repr_markdown_()
-    assert f"### {name}" in markdown and "$$" in markdown
+    assert f"### {name}" in markdown and "```math" in markdown
 
 
 def test_single_neuron_renders_in_jupyter():
     markdown = single_neuron("tanh")._repr_markdown_()
     assert "with f = tanh" in markdown and r"\left(1 - y^{2}\right)" in markdown
+
+
+@pytest.mark.parametrize("name", [n for n in EXACT_ACTIVATIONS if EXACT_ACTIVATIONS[n].kinks])
+def test_the_value_at_a_kink_is_stated_as_the_models_convention(name):
+    import numpy as np
+
+    from gradcheck.models.activations import ACTIVATIONS
+    from gradcheck.reference.render_md import render_blocks
+    d = derive_activation(name)
+    kinks = [k for k in d.kinks if not k.differentiable]
+    text = render_blocks(d.blocks())
+    assert text.count("Convention at") == len(kinks)
+    op = ACTIVATIONS[name]
+    for k in kinks:  # the value the report calls a convention is the one the models use
+        at = np.array([float(k.at)])
+        assert float(d.simplified.subs(d.var, k.at)) == pytest.approx(op.df(at, op.f(at))[0])
+
+
+@pytest.mark.parametrize("name", [n for n in EXACT_LOSSES if EXACT_LOSSES[n].element is not None])
+def test_loss_identities_are_proven_for_symbolic_targets(name):
+    d = derive_loss(name)
+    if d.identity is not None:
+        assert d.identity_proof == "symbolic, for every t"

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["__init__", "exact", "derive", "document", "lambdified", "vector", "networks", "recurrent", "convolution",
            "evidence", "plots", "render_md", "render_tex", "render_html", "report",
-           "report_cli"]
+           "report_cli", "backprop", "layers", "layer_evidence", "teaching"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -12,15 +12,22 @@ z = sp.Symbol("z", real=True)
 HOSTILE = "<b>&amp; x_1 | $y$ *z* σ²</b>"
 
 
-def test_mathml_text_is_escaped_and_entities_survive():
-    m = Math.of(sp.Symbol("a<b&c") + sp.Derivative(sp.exp(z), z))
-    assert "a&lt;b&amp;c" in m.mathml and "&dd;" in m.mathml and "<mi>a<b" not in m.mathml
+def test_html_formulas_are_the_latex_converted():
+    m = Math.of(sp.Derivative(1 + sp.exp(-z), z))
+    html = render_html.render_document([Paragraph.of(m)], title="t")
+    assert render_html.mathml(m.latex) in html
+    # the brackets after d/dz survive, and e, d and minus are plain
+    assert "<mo stretchy=\"false\" fence=\"true\" form=\"prefix\">(</mo>" in html
+    assert "<mi>e</mi>" in html and "<mo>−</mo>" in html and "&dd;" not in html
 
 
 def test_piecewise_is_a_brace_and_a_table_in_mathml():
-    m = Math.of(sp.Piecewise((z, z > 0), (0, True)))
-    assert m.mathml.startswith("<mrow><mo>{</mo><mtable>") and "otherwise" in m.mathml
-    assert "<mo>&gt;</mo>" in m.mathml
+    m = render_html.mathml(Math.of(sp.Piecewise((z, z > 0), (0, True))).latex)
+    assert "<mtable>" in m and "otherwise" in m and "<mo>&gt;</mo>" in m
+
+
+def test_mathml_escapes_markup():
+    assert "<mo>&lt;</mo>" in render_html.mathml("a < b")
 
 
 def test_long_rationals_are_shown_as_decimals_only():

@@ -25,13 +25,13 @@ from gradcheck.reference.vector import (
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_softmax_jacobian_identity_is_proven(k):
     identity = softmax_jacobian(k)
-    assert identity.proof == "symbolic"
+    assert identity.proof == f"symbolic, for K = {k} and every z"
     assert identity.derived.shape == (k, k)
 
 
 def test_every_identity_is_proven_and_renders():
     for identity in all_identities():
-        assert identity.proof == "symbolic", identity.title
+        assert identity.proof.startswith("symbolic, for "), identity.title
         assert escape(identity.title) in identity._repr_markdown_()
 
 
@@ -41,11 +41,14 @@ def test_fused_gradients_state_their_condition():
 
 
 def test_squared_error_conventions_differ_by_the_stated_factors():
-    mse, half, mean_all = squared_error_conventions(n=2, k=3)
-    p11, t11 = sp.Symbol("p_11", real=True), sp.Symbol("t_11", real=True)
-    assert sp.simplify(mse.derived[0, 0] - (p11 - t11)) == 0       # 2(p − t)/N, N = 2
-    assert sp.simplify(half.derived[0, 0] - (p11 - t11) / 2) == 0  # (p − t)/N
-    assert sp.simplify(mean_all.derived[0, 0] - (p11 - t11) / 3) == 0  # 2(p − t)/(NK)
+    mse, half, mean_all = squared_error_conventions()
+    p_, t_ = sp.symbols("p t")
+    n, k = sp.symbols("N K", integer=True, positive=True)
+    # derived from a double Sum with N and K symbolic: the 1/N (and 1/K) cannot hide
+    assert sp.simplify(mse.derived - 2 * (p_ - t_) / n) == 0
+    assert sp.simplify(half.derived - (p_ - t_) / n) == 0
+    assert sp.simplify(mean_all.derived - 2 * (p_ - t_) / (n * k)) == 0
+    assert all(i.proof == "symbolic, for every N and K" for i in (mse, half, mean_all))
 
 
 def _exact_softmax_jacobian(zs: np.ndarray) -> np.ndarray:
