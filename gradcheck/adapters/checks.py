@@ -34,6 +34,10 @@ seed : int
     Seeds every random choice (directions, upstream gradients, samples).
 directions : int
     Random directions in fast mode.
+allow_unresolved : bool
+    Count entries that no step can resolve (their finite-difference error estimate is
+    not well below the gradient: a large constant next to a small variation) as a pass.
+    Default False: such a check is *inconclusive* (``result.verdict``), never OK.
 
 What the checks also do
 -----------------------
@@ -256,7 +260,8 @@ def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objecti
 def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
                x: Any, *, mode: str = "auto", rtol: float | None = None,
                atol: float | None = None, eps: float | None = None, method: str = "central",
-               seed: int = 0, directions: int = FAST_DIRECTIONS) -> CheckResult:
+               seed: int = 0, directions: int = FAST_DIRECTIONS,
+        allow_unresolved: bool = False) -> CheckResult:
     """Check ``grad(x)`` against finite differences of the scalar function ``f`` at ``x``.
 
     Parameters
@@ -267,7 +272,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
         Its claimed gradient, shape of ``x``.
     x : array_like, float
         Point to check at (copied; never modified).
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         See :mod:`gradcheck.adapters.checks`.
 
     Returns
@@ -279,7 +284,8 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
     True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions))
+                              seed=seed, directions=directions,
+                              allow_unresolved=allow_unresolved))
     require_callable("f", f)
     require_callable("grad", grad)
     label = getattr(f, "__name__", "f")
@@ -312,7 +318,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    jac: Callable[[np.ndarray], np.ndarray] | None = None, mode: str = "auto",
                    rtol: float | None = None, atol: float | None = None,
                    eps: float | None = None, method: str = "central", seed: int = 0,
-                   directions: int = FAST_DIRECTIONS) -> CheckResult:
+                   directions: int = FAST_DIRECTIONS,
+        allow_unresolved: bool = False) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
     The check differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode:
@@ -328,7 +335,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         ``v: y.shape``; returns ``x.shape``. Exactly one of ``vjp`` and ``jac``.
     jac : callable, ``x -> J``, optional
         ``J: y.shape + x.shape``.
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         See :mod:`gradcheck.adapters.checks`.
 
     Returns
@@ -341,7 +348,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions))
+                              seed=seed, directions=directions,
+                              allow_unresolved=allow_unresolved))
     require_callable("f", f)
     if (vjp is None) == (jac is None):
         raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
@@ -381,7 +389,8 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
               hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any, *,
               mode: str = "auto", rtol: float | None = None, atol: float | None = None,
               eps: float | None = None, method: str = "central", seed: int = 0,
-              directions: int = FAST_DIRECTIONS) -> CheckResult:
+              directions: int = FAST_DIRECTIONS,
+        allow_unresolved: bool = False) -> CheckResult:
     """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
 
     Differences ``φ = w·grad(x)`` (seeded Gaussian ``w``), whose gradient is ``H w``
@@ -395,7 +404,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
         ``w: x.shape``; returns ``x.shape``.
     x : array_like, float
         Point to check at (copied; never modified).
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         See :mod:`gradcheck.adapters.checks`.
 
     Returns
@@ -407,7 +416,8 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions))
+                              seed=seed, directions=directions,
+                              allow_unresolved=allow_unresolved))
     require_callable("grad", grad)
     require_callable("hvp", hvp)
     label = getattr(grad, "__name__", "grad")
@@ -456,7 +466,8 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
 
 def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = None,
                 atol: float | None = None, eps: float | None = None, method: str = "central",
-                seed: int = 0, directions: int = FAST_DIRECTIONS) -> CheckResult:
+                seed: int = 0, directions: int = FAST_DIRECTIONS,
+        allow_unresolved: bool = False) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -484,7 +495,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions))
+                              seed=seed, directions=directions,
+                              allow_unresolved=allow_unresolved))
     label = _require_layer(layer)
     if method == "complex":
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
@@ -589,7 +601,8 @@ def _gradient_flow(model: Any, grads: Mapping[str, np.ndarray]) -> list[LayerFlo
 def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                 rtol: float | None = None, atol: float | None = None,
                 eps: float | None = None, method: str = "central", seed: int = 0,
-                directions: int = FAST_DIRECTIONS) -> CheckResult:
+                directions: int = FAST_DIRECTIONS,
+        allow_unresolved: bool = False) -> CheckResult:
     """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
 
     The objective is ``loss.forward(model.forward(x), y) + model.penalty()`` (the penalty
@@ -606,7 +619,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         Input batch (copied; differenced in float64 when the model accepts it).
     y : array_like
         The targets in whatever form ``loss`` takes (labels ``(N,)``, one-hot ``(N, C)``).
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         See :mod:`gradcheck.adapters.checks` (``method="complex"`` is not available here).
 
     Returns
@@ -626,7 +639,8 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     True
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions))
+                              seed=seed, directions=directions,
+                              allow_unresolved=allow_unresolved))
     label = type(model).__name__
     for owner, obj, attrs in ((label, model, ("forward", "backward")),
                               (type(loss).__name__, loss, ("forward", "backward"))):

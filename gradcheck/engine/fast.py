@@ -6,7 +6,9 @@ Draw ``k`` Gaussian directions ``u`` over all targets jointly (entry ``i`` moves
 ``h·s_i·u_i`` with ``s_i = max(|θ_i|, 1)``) and compare the central directional
 difference of ``φ`` with the analytic ``Σ a_i δ_i``. Cost: ``2k`` evaluations (``4k`` if
 refined; a failing direction is re-judged at smaller steps, see
-:func:`gradcheck.engine.numeric.judge_shrinking`), independent of the number of parameters
+:func:`gradcheck.engine.numeric.judge_shrinking`; one whose error estimate cannot resolve
+it is re-judged at larger steps, then reported unresolved, see
+:func:`gradcheck.engine.numeric.judge_resolving`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
 
 Probability of missing a wrong gradient
@@ -53,9 +55,10 @@ from gradcheck.engine.numeric import (
     Probe,
     Target,
     check_entries,
-    judge_shrinking,
+    judge_resolving,
     min_relative_step,
     rms,
+    scale_floors,
 )
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
@@ -85,6 +88,8 @@ class FastReport:
     tolerance: float = 0.0  # τ_max of the global directions (derivative units)
     directional_errors: list[float] = field(default_factory=list)
     directions_failed: bool = False  # some global direction disagreed (before localizing)
+    #: Some direction was resolved only coarsely (a small error could hide in it).
+    coarse: bool = False
     directions_inconclusive: bool = False  # every direction crossed a kink: entries sampled
     notes: list[str] = field(default_factory=list)
 
@@ -98,9 +103,10 @@ class _Prober:
         self.step, self.rtol, self.describe = step, rtol, describe
         self.evaluations = 0
 
-    def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float]:
+    def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
+        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step."""
         moves = []
-        lin_up = lin_down = magnitude = 0.0
+        lin_up = lin_down = magnitude = spread = 0.0
         for target, idx, u in parts:
             values = target.values[idx]
             up, down, d_up, d_down = target.realize(
@@ -110,6 +116,10 @@ class _Prober:
             lin_up += float(np.sum(a * d_up))
             lin_down += float(np.sum(a * d_down))
             magnitude += float(np.sum(np.abs(a * d_up)))
+            # expected |a·δ| over the Gaussian draw (‖a ⊙ s‖₂·step), not this draw's value:
+            # the direction's resolution must not depend on how short it came out
+            spread = float(np.hypot(spread, rms(a * np.maximum(np.abs(values), 1.0))
+                                    * np.sqrt(idx.size) * step))
             moves.append((target.flat(), idx, up, down, values))
         try:
             for flat, idx, up, _, _ in moves:
@@ -133,11 +143,12 @@ class _Prober:
         if not (np.isfinite(f_up) and np.isfinite(f_down)):
             raise NonFiniteError(f"{self.describe} returned a non-finite value along a random "
                                  f"direction; check away from the domain boundary")
-        return probe, magnitude / step
+        return probe, magnitude / step, lin_up / step, spread / step
 
     def test(self, parts: Sequence[Part], atol: float) -> Judged:
-        """Judge one direction (refined at half the step, and at smaller steps, if needed)."""
-        first, magnitude = self._probe(parts, self.step)
+        """Judge one direction (refined at half the step, at smaller steps if needed, and
+        at larger ones where rounding drowns it)."""
+        first, magnitude, analytic, spread = self._probe(parts, self.step)
         probes = {self.step: first}
 
         def probe_at(items: np.ndarray, step: float) -> Probe:
@@ -145,8 +156,9 @@ class _Prober:
                 probes[step] = self._probe(parts, step)[0]
             return probes[step]
 
-        return judge_shrinking(probe_at, np.array([magnitude]), self.noise, self.precision,
-                               step=self.step, rtol=self.rtol, atol=atol,
+        return judge_resolving(probe_at, np.array([analytic]), np.array([magnitude]),
+                               self.noise, self.precision, step=self.step, rtol=self.rtol,
+                               atol=atol, scale_floor=spread,
                                min_step=max(min_relative_step(p[0]) for p in parts))
 
     def fails(self, parts_of: Sequence[Sequence[Part]], atol: float) -> bool:
@@ -206,14 +218,29 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
         terms = np.array([_rms(t) * np.sqrt(idx.size) for t, idx, _ in parts])
         return precision.atol * rms(terms) * float(np.sqrt(terms.size))
 
-    failed, all_kinks = False, True
+    failed, all_kinks, unresolved = False, True, 0
     for parts in _directions(rng, targets, every, directions):
         judged = prober.test(parts, floor(parts))
         report.tolerance = max(report.tolerance, float(judged.tolerance[0]))
         report.directional_errors.append(float(judged.error[0]))
         failed |= bool(judged.wrong[0])
         all_kinks &= bool(judged.kink[0])
+        unresolved += bool(judged.unresolved_mask()[0])
+        report.coarse |= bool(judged.coarse is not None and judged.coarse[0])
     report.directions_failed = failed
+    if not failed and unresolved:
+        # A direction whose error estimate swamps its derivative at every step proves
+        # nothing either way: the whole check is unresolved, never an agreement.
+        report.directions_inconclusive = True
+        report.evaluations = prober.evaluations
+        report.notes.append(f"fast mode: {unresolved} of {directions} random directions could "
+                            f"not be resolved (the rounding of φ swamps the directional "
+                            f"derivative at every step); the check is inconclusive — try "
+                            f"mode='full', or remove the large constant from φ")
+        for out in report.outcomes:
+            out.unresolved[:] = True
+            out.n_unresolved = out.target.size
+        return report
     if not failed and all_kinks:
         # Every direction crossed a kink, so each passed only inside a one-sided hull: a
         # hull that wide (ReLUs at exact zeros, or a step far coarser than φ's scale)
@@ -222,8 +249,10 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
         report.notes.append("fast mode: every random direction crosses a kink, so a sample "
                             "of entries was checked one by one instead")
         spent = sum(_sample_entries(phi, t, out, rng, f0, noise=noise, precision=precision,
-                                    step=step, rtol=rtol, atol=atol, describe=describe)
-                    for t, out in zip(targets, report.outcomes, strict=True))
+                                    step=step, rtol=rtol, atol=atol, describe=describe,
+                                    scale_floor=scale)
+                    for t, out, scale in zip(targets, report.outcomes, scale_floors(targets),
+                                             strict=True))
         report.evaluations = prober.evaluations + spent
         return report
     if not failed or not localize:
@@ -240,23 +269,26 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
                             "single tensor does on its own; all tensors are suspect")
         suspects = list(range(len(targets)))
     entry_evaluations = 0
+    scales = scale_floors(targets)
     for i in suspects:
         entry_evaluations += _localize(phi, targets[i], report.outcomes[i], prober, rng, f0,
                                  noise=noise, precision=precision, step=step, rtol=rtol,
                                  atol=atol, describe=describe, notes=report.notes,
-                                 floor=floor)
+                                 floor=floor, scale_floor=scales[i])
     report.evaluations = prober.evaluations + entry_evaluations
     return report
 
 
 def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random.Generator,
                     f0: float, *, noise: float, precision: Precision, step: float,
-                    rtol: float, atol: float | None, describe: str) -> int:
+                    rtol: float, atol: float | None, describe: str,
+                    scale_floor: float) -> int:
     """Judge ``SAMPLE_ENTRIES`` random entries one by one; fill ``out``; return evaluations."""
     sample = np.sort(rng.permutation(target.size)[:SAMPLE_ENTRIES])
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
     judged = check_entries(phi, target, sample, f0, noise=noise, precision=precision,
-                           step=step, rtol=rtol, atol=entry_atol, describe=describe)
+                           step=step, rtol=rtol, atol=entry_atol, describe=describe,
+                           scale_floor=scale_floor)
     out.record(sample, judged)
     wrong = int(judged.wrong.sum())
     out.n_wrong = round(wrong / sample.size * target.size) if wrong else 0
@@ -267,7 +299,7 @@ def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random
 def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
               rng: np.random.Generator, f0: float, *, noise: float, precision: Precision,
               step: float, rtol: float, atol: float | None, describe: str,
-              notes: list[str], floor: Floor) -> int:
+              notes: list[str], floor: Floor, scale_floor: float) -> int:
     """Sample, then bisect; fill ``out``; return the entry-wise evaluations spent."""
     spent = 0
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
@@ -275,7 +307,8 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
     def check(idx: np.ndarray) -> Judged:
         nonlocal spent
         judged = check_entries(phi, target, idx, f0, noise=noise, precision=precision,
-                               step=step, rtol=rtol, atol=entry_atol, describe=describe)
+                               step=step, rtol=rtol, atol=entry_atol, describe=describe,
+                               scale_floor=scale_floor)
         spent += judged.evaluations
         out.record(idx, judged)
         return judged

@@ -32,7 +32,17 @@ import numpy as np
 
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import PRECISIONS, Precision
+from gradcheck.engine.tolerances import (
+    FINE_RESOLUTION,
+    KINK_RESOLUTION,
+    MAX_RELATIVE_STEP,
+    NEGLIGIBLE_TENSOR,
+    PRECISIONS,
+    RAISE_RATIO,
+    RESOLUTION,
+    ZERO_GRADIENT,
+    Precision,
+)
 
 Objective = Callable[[], float]
 
@@ -138,6 +148,21 @@ class Judged:
     #: steps contradict the smooth model: the step may be too coarse for the function
     #: there (see :func:`judge_shrinking`). None when nothing was refined.
     unsettled: np.ndarray | None = None
+    #: The finite-difference part of ``tolerance`` (rounding and truncation, without the
+    #: ``rtol``/``atol`` floors): what the differences themselves can resolve.
+    estimate: np.ndarray | None = None
+    #: Items no step resolved (see :func:`judge_resolving`): neither agreeing nor wrong.
+    unresolved: np.ndarray | None = None
+    #: Items resolved only coarsely (above ``FINE_RESOLUTION``): a small error could hide.
+    coarse: np.ndarray | None = None
+    #: Items whose verdict comes from a smaller step (:func:`judge_shrinking`): a kink or
+    #: a fast variation lies within the first step, so they resolve like kinks.
+    shrunk: np.ndarray | None = None
+
+    def unresolved_mask(self) -> np.ndarray:
+        if self.unresolved is None:
+            return np.zeros(self.wrong.size, bool)
+        return self.unresolved
 
 
 def evaluate_entries(phi: Objective, target: Target, idx: np.ndarray, up: np.ndarray,
@@ -208,6 +233,23 @@ def rms(values: np.ndarray) -> float:
     if top == 0.0 or not np.isfinite(top):
         return top
     return top * float(np.sqrt(np.mean((a / top) ** 2)))
+
+
+def scale_floors(targets: Sequence[Target]) -> list[float]:
+    """The least size each target's entries must resolve (see :func:`judge_resolving`).
+
+    A target's own RMS gradient, but never below :data:`NEGLIGIBLE_TENSOR` of the largest
+    target's: a tensor whose true gradient is 0 (a bias feeding batch norm) is resolved
+    against the check's scale, not against its own rounding.
+
+    >>> t = [Target("W", "param", np.ones(2), np.ones(2)), Target("b", "param", np.ones(1),
+    ...                                                        np.zeros(1))]
+    >>> scale_floors(t)
+    [1.0, 0.001]
+    """
+    own = [rms(t.analytic_flat) for t in targets]
+    top = max(own, default=0.0)
+    return [max(r, NEGLIGIBLE_TENSOR * top) for r in own]
 
 
 def min_relative_step(target: Target) -> float:
@@ -291,7 +333,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     n = p1.error.size
     out = Judged(error=p1.error.copy(), tolerance=tol1, wrong=~(np.abs(p1.error) <= tol1),
                  kink=np.zeros(n, bool), left=np.full(n, np.nan), right=np.full(n, np.nan),
-                 refined=again.copy())
+                 refined=again.copy(), estimate=p1.rounding.copy())
     if refine is None or not again.any():
         return out
     p2 = _Pass.of(refine(again, 2.0), noise, precision)
@@ -299,6 +341,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     error, tolerance, wrong, kink, left, right, rough = _judge_refined(
         p1.subset(again), p2, floor[again])
     out.error[again], out.tolerance[again], out.wrong[again] = error, tolerance, wrong
+    out.estimate[again] = tolerance - floor[again]  # type: ignore[index]
     out.kink[again], out.left[again], out.right[again] = kink, left, right
     out.unsettled = np.zeros(n, bool)
     out.unsettled[again] = rough | (np.abs(p2.error - p1.error[again])
@@ -395,6 +438,7 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         return judged
 
     out = judge_at(np.arange(magnitude.size), step)
+    out.shrunk = np.zeros(magnitude.size, bool)
     was_wrong, first_error = out.wrong.copy(), np.abs(out.error)
     # Two coarse steps can agree on garbage, or pass inside a hull far too wide: retry
     # every wrong item and every pass the two steps could not settle.
@@ -411,10 +455,113 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         sharper = again.tolerance < 0.5 * first_error[retry]
         gap_shrank = _gap(again) < 0.25 * _gap(out)[retry]
         take = np.where(was_wrong[retry], again.wrong | sharper, gap_shrank)
-        for name in ("error", "tolerance", "wrong", "kink", "left", "right"):
-            getattr(out, name)[retry[take]] = getattr(again, name)[take]
+        _take(out, retry[take], again, take)
+        out.shrunk[retry[take]] = True  # type: ignore[index]
         # a kink at θ seen again at a 16× smaller step is real: stop there
         retry = retry[take & _unsettled(again) & ~again.kink]
+    return out
+
+
+def _take(out: Judged, items: np.ndarray, again: Judged, mask: np.ndarray) -> None:
+    """Replace the verdicts of ``items`` in ``out`` by those of ``again`` where ``mask``."""
+    for name in ("error", "tolerance", "wrong", "kink", "left", "right", "estimate"):
+        getattr(out, name)[items] = getattr(again, name)[mask]
+
+
+def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np.ndarray,
+                    magnitude: np.ndarray, noise: float, precision: Precision, *,
+                    step: float, min_step: float, rtol: float, atol: float,
+                    scale_floor: float, refine_all: bool = False) -> Judged:
+    """:func:`judge_shrinking`, then larger steps for items the estimate cannot resolve.
+
+    An item *agrees* only when its finite-difference error estimate (rounding and
+    truncation, ``Judged.estimate``) is at most :data:`RESOLUTION` times what it must
+    resolve: ``max(|analytic|, |numeric|, |one-sided derivatives|, scale_floor)``
+    (:data:`KINK_RESOLUTION` inside a kink's hull, or where the verdict came from a smaller
+    step because a kink lies within the first). Otherwise a sign flip or a zero
+    gradient could hide inside the tolerance (a large value next to a small variation:
+    ``1e10 + Σx²``). Rounding falls like ``1/h``, so such items — and those resolved only
+    coarsely, above :data:`FINE_RESOLUTION`, where a 1 % error could hide — are judged
+    again at steps :data:`RAISE_RATIO` times larger, up to :data:`MAX_RELATIVE_STEP`, for
+    as long as each larger step sharpens the estimate. A verdict there replaces the first
+    when it is sharper, not at a kink, and consistent with the first measurement (the
+    two errors differ by less than the sum of their tolerances: a wrong gradient's error
+    stays put, a step too large for the function moves it). Items still unresolved (or
+    whose larger steps leave the function's domain) are marked ``unresolved``: not
+    wrong, and never an agreement. Wrong items stay wrong.
+
+    Parameters
+    ----------
+    analytic : ndarray
+        The claimed value per item (an entry's gradient, or ``g·u`` for a direction).
+    magnitude : ndarray
+        As for :func:`judge` (``|a_i|``, or ``Σ|a_i u_i|`` for a direction).
+    scale_floor : float
+        The least size an item must resolve: the tensor's RMS gradient (entries) or the
+        direction's expected ``|g·u|`` (fast mode), so entries whose true value is 0 are
+        judged against the tensor's scale instead of their own.
+    """
+    out = judge_shrinking(probe_at, magnitude, noise, precision, step=step, min_step=min_step,
+                          rtol=rtol, atol=atol, refine_all=refine_all)
+
+    def resolution(judged: Judged, items: np.ndarray) -> np.ndarray:
+        """Error estimate over what the item must resolve (0 = perfect; NaN fails)."""
+        a = analytic[items]
+        sides = np.nan_to_num(np.maximum(np.abs(a + judged.left), np.abs(a + judged.right)))
+        need = np.maximum.reduce([np.abs(a), np.abs(a + judged.error), sides,
+                                  np.full(a.size, scale_floor)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(need > 0, judged.estimate / need, np.inf)  # type: ignore[operator]
+
+    def unresolved(judged: Judged, items: np.ndarray) -> np.ndarray:
+        shrunk = judged.shrunk if judged.shrunk is not None else np.zeros(items.size, bool)
+        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, RESOLUTION)
+        return ~(resolution(judged, items) <= limit)
+
+    def zero_within_estimate(judged: Judged, items: np.ndarray) -> np.ndarray:
+        # A claimed exact zero with no gradient anywhere in the check to set a scale (x²
+        # at 0) has nothing to be relative to: it agrees when the differences confirm it
+        # to within ZERO_GRADIENT·√eps in absolute terms (a gradient hidden under a
+        # large φ leaves a far larger estimate, and stays unresolved).
+        return ((analytic[items] == 0) & (np.abs(judged.error) <= judged.estimate)
+                & (judged.estimate <= ZERO_GRADIENT * precision.atol)  # type: ignore[operator]
+                & (scale_floor == 0))
+
+    every = np.arange(magnitude.size)
+    pending = unresolved(out, every) & ~out.wrong
+    zero = zero_within_estimate(out, every)
+    base_error, base_tolerance = out.error.copy(), out.tolerance.copy()
+    # Unresolved items must be resolved; coarsely resolved ones (above FINE_RESOLUTION:
+    # a 1 % error would hide) are sharpened where a larger step can. A kink is judged at
+    # its own step: a larger one would only straddle more of the function.
+    retry = np.flatnonzero((pending | (resolution(out, every) > FINE_RESOLUTION))
+                           & ~out.wrong & ~out.kink)
+    while retry.size and step < MAX_RELATIVE_STEP:
+        step = min(step * RAISE_RATIO, MAX_RELATIVE_STEP)
+        items = retry
+
+        def refine(sub: np.ndarray, ratio: float, items: np.ndarray = items,
+                   s: float = step) -> Probe:
+            return probe_at(items[sub], s / ratio)
+
+        try:
+            again = judge(probe_at(items, step), magnitude[items], noise, precision,
+                          rtol=rtol, atol=atol, refine=refine)
+        except (UserCodeError, NonFiniteError):
+            break  # a larger step leaves the function's domain: these stay as they are
+        out.evaluations += again.evaluations + 2 * items.size
+        consistent = (np.abs(again.error - base_error[items])
+                      <= base_tolerance[items] + again.tolerance)
+        sharper = (~again.kink & consistent
+                   & (again.estimate < out.estimate[items]))  # type: ignore[index,operator]
+        _take(out, items[sharper], again, sharper)
+        out.shrunk[items[sharper]] = False  # type: ignore[index]
+        pending[items[sharper]] &= unresolved(again, items)[sharper]
+        zero[items] |= zero_within_estimate(again, items)
+        # go on with the items this step sharpened and that are not yet fine
+        retry = items[sharper & (resolution(again, items) > FINE_RESOLUTION) & ~again.wrong]
+    out.unresolved = pending & ~zero & ~out.wrong  # a wrong verdict is decisive
+    out.coarse = ~zero & ~out.wrong & ~(resolution(out, every) <= FINE_RESOLUTION)
     return out
 
 
@@ -432,11 +579,14 @@ def _unsettled(judged: Judged) -> np.ndarray:
 def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
                   noise: float, precision: Precision, step: float | None = None,
                   rtol: float | None = None, atol: float | None = None,
-                  describe: str = "the function", refine_all: bool = False) -> Judged:
+                  describe: str = "the function", refine_all: bool = False,
+                  scale_floor: float | None = None) -> Judged:
     """Full-mode check of entries ``idx`` of one target (2 evaluations each, +2 if refined).
 
     ``rtol``/``atol`` default to the precision row; ``atol`` is then in units of the
-    target's RMS analytic gradient. ``judged.evaluations`` counts every φ call made.
+    target's RMS analytic gradient. ``scale_floor`` (default: that RMS) is the least size
+    an entry must resolve (:func:`judge_resolving`). ``judged.evaluations`` counts every
+    φ call made.
     """
     step = precision.step if step is None else step
     rtol = precision.rtol if rtol is None else rtol
@@ -446,9 +596,12 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
     def probe_at(items: np.ndarray, s: float) -> Probe:
         return probe_entries(phi, target, idx[items], s, f0, describe)
 
-    return judge_shrinking(probe_at, np.abs(target.analytic_flat[idx]), noise, precision,
-                           step=step, min_step=min_relative_step(target), rtol=rtol, atol=atol,
-                           refine_all=refine_all)
+    if scale_floor is None:
+        scale_floor = rms(target.analytic_flat)
+    analytic = target.analytic_flat[idx]
+    return judge_resolving(probe_at, analytic, np.abs(analytic), noise, precision, step=step,
+                           min_step=min_relative_step(target), rtol=rtol, atol=atol,
+                           scale_floor=scale_floor, refine_all=refine_all)
 
 
 #: Points of one noise probe, and the relative extents of the two probes taken.
@@ -549,6 +702,9 @@ class Outcome:
     ``numeric``, ``tolerance``, ``left``, ``right`` are flat float64 arrays with NaN where
     no entry-wise difference was taken; ``wrong``/``kink`` are flat bool arrays.
     ``n_wrong`` is exact in full mode, an estimate for the whole tensor in fast mode.
+    ``unresolved`` marks entries no step could resolve (neither agreeing nor wrong);
+    ``n_unresolved`` counts them (in fast mode, every entry of a tensor whose directions
+    could not be resolved). ``ok`` means no entry was found wrong.
     """
 
     target: Target
@@ -560,13 +716,17 @@ class Outcome:
     right: np.ndarray
     n_wrong: int
     ok: bool
+    unresolved: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    n_unresolved: int = 0
+    #: Entries resolved only coarsely (see ``Judged.coarse``).
+    coarse: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
     def empty(cls, target: Target) -> Outcome:
         n = target.size
         nan = np.full(n, np.nan)
         return cls(target, nan, nan.copy(), np.zeros(n, bool), np.zeros(n, bool), nan.copy(),
-                   nan.copy(), 0, True)
+                   nan.copy(), 0, True, np.zeros(n, bool), 0, np.zeros(n, bool))
 
     def record(self, idx: np.ndarray, judged: Judged) -> None:
         """Store the verdicts of entries ``idx``."""
@@ -577,6 +737,10 @@ class Outcome:
         self.kink[idx] = judged.kink
         self.left[idx] = a + judged.left
         self.right[idx] = a + judged.right
+        self.unresolved[idx] = judged.unresolved_mask()
+        if judged.coarse is not None:
+            self.coarse[idx] = judged.coarse
+        self.n_unresolved = int(self.unresolved.sum())
 
 
 def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[
@@ -627,7 +791,9 @@ __all__ = [
     "evaluate_entries",
     "full_outcome",
     "judge",
+    "judge_resolving",
     "judge_shrinking",
+    "scale_floors",
     "measure_noise",
     "min_relative_step",
     "probe_entries",

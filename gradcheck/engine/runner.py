@@ -44,19 +44,21 @@ from gradcheck.engine.numeric import (
     full_outcome,
     measure_noise,
     rms,
+    scale_floors,
 )
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, call_user
 from gradcheck.engine.taylor import taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
+    FINE_RESOLUTION,
     NOISE_FLOOR_CAP,
     PRECISIONS,
     Precision,
     coarser,
     observed_precision,
 )
-from gradcheck.results.result import CheckResult, Entry, Kink, LayerFlow, TensorReport
+from gradcheck.results.result import CheckResult, Entry, Kink, LayerFlow, TensorReport, Verdict
 
 MODES = ("auto", "full", "fast")
 METHODS = ("central", "richardson", "complex")
@@ -75,6 +77,7 @@ class Options:
     method: str = "central"
     seed: int = 0
     directions: int = FAST_DIRECTIONS
+    allow_unresolved: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -92,6 +95,9 @@ class Options:
             raise CheckTypeError(f"seed={self.seed!r} must be an int")
         if not isinstance(self.directions, (int, np.integer)) or self.directions < 1:
             raise CheckInputError(f"directions={self.directions!r} must be an int >= 1")
+        if not isinstance(self.allow_unresolved, (bool, np.bool_)):
+            raise CheckTypeError(f"allow_unresolved={self.allow_unresolved!r} must be True "
+                                 f"or False")
 
 
 @dataclass
@@ -168,7 +174,7 @@ def run(problem: Problem, opts: Options, start: float,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES}
     notes = list(problem.notes)
-    outcomes, evaluations = _outcomes(problem, opts, mode, step, rtol, options, notes)
+    outcomes, evaluations, coarse = _outcomes(problem, opts, mode, step, rtol, options, notes)
     evaluations += extra
     kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
                   float(o.target.analytic_flat[i]))
@@ -194,9 +200,30 @@ def run(problem: Problem, opts: Options, start: float,
             problem.history_dependent = right
     if problem.nondeterministic or problem.accumulating:  # moot, or not a cache at all
         problem.history_dependent = False
-    tensors = [_tensor_report(o, problem.nondeterministic) for o in outcomes]
-    ok = (all(t.ok for t in tensors) and not problem.nondeterministic
-          and not problem.history_dependent and not problem.accumulating)
+    tensors = [_tensor_report(o, problem.nondeterministic, opts.allow_unresolved)
+               for o in outcomes]
+    found_wrong = (any(t.n_wrong for t in tensors) or problem.nondeterministic
+                   or problem.history_dependent or problem.accumulating)
+    unresolved = sum(t.n_unresolved for t in tensors)
+    if unresolved:
+        notes.append(_unresolved_note(outcomes, unresolved, opts.allow_unresolved))
+    # Evidence in one check never contradicts silently: where the step-free Taylor test
+    # says wrong while the entries agree, the check is inconclusive if some entry was
+    # resolved only coarsely (the error may hide there), else the disagreement is named.
+    disagreement = False
+    if (not found_wrong and taylor is not None and taylor.verdict == "wrong"
+            and opts.rtol is None and opts.atol is None):
+        disagreement = coarse or any(o.coarse.any() for o in outcomes)
+        notes.append(
+            "the Taylor test says wrong while every entry agrees, and some entries are "
+            "resolved only coarsely: a small error may hide in their tolerance; inconclusive"
+            if disagreement else
+            "the Taylor test says wrong while every entry agrees to better than "
+            f"{FINE_RESOLUTION:.1%} of its size: its probe line likely crosses a kink or a "
+            "float32 staircase near the point; the entry-wise verdict stands")
+    ok = not found_wrong and all(t.ok for t in tensors) and not disagreement
+    verdict: Verdict = ("ok" if ok else "inconclusive" if not found_wrong
+                        and not any(t.n_wrong for t in tensors) else "wrong")
     evidence = RunEvidence(
         batch_size=problem.batch_size, history_dependent=problem.history_dependent,
         accumulating=problem.accumulating,
@@ -206,7 +233,7 @@ def run(problem: Problem, opts: Options, start: float,
         ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
         worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
         nondifferentiable=kinks, nondeterministic=problem.nondeterministic,
-        history_dependent=problem.history_dependent, taylor=taylor,
+        history_dependent=problem.history_dependent, taylor=taylor, verdict=verdict,
         gradient_flow=flow or [], evaluations=evaluations,
         seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
         evidence=evidence)
@@ -228,22 +255,23 @@ def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precisio
 
 
 def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: float,
-              options: dict[str, Any], notes: list[str]) -> tuple[list[Outcome], int]:
-    """Per-target outcomes of the numeric pass and the evaluations it took."""
+              options: dict[str, Any], notes: list[str]) -> tuple[list[Outcome], int, bool]:
+    """Per-target outcomes of the numeric pass, the evaluations it took, and whether a
+    fast-mode direction was resolved only coarsely."""
     if problem.nondeterministic:  # differences of a random function mean nothing
-        return [Outcome.empty(t) for t in problem.targets], 0
+        return [Outcome.empty(t) for t in problem.targets], 0, False
     if opts.method == "complex":
-        return [_complex_outcome(problem, rtol, opts.atol)], problem.targets[0].size
+        return [_complex_outcome(problem, rtol, opts.atol)], problem.targets[0].size, False
     common = dict(noise=problem.noise, precision=problem.precision, step=step, rtol=rtol,
                   atol=opts.atol, describe=problem.describe)
     if mode == "full":
         outcomes, evaluations = [], 0
-        for t in problem.targets:
-            out, n = full_outcome(problem.phi, t, problem.f0,
+        for t, floor in zip(problem.targets, scale_floors(problem.targets), strict=True):
+            out, n = full_outcome(problem.phi, t, problem.f0, scale_floor=floor,
                                   refine_all=opts.method == "richardson", **common)
             outcomes.append(out)
             evaluations += n
-        return outcomes, evaluations
+        return outcomes, evaluations, False
     report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                       directions=opts.directions, **common)
     options.update(directions=opts.directions, fast_tolerance=report.tolerance)
@@ -254,7 +282,7 @@ def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: flo
                      f"agree (largest directional error "
                      f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
                      f"{report.tolerance:.3g})")
-    return report.outcomes, report.evaluations
+    return report.outcomes, report.evaluations, report.coarse
 
 
 def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outcome:
@@ -273,11 +301,23 @@ def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outco
     return out
 
 
-def _tensor_report(o: Outcome, nondeterministic: bool) -> TensorReport:
+def _unresolved_note(outcomes: list[Outcome], count: int, allowed: bool) -> str:
+    names = ", ".join(f"{o.target.name} ({o.n_unresolved})" for o in outcomes if o.n_unresolved)
+    outcome = ("counted as passing (allow_unresolved=True)" if allowed else
+               "neither agreeing nor wrong, so the check is inconclusive")
+    return (f"unresolved: {count} entries ({names}) — their finite-difference error estimate "
+            f"is not well below the gradient at any step (rounding of a large value next "
+            f"to a small variation, or a derivative far below the function's scale); "
+            f"{outcome}. Subtract the large constant, check in float64, or pass "
+            f"allow_unresolved=True")
+
+
+def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = False
+                   ) -> TensorReport:
     t = o.target
     a = t.analytic_flat
     checked = np.isfinite(o.numeric)
-    judged = checked & (~o.kink | o.wrong)
+    judged = checked & (~o.kink | o.wrong) & ~o.unresolved
     err = np.where(judged, np.abs(o.numeric - a), np.nan)
     # Relative to the entry, but never to less than the tensor's RMS gradient or what
     # differences can resolve there: an entry whose true value is 0 (a bias feeding
@@ -293,7 +333,9 @@ def _tensor_report(o: Outcome, nondeterministic: bool) -> TensorReport:
         max_abs_error=float(np.nanmax(err)) if judged.any() else float("nan"),
         max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
         worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
-        n_nondifferentiable=int(o.kink.sum()), ok=bool(o.ok) and not nondeterministic)
+        n_nondifferentiable=int(o.kink.sum()),
+        ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not o.n_unresolved),
+        n_unresolved=int(o.n_unresolved))
 
 
 def _worst(outcomes: list[Outcome]) -> list[Entry]:

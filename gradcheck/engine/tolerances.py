@@ -76,6 +76,31 @@ AUTO_FULL_MAX_ENTRIES = 2048
 #: At most this many unit roundings of φ are read as cancellation noise when the two
 #: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
 NOISE_FLOOR_CAP = 100.0
+#: An entry (or direction) agrees only when its finite-difference error estimate is at
+#: most this fraction of what it must resolve (``max(|analytic|, |numeric|, the tensor's
+#: RMS gradient)``); otherwise it is *unresolved*, never OK. A zero, flipped or doubled
+#: gradient, or any error above twice this fraction, is then outside the tolerance.
+#: See ``numeric.judge_resolving``.
+RESOLUTION = 0.05
+#: Entries resolved only above this fraction are sharpened with larger steps where that
+#: helps, so that an error of 1 % is caught wherever some step can resolve it.
+FINE_RESOLUTION = 0.005
+#: The same at a kink, where the entry is judged inside its one-sided hull (itself a
+#: coarser measurement: one-sided differences round twice as badly): what it must resolve
+#: is the larger one-sided derivative, and a hull wider than a tenth of it proves nothing.
+KINK_RESOLUTION = 0.25
+#: A tensor whose RMS gradient is below this fraction of the largest tensor's in the same
+#: check (a bias feeding batch norm: exactly 0) is judged against that fraction instead.
+NEGLIGIBLE_TENSOR = 1e-3
+#: With no gradient in the whole check to set a scale (every analytic entry exactly 0),
+#: an entry agrees when differences confirm 0 to within this many units of the row's
+#: ``atol`` (√eps), in absolute terms — the only scale left is the unit one.
+ZERO_GRADIENT = 1.0
+#: Unresolved entries are re-judged at steps this many times larger (rounding falls as 1/h)
+RAISE_RATIO = 16.0
+#: ... up to this relative step (``h = MAX_RELATIVE_STEP · max(|θ|, 1)``); beyond it the
+#: step no longer probes the point.
+MAX_RELATIVE_STEP = 0.25
 #: Number of random directions in fast mode (see ``gradcheck.engine.fast`` for the miss bound).
 FAST_DIRECTIONS = 4
 

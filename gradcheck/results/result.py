@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from gradcheck.diagnosis.evidence import RunEvidence
+
+
+#: A check's verdict: every entry agrees; something is wrong; or nothing is wrong but some
+#: entries (or the evidence) could not be resolved, which is never a pass.
+Verdict = Literal["ok", "wrong", "inconclusive"]
 
 
 class TensorReport(NamedTuple):
@@ -32,7 +37,9 @@ class TensorReport(NamedTuple):
     checked entries; ``max_rel_error`` divides each by ``max(|analytic|, |numeric|,
     RMS of the tensor's gradient, the entry's tolerance)``, so entries whose true value
     is 0 do not show a relative error of 1 from rounding alone. ``worst_index`` is
-    ``None`` when no entry was checked.
+    ``None`` when no entry was checked. ``n_unresolved`` counts entries no step could
+    resolve (neither agreeing nor wrong; left out of the errors); they make the tensor
+    not ``ok`` unless the check allowed them.
     """
 
     name: str
@@ -44,6 +51,7 @@ class TensorReport(NamedTuple):
     n_checked: int
     n_nondifferentiable: int
     ok: bool
+    n_unresolved: int = 0
 
 
 class Entry(NamedTuple):
@@ -98,7 +106,8 @@ class CheckResult:
     ----------
     ok : bool
         Every checked entry agrees (kinks with a valid subgradient count as agreeing),
-        and the run was deterministic.
+        none is unresolved (unless ``allow_unresolved``), the Taylor test does not
+        contradict them, and the run was deterministic.
     kind, label : str
         The entry point (``"check_layer"``) and what was checked (``"Dense"``).
     tensors : list of TensorReport
@@ -124,6 +133,9 @@ class CheckResult:
         Other plain statements (fast-mode estimates, caps reached).
     evidence : RunEvidence or None
         What the diagnosis saw (not part of ``to_dict``).
+    verdict : "ok" | "wrong" | "inconclusive"
+        ``"inconclusive"``: nothing was found wrong, but entries were unresolved or the
+        Taylor test disagreed (see ``notes``); not a pass.
     """
 
     ok: bool
@@ -143,6 +155,16 @@ class CheckResult:
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     evidence: RunEvidence | None = field(default=None, repr=False, compare=False)
+    verdict: Verdict | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict is None:
+            self.verdict = "ok" if self.ok else "wrong"
+
+    @property
+    def n_unresolved(self) -> int:
+        """Entries that no step could resolve, over all tensors."""
+        return sum(t.n_unresolved for t in self.tensors)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -151,7 +173,8 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with stable keys (NaN/Inf -> None, tuples -> lists)."""
         return {
-            "ok": bool(self.ok), "kind": self.kind, "label": self.label, "mode": self.mode,
+            "ok": bool(self.ok), "verdict": self.verdict, "unresolved": self.n_unresolved,
+            "kind": self.kind, "label": self.label, "mode": self.mode,
             "tensors": [_plain(t._asdict()) for t in self.tensors],
             "worst": [_plain(e._asdict()) for e in self.worst],
             "diagnosis": list(self.diagnosis),
@@ -165,7 +188,8 @@ class CheckResult:
         }
 
     def headline(self) -> str:
-        verdict = "OK" if self.ok else "FAILED"
+        verdict = {"ok": "OK", "wrong": "FAILED", "inconclusive": "INCONCLUSIVE"}[
+            self.verdict or "wrong"]
         return (f"{self.kind}({self.label}): {verdict} — mode {self.mode}, "
                 f"{self.evaluations} evaluations, {self.seconds:.3g} s")
 
@@ -175,7 +199,12 @@ class CheckResult:
         rows = [[t.name, _shape(t.shape), str(t.n_checked), str(t.n_wrong),
                  str(t.n_nondifferentiable), _num(t.max_abs_error), _num(t.max_rel_error),
                  "-" if t.worst_index is None else _shape(t.worst_index),
-                 "yes" if t.ok else "NO"] for t in self.tensors]
+                 "yes" if t.ok else "NO" if t.n_wrong or not t.n_unresolved else "?"]
+                for t in self.tensors]
+        if self.n_unresolved:  # the column appears only where it has something to say
+            head.insert(4, "unresolved")
+            for row, t in zip(rows, self.tensors, strict=True):
+                row.insert(4, str(t.n_unresolved))
         return head, rows
 
     def _statements(self) -> list[str]:
@@ -280,4 +309,5 @@ __all__ = [
     "LayerFlow",
     "Taylor",
     "TensorReport",
+    "Verdict",
 ]

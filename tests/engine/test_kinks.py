@@ -161,7 +161,10 @@ def test_float32_kinks_beside_large_entries_are_no_false_alarm(seed, at_zero):
     gap that persists at half the step must still be read as a kink, not as a mismatch."""
     x = mixed_scale_kinks(seed, np.float32)
     result = gradcheck.check_layer(Relu(at_zero), x, mode="full", seed=seed)
-    assert result.ok, str(result)
+    # small entries beside a large float32 φ may be unresolved (never OK on a tolerance
+    # wider than their gradient), but never a false alarm
+    assert result.verdict in ("ok", "inconclusive"), str(result)
+    assert all(t.n_wrong == 0 for t in result.tensors), str(result)
 
 
 @settings(max_examples=20, deadline=None)
@@ -185,7 +188,11 @@ def test_fast_mode_on_a_small_tensor_agrees_with_full_mode_at_kinks(seed):
     x = mixed_scale_kinks(seed, np.float32)
     full = gradcheck.check_layer(Relu(), x, mode="full", seed=seed)
     fast = gradcheck.check_layer(Relu(), x, mode="fast", seed=seed)
-    assert fast.ok == full.ok, str(fast)
+    # fast mode resolves the whole direction, full mode each entry: small entries beside
+    # large ones may be unresolved entry by entry only; neither ever cries wolf
+    assert fast.verdict != "wrong" and full.verdict != "wrong", str(fast) + str(full)
+    if full.ok:
+        assert fast.ok, str(fast)
     assert not fast.history_dependent
     disagreed = any("disagrees" in n for n in fast.notes)
     said_agree = any("random directions over" in n for n in fast.notes)
