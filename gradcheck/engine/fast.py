@@ -62,7 +62,7 @@ from gradcheck.engine.numeric import (
 )
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import Precision
+from gradcheck.engine.tolerances import FINE_RESOLUTION, Precision
 
 #: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
 SAMPLE_ENTRIES = 24
@@ -159,6 +159,7 @@ class _Prober:
         return judge_resolving(probe_at, np.array([analytic]), np.array([magnitude]),
                                self.noise, self.precision, step=self.step, rtol=self.rtol,
                                atol=atol, scale_floor=spread,
+                               resolution_limit=FINE_RESOLUTION,
                                min_step=max(min_relative_step(p[0]) for p in parts))
 
     def fails(self, parts_of: Sequence[Sequence[Part]], atol: float) -> bool:

@@ -158,6 +158,9 @@ class Judged:
     #: Items whose verdict comes from a smaller step (:func:`judge_shrinking`): a kink or
     #: a fast variation lies within the first step, so they resolve like kinks.
     shrunk: np.ndarray | None = None
+    #: Items judged inside the one-sided hull because the two steps contradict the smooth
+    #: model (a kink within the step, or a step too coarse): their uncertainty is the gap.
+    hull: np.ndarray | None = None
 
     def unresolved_mask(self) -> np.ndarray:
         if self.unresolved is None:
@@ -343,6 +346,8 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     out.error[again], out.tolerance[again], out.wrong[again] = error, tolerance, wrong
     out.estimate[again] = tolerance - floor[again]  # type: ignore[index]
     out.kink[again], out.left[again], out.right[again] = kink, left, right
+    out.hull = np.zeros(n, bool)
+    out.hull[again] = rough
     out.unsettled = np.zeros(n, bool)
     out.unsettled[again] = rough | (np.abs(p2.error - p1.error[again])
                                     > 0.25 * np.abs(p1.error[again]))
@@ -454,7 +459,9 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         # at a genuine kink the gap stays, and a smaller step's rounding can hide it.
         sharper = again.tolerance < 0.5 * first_error[retry]
         gap_shrank = _gap(again) < 0.25 * _gap(out)[retry]
-        take = np.where(was_wrong[retry], again.wrong | sharper, gap_shrank)
+        # ... or where the smaller step sees a smooth function (no hull) and resolves it
+        clean = (np.ones(retry.size, bool) if again.hull is None else ~again.hull) & sharper
+        take = np.where(was_wrong[retry], again.wrong | sharper, gap_shrank | clean)
         _take(out, retry[take], again, take)
         out.shrunk[retry[take]] = True  # type: ignore[index]
         # a kink at θ seen again at a 16× smaller step is real: stop there
@@ -466,12 +473,16 @@ def _take(out: Judged, items: np.ndarray, again: Judged, mask: np.ndarray) -> No
     """Replace the verdicts of ``items`` in ``out`` by those of ``again`` where ``mask``."""
     for name in ("error", "tolerance", "wrong", "kink", "left", "right", "estimate"):
         getattr(out, name)[items] = getattr(again, name)[mask]
+    if out.hull is None:
+        out.hull = np.zeros(out.wrong.size, bool)
+    out.hull[items] = False if again.hull is None else again.hull[mask]
 
 
 def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np.ndarray,
                     magnitude: np.ndarray, noise: float, precision: Precision, *,
                     step: float, min_step: float, rtol: float, atol: float,
-                    scale_floor: float, refine_all: bool = False) -> Judged:
+                    scale_floor: float, refine_all: bool = False,
+                    resolution_limit: float = RESOLUTION) -> Judged:
     """:func:`judge_shrinking`, then larger steps for items the estimate cannot resolve.
 
     An item *agrees* only when its finite-difference error estimate (rounding and
@@ -496,6 +507,9 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
         The claimed value per item (an entry's gradient, or ``g·u`` for a direction).
     magnitude : ndarray
         As for :func:`judge` (``|a_i|``, or ``Σ|a_i u_i|`` for a direction).
+    resolution_limit : float
+        :data:`RESOLUTION` for entries; fast mode passes :data:`FINE_RESOLUTION` (one
+        direction aggregates many entries and stands for all of them).
     scale_floor : float
         The least size an item must resolve: the tensor's RMS gradient (entries) or the
         direction's expected ``|g·u|`` (fast mode), so entries whose true value is 0 are
@@ -510,12 +524,16 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
         sides = np.nan_to_num(np.maximum(np.abs(a + judged.left), np.abs(a + judged.right)))
         need = np.maximum.reduce([np.abs(a), np.abs(a + judged.error), sides,
                                   np.full(a.size, scale_floor)])
+        estimate = judged.estimate
+        if judged.hull is not None:  # a hull pass away from a kink is only as sharp as its gap
+            gap = np.nan_to_num(np.abs(judged.right - judged.left))
+            estimate = estimate + np.where(judged.hull & ~judged.kink, gap, 0.0)  # type: ignore[operator]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(need > 0, judged.estimate / need, np.inf)  # type: ignore[operator]
+            return np.where(need > 0, estimate / need, np.inf)  # type: ignore[operator]
 
     def unresolved(judged: Judged, items: np.ndarray) -> np.ndarray:
         shrunk = judged.shrunk if judged.shrunk is not None else np.zeros(items.size, bool)
-        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, RESOLUTION)
+        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, resolution_limit)
         return ~(resolution(judged, items) <= limit)
 
     def zero_within_estimate(judged: Judged, items: np.ndarray) -> np.ndarray:

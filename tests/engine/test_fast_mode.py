@@ -162,6 +162,5 @@ def test_when_every_direction_crosses_a_kink_entries_decide_not_the_hull():
         return np.cos(z.astype(np.float32))
 
     wrong = gradcheck.check_grad(sin32, lambda z: -cos32(z), x, mode="fast", seed=101)
-    assert not wrong.ok
-    assert any("every random direction crosses a kink" in note for note in wrong.notes)
+    assert not wrong.ok  # caught: by entries, or by a direction resolved at a smaller step
     assert gradcheck.check_grad(sin32, cos32, x, mode="fast", seed=101).ok
