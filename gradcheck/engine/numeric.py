@@ -811,10 +811,10 @@ __all__ = [
     "judge",
     "judge_resolving",
     "judge_shrinking",
-    "scale_floors",
     "measure_noise",
     "min_relative_step",
     "probe_entries",
     "rms",
+    "scale_floors",
     "walk_along",
 ]

@@ -22,7 +22,6 @@ from typing import Any, Literal, NamedTuple
 
 from gradcheck.diagnosis.evidence import RunEvidence
 
-
 #: A check's verdict: every entry agrees; something is wrong; or nothing is wrong but some
 #: entries (or the evidence) could not be resolved, which is never a pass.
 Verdict = Literal["ok", "wrong", "inconclusive"]
