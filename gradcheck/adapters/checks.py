@@ -82,7 +82,13 @@ from gradcheck.engine.safety import (
     scalar_output,
 )
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FAST_DIRECTIONS, coarser, observed_precision, precision_of
+from gradcheck.engine.tolerances import (
+    FAST_DIRECTIONS,
+    Precision,
+    coarser,
+    observed_precision,
+    precision_of,
+)
 from gradcheck.results.result import CheckResult, GradientMismatch, LayerFlow
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
@@ -561,7 +567,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
                           declared=y.dtype, earlier=earlier)
         if earlier is not None and xo is not None:
-            def earlier_is_right() -> tuple[bool, int]:
+            def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()
                 targets = [Target("x", "input", xo_work, earlier[0], storage=x0.dtype)]
                 targets += [Target(k, "param", params[k], g)
@@ -571,9 +577,9 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                     return float(np.sum(G * layer.forward(xo_work)))
 
                 f_o = call_user(fwd, phi_o)
-                report = run_fast(phi_o, targets, f_o, noise=problem.noise,
-                                  precision=problem.precision, step=problem.precision.step,
-                                  rtol=coarser(problem.precision, grad_prec).rtol,
+                report = run_fast(phi_o, targets, f_o, noise=noise,
+                                  precision=precision, step=precision.step,
+                                  rtol=coarser(precision, grad_prec).rtol,
                                   atol=None, seed=seed, directions=2, describe=fwd,
                                   localize=False)
                 return all(o.ok for o in report.outcomes), report.evaluations + 1

@@ -62,7 +62,7 @@ from gradcheck.engine.numeric import (
 )
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FINE_RESOLUTION, Precision
+from gradcheck.engine.tolerances import Precision
 
 #: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
 SAMPLE_ENTRIES = 24
@@ -98,9 +98,10 @@ class _Prober:
     """Directional probes of one objective; counts evaluations."""
 
     def __init__(self, phi: Objective, f0: float, *, noise: float, precision: Precision,
-                 step: float, rtol: float, describe: str) -> None:
+                 step: float, rtol: float, describe: str, floors_resolve: bool = True) -> None:
         self.phi, self.f0, self.noise, self.precision = phi, f0, noise, precision
         self.step, self.rtol, self.describe = step, rtol, describe
+        self.floors_resolve = floors_resolve
         self.evaluations = 0
 
     def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
@@ -159,7 +160,7 @@ class _Prober:
         return judge_resolving(probe_at, np.array([analytic]), np.array([magnitude]),
                                self.noise, self.precision, step=self.step, rtol=self.rtol,
                                atol=atol, scale_floor=spread,
-                               resolution_limit=FINE_RESOLUTION,
+                               floors_resolve=self.floors_resolve,
                                min_step=max(min_relative_step(p[0]) for p in parts))
 
     def fails(self, parts_of: Sequence[Sequence[Part]], atol: float) -> bool:
@@ -180,7 +181,7 @@ def _rms(target: Target) -> float:
 def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: float,
              precision: Precision, step: float, rtol: float, atol: float | None,
              seed: int, directions: int, describe: str = "the function",
-             localize: bool = True) -> FastReport:
+             localize: bool = True, floors_resolve: bool = True) -> FastReport:
     """Directional check of all ``targets``; localize the wrong ones on failure.
 
     With ``localize=False`` a failure only marks every outcome not ok (a yes/no test).
@@ -208,7 +209,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
     """
     rng = stream(seed, "directions")
     prober = _Prober(phi, f0, noise=noise, precision=precision, step=step, rtol=rtol,
-                     describe=describe)
+                     describe=describe, floors_resolve=floors_resolve)
     every = [np.arange(t.size) for t in targets]
     report = FastReport([Outcome.empty(t) for t in targets])
 
@@ -251,7 +252,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
                             "of entries was checked one by one instead")
         spent = sum(_sample_entries(phi, t, out, rng, f0, noise=noise, precision=precision,
                                     step=step, rtol=rtol, atol=atol, describe=describe,
-                                    scale_floor=scale)
+                                    scale_floor=scale, floors_resolve=floors_resolve)
                     for t, out, scale in zip(targets, report.outcomes, scale_floors(targets),
                                              strict=True))
         report.evaluations = prober.evaluations + spent
@@ -275,7 +276,8 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
         entry_evaluations += _localize(phi, targets[i], report.outcomes[i], prober, rng, f0,
                                  noise=noise, precision=precision, step=step, rtol=rtol,
                                  atol=atol, describe=describe, notes=report.notes,
-                                 floor=floor, scale_floor=scales[i])
+                                 floor=floor, scale_floor=scales[i],
+                                 floors_resolve=floors_resolve)
     report.evaluations = prober.evaluations + entry_evaluations
     return report
 
@@ -283,13 +285,13 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
 def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random.Generator,
                     f0: float, *, noise: float, precision: Precision, step: float,
                     rtol: float, atol: float | None, describe: str,
-                    scale_floor: float) -> int:
+                    scale_floor: float, floors_resolve: bool) -> int:
     """Judge ``SAMPLE_ENTRIES`` random entries one by one; fill ``out``; return evaluations."""
     sample = np.sort(rng.permutation(target.size)[:SAMPLE_ENTRIES])
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
     judged = check_entries(phi, target, sample, f0, noise=noise, precision=precision,
                            step=step, rtol=rtol, atol=entry_atol, describe=describe,
-                           scale_floor=scale_floor)
+                           scale_floor=scale_floor, floors_resolve=floors_resolve)
     out.record(sample, judged)
     wrong = int(judged.wrong.sum())
     out.n_wrong = round(wrong / sample.size * target.size) if wrong else 0
@@ -300,7 +302,8 @@ def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random
 def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
               rng: np.random.Generator, f0: float, *, noise: float, precision: Precision,
               step: float, rtol: float, atol: float | None, describe: str,
-              notes: list[str], floor: Floor, scale_floor: float) -> int:
+              notes: list[str], floor: Floor, scale_floor: float,
+              floors_resolve: bool) -> int:
     """Sample, then bisect; fill ``out``; return the entry-wise evaluations spent."""
     spent = 0
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
@@ -309,7 +312,7 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
         nonlocal spent
         judged = check_entries(phi, target, idx, f0, noise=noise, precision=precision,
                                step=step, rtol=rtol, atol=entry_atol, describe=describe,
-                               scale_floor=scale_floor)
+                               scale_floor=scale_floor, floors_resolve=floors_resolve)
         spent += judged.evaluations
         out.record(idx, judged)
         return judged

@@ -158,6 +158,9 @@ class Judged:
     #: Items whose verdict comes from a smaller step (:func:`judge_shrinking`): a kink or
     #: a fast variation lies within the first step, so they resolve like kinks.
     shrunk: np.ndarray | None = None
+    #: Wrong items that a smaller step contradicted without settling (judge_shrinking):
+    #: they are unresolved, not wrong.
+    contested: np.ndarray | None = None
     #: Items judged inside the one-sided hull because the two steps contradict the smooth
     #: model (a kink within the step, or a step too coarse): their uncertainty is the gap.
     hull: np.ndarray | None = None
@@ -444,6 +447,7 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
 
     out = judge_at(np.arange(magnitude.size), step)
     out.shrunk = np.zeros(magnitude.size, bool)
+    out.contested = np.zeros(magnitude.size, bool)
     was_wrong, first_error = out.wrong.copy(), np.abs(out.error)
     # Two coarse steps can agree on garbage, or pass inside a hull far too wide: retry
     # every wrong item and every pass the two steps could not settle.
@@ -459,9 +463,21 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         # at a genuine kink the gap stays, and a smaller step's rounding can hide it.
         sharper = again.tolerance < 0.5 * first_error[retry]
         gap_shrank = _gap(again) < 0.25 * _gap(out)[retry]
-        # ... or where the smaller step sees a smooth function (no hull) and resolves it
-        clean = (np.ones(retry.size, bool) if again.hull is None else ~again.hull) & sharper
+        # ... or where the smaller step sees a smooth function (no hull) and agrees there
+        # sharply (a wrong verdict from a smaller step alone would risk a false alarm: a
+        # float32 staircase; the coarse hull pass then stays, and its gap counts against
+        # its resolution)
+        clean = ((np.ones(retry.size, bool) if again.hull is None else ~again.hull)
+                 & sharper & ~again.wrong)
         take = np.where(was_wrong[retry], again.wrong | sharper, gap_shrank | clean)
+        # A wrong item that a smaller step contradicts (it agrees there, and the first
+        # error lies outside its tolerance) but too coarsely to clear it: neither
+        # measurement can be trusted (a step spanning whole periods of sin reads a mean
+        # slope of 0); it is contested, and ends unresolved unless a later step settles it.
+        contested = (was_wrong[retry] & ~take & ~again.wrong
+                     & (np.abs(again.error - out.error[retry]) > again.tolerance))
+        out.contested[retry[contested]] = True  # type: ignore[index]
+        out.contested[retry[take]] = False  # type: ignore[index]
         _take(out, retry[take], again, take)
         out.shrunk[retry[take]] = True  # type: ignore[index]
         # a kink at θ seen again at a 16× smaller step is real: stop there
@@ -482,7 +498,7 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
                     magnitude: np.ndarray, noise: float, precision: Precision, *,
                     step: float, min_step: float, rtol: float, atol: float,
                     scale_floor: float, refine_all: bool = False,
-                    resolution_limit: float = RESOLUTION) -> Judged:
+                    floors_resolve: bool = True) -> Judged:
     """:func:`judge_shrinking`, then larger steps for items the estimate cannot resolve.
 
     An item *agrees* only when its finite-difference error estimate (rounding and
@@ -507,9 +523,11 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
         The claimed value per item (an entry's gradient, or ``g·u`` for a direction).
     magnitude : ndarray
         As for :func:`judge` (``|a_i|``, or ``Σ|a_i u_i|`` for a direction).
-    resolution_limit : float
-        :data:`RESOLUTION` for entries; fast mode passes :data:`FINE_RESOLUTION` (one
-        direction aggregates many entries and stands for all of them).
+    floors_resolve : bool
+        Count the ``rtol``/``atol`` floors into the resolution (True when they are the
+        precision table's defaults: a default floor as wide as the gradient — ``rtol`` of
+        a noisy float32 φ times a long direction's ``Σ|a_i u_i|`` — resolves nothing);
+        False when the user chose them.
     scale_floor : float
         The least size an item must resolve: the tensor's RMS gradient (entries) or the
         direction's expected ``|g·u|`` (fast mode), so entries whose true value is 0 are
@@ -521,10 +539,13 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
     def resolution(judged: Judged, items: np.ndarray) -> np.ndarray:
         """Error estimate over what the item must resolve (0 = perfect; NaN fails)."""
         a = analytic[items]
-        sides = np.nan_to_num(np.maximum(np.abs(a + judged.left), np.abs(a + judged.right)))
+        # the one-sided derivatives set the size only at a kink (elsewhere, at a step
+        # too coarse for the function, they can be garbage of any size)
+        sides = np.where(judged.kink, np.nan_to_num(np.maximum(np.abs(a + judged.left),
+                                                               np.abs(a + judged.right))), 0.0)
         need = np.maximum.reduce([np.abs(a), np.abs(a + judged.error), sides,
                                   np.full(a.size, scale_floor)])
-        estimate = judged.estimate
+        estimate = judged.tolerance if floors_resolve else judged.estimate
         if judged.hull is not None:  # a hull pass away from a kink is only as sharp as its gap
             gap = np.nan_to_num(np.abs(judged.right - judged.left))
             estimate = estimate + np.where(judged.hull & ~judged.kink, gap, 0.0)  # type: ignore[operator]
@@ -533,20 +554,22 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
 
     def unresolved(judged: Judged, items: np.ndarray) -> np.ndarray:
         shrunk = judged.shrunk if judged.shrunk is not None else np.zeros(items.size, bool)
-        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, resolution_limit)
+        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, RESOLUTION)
         return ~(resolution(judged, items) <= limit)
 
     def zero_within_estimate(judged: Judged, items: np.ndarray) -> np.ndarray:
-        # A claimed exact zero with no gradient anywhere in the check to set a scale (x²
-        # at 0) has nothing to be relative to: it agrees when the differences confirm it
-        # to within ZERO_GRADIENT·√eps in absolute terms (a gradient hidden under a
-        # large φ leaves a far larger estimate, and stays unresolved).
+        # A claimed exact zero where the check has no (or only a tiny) scale (x² at 0,
+        # x³ at 1e-7) has nothing to be relative to: it agrees when the differences
+        # confirm it to within ZERO_GRADIENT·√eps in absolute terms. A gradient hidden
+        # under a large φ leaves a far larger estimate, and stays unresolved.
         return ((analytic[items] == 0) & (np.abs(judged.error) <= judged.estimate)
-                & (judged.estimate <= ZERO_GRADIENT * precision.atol)  # type: ignore[operator]
-                & (scale_floor == 0))
+                & (judged.estimate <= ZERO_GRADIENT * precision.atol))  # type: ignore[operator]
 
     every = np.arange(magnitude.size)
-    pending = unresolved(out, every) & ~out.wrong
+    if out.contested is not None and out.contested.any():
+        out.wrong &= ~out.contested
+    pending = (unresolved(out, every) & ~out.wrong) | (
+        out.contested if out.contested is not None else False)
     zero = zero_within_estimate(out, every)
     base_error, base_tolerance = out.error.copy(), out.tolerance.copy()
     # Unresolved items must be resolved; coarsely resolved ones (above FINE_RESOLUTION:
@@ -554,30 +577,43 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
     # its own step: a larger one would only straddle more of the function.
     retry = np.flatnonzero((pending | (resolution(out, every) > FINE_RESOLUTION))
                            & ~out.wrong & ~out.kink)
-    while retry.size and step < MAX_RELATIVE_STEP:
-        step = min(step * RAISE_RATIO, MAX_RELATIVE_STEP)
-        items = retry
 
-        def refine(sub: np.ndarray, ratio: float, items: np.ndarray = items,
-                   s: float = step) -> Probe:
-            return probe_at(items[sub], s / ratio)
+    def climb(retry: np.ndarray, steps: Iterable[float]) -> None:
+        """Re-judge ``retry`` along ``steps`` while each step sharpens the estimate."""
+        for s in steps:
+            if not retry.size:
+                return
+            items = retry
 
-        try:
-            again = judge(probe_at(items, step), magnitude[items], noise, precision,
-                          rtol=rtol, atol=atol, refine=refine)
-        except (UserCodeError, NonFiniteError):
-            break  # a larger step leaves the function's domain: these stay as they are
-        out.evaluations += again.evaluations + 2 * items.size
-        consistent = (np.abs(again.error - base_error[items])
-                      <= base_tolerance[items] + again.tolerance)
-        sharper = (~again.kink & consistent
-                   & (again.estimate < out.estimate[items]))  # type: ignore[index,operator]
-        _take(out, items[sharper], again, sharper)
-        out.shrunk[items[sharper]] = False  # type: ignore[index]
-        pending[items[sharper]] &= unresolved(again, items)[sharper]
-        zero[items] |= zero_within_estimate(again, items)
-        # go on with the items this step sharpened and that are not yet fine
-        retry = items[sharper & (resolution(again, items) > FINE_RESOLUTION) & ~again.wrong]
+            def refine(sub: np.ndarray, ratio: float, items: np.ndarray = items,
+                       s: float = s) -> Probe:
+                return probe_at(items[sub], s / ratio)
+
+            try:
+                again = judge(probe_at(items, s), magnitude[items], noise, precision,
+                              rtol=rtol, atol=atol, refine=refine)
+            except (UserCodeError, NonFiniteError):
+                return  # the step leaves the function's domain: these stay as they are
+            out.evaluations += again.evaluations + 2 * items.size
+            consistent = (np.abs(again.error - base_error[items])
+                          <= base_tolerance[items] + again.tolerance)
+            sharper = (~again.kink & consistent
+                       & (resolution(again, items) < resolution(out, every)[items]))
+            _take(out, items[sharper], again, sharper)
+            out.shrunk[items[sharper]] = False  # type: ignore[index]
+            pending[items[sharper]] &= unresolved(again, items)[sharper]
+            zero[items] |= zero_within_estimate(again, items)
+            # go on with the items this step sharpened and that are not yet fine
+            retry = items[sharper & (resolution(again, items) > FINE_RESOLUTION)
+                          & ~again.wrong]
+
+    # Rounding-bound items resolve at larger steps (rounding falls as 1/h) ...
+    raised = [min(step * RAISE_RATIO ** k, MAX_RELATIVE_STEP) for k in range(1, 8)]
+    climb(retry, sorted({s for s in raised if s > step}))
+    # ... truncation-bound ones (a step far above the function's scale: x³ at 1e-7) at
+    # smaller steps; judge_shrinking already tried the wrong and unsettled ones.
+    still = np.flatnonzero(pending & ~out.wrong & ~out.kink)
+    climb(still, [s for s in (step / RAISE_RATIO ** k for k in range(1, 4)) if s >= min_step])
     out.unresolved = pending & ~zero & ~out.wrong  # a wrong verdict is decisive
     out.coarse = ~zero & ~out.wrong & ~(resolution(out, every) <= FINE_RESOLUTION)
     return out
@@ -598,7 +634,7 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
                   noise: float, precision: Precision, step: float | None = None,
                   rtol: float | None = None, atol: float | None = None,
                   describe: str = "the function", refine_all: bool = False,
-                  scale_floor: float | None = None) -> Judged:
+                  scale_floor: float | None = None, floors_resolve: bool = True) -> Judged:
     """Full-mode check of entries ``idx`` of one target (2 evaluations each, +2 if refined).
 
     ``rtol``/``atol`` default to the precision row; ``atol`` is then in units of the
@@ -619,7 +655,8 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
     analytic = target.analytic_flat[idx]
     return judge_resolving(probe_at, analytic, np.abs(analytic), noise, precision, step=step,
                            min_step=min_relative_step(target), rtol=rtol, atol=atol,
-                           scale_floor=scale_floor, refine_all=refine_all)
+                           scale_floor=scale_floor, refine_all=refine_all,
+                           floors_resolve=floors_resolve)
 
 
 #: Points of one noise probe, and the relative extents of the two probes taken.

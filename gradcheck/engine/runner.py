@@ -47,7 +47,7 @@ from gradcheck.engine.numeric import (
     scale_floors,
 )
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, call_user
-from gradcheck.engine.taylor import taylor_probe, taylor_verdict
+from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
@@ -58,7 +58,15 @@ from gradcheck.engine.tolerances import (
     coarser,
     observed_precision,
 )
-from gradcheck.results.result import CheckResult, Entry, Kink, LayerFlow, TensorReport, Verdict
+from gradcheck.results.result import (
+    CheckResult,
+    Entry,
+    Kink,
+    LayerFlow,
+    Taylor,
+    TensorReport,
+    Verdict,
+)
 
 MODES = ("auto", "full", "fast")
 METHODS = ("central", "richardson", "complex")
@@ -128,9 +136,9 @@ class Problem:
     #: Analytic gradients (per target) computed at another input before the one at x:
     #: wrong gradients equal to these are a stale cache.
     earlier: list[np.ndarray] | None = None
-    #: Checks (cheaply, by random directions) that ``earlier`` is right at the earlier
-    #: input; returns (right, evaluations spent).
-    earlier_is_right: Callable[[], tuple[bool, int]] | None = None
+    #: Checks (cheaply, by random directions, at the calibrated precision and noise) that
+    #: ``earlier`` is right at the earlier input; returns (right, evaluations spent).
+    earlier_is_right: Callable[[Precision, float], tuple[bool, int]] | None = None
 
 
 def _resolve_mode(opts: Options, total: int) -> str:
@@ -141,69 +149,135 @@ def _resolve_mode(opts: Options, total: int) -> str:
     return opts.mode
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """What the probes read off ``φ`` before any difference is taken (chosen once).
+
+    ``precision`` is the row the function really computes in, ``noise`` the scale of its
+    rounding (floored by the measured noise), ``probe`` the Taylor walk (None when the
+    function is random or checked by complex step), ``evaluations`` the calls spent.
+    """
+
+    precision: Precision
+    noise: float
+    probe: TaylorProbe | None
+    evaluations: int
+
+
+@dataclass(frozen=True)
+class StateFindings:
+    """The probes of the user's state after the differences (see :func:`_state`)."""
+
+    nondeterministic: bool
+    history_dependent: bool
+    evaluations: int
+
+
 def run(problem: Problem, opts: Options, start: float,
-         flow: list[LayerFlow] | None = None) -> CheckResult:
-    """Difference the problem, judge it, diagnose it, and package the result."""
-    total = sum(t.size for t in problem.targets)
-    mode = _resolve_mode(opts, total)
-    probe, sigma, floor, noisy, extra = None, 0.0, 0.0, np.zeros(0), problem.evaluations
+        flow: list[LayerFlow] | None = None) -> CheckResult:
+    """Difference the problem, judge it, diagnose it, and package the result.
+
+    One way through: calibrate (precision, noise, Taylor walk) → differences (full,
+    fast or complex step) → state probes (nondeterminism, stale cache) → verdict →
+    diagnosis → result. Nothing here writes into ``problem`` or ``opts``.
+    """
+    mode = _resolve_mode(opts, sum(t.size for t in problem.targets))
+    cal = _calibrate(problem, opts)
+    prec = cal.precision
+    rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
+    step = opts.eps if opts.eps is not None else prec.step
+    numeric = _outcomes(problem, cal, opts, mode, step, rtol)
+    outcomes = numeric.outcomes
+    options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
+                               "seed": opts.seed, "method": opts.method,
+                               "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES,
+                               **numeric.options}
+    notes = [*problem.notes, *numeric.notes]
+    kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
+                  float(o.target.analytic_flat[i]))
+             for o in outcomes for i in np.flatnonzero(o.kink)]
+    taylor = None
+    if cal.probe is not None:
+        taylor = taylor_verdict(cal.probe, noise=cal.noise, eps=prec.eps)
+        if kinks and taylor.verdict == "wrong":
+            taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
+    state = _state(problem, outcomes, cal)
+    tensors = [_tensor_report(o, state.nondeterministic, opts.allow_unresolved)
+               for o in outcomes]
+    verdict, verdict_notes = _verdict(tensors, outcomes, taylor, state, problem, opts,
+                                      numeric.coarse)
+    notes += verdict_notes
+    ok = verdict == "ok"
+    evidence = RunEvidence(
+        batch_size=problem.batch_size, history_dependent=state.history_dependent,
+        accumulating=problem.accumulating, nondeterministic=state.nondeterministic,
+        tensors=tuple(_evidence(o) for o in outcomes))
+    evaluations = (problem.evaluations + cal.evaluations + numeric.evaluations
+                   + state.evaluations)
+    return CheckResult(
+        ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
+        worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
+        nondifferentiable=kinks, nondeterministic=state.nondeterministic,
+        history_dependent=state.history_dependent, taylor=taylor, verdict=verdict,
+        gradient_flow=flow or [], evaluations=evaluations,
+        seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
+        evidence=evidence)
+
+
+def _calibrate(problem: Problem, opts: Options) -> Calibration:
+    """Taylor walk and noise probe; the precision and rounding scale φ really has."""
+    probe, sigma, floor, noisy = None, 0.0, 0.0, np.zeros(0)
     if not problem.nondeterministic and opts.method != "complex":
         probe = taylor_probe(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                              describe=problem.describe)
         sigma, floor, noisy = measure_noise(problem.phi, problem.targets, problem.f0,
                                             seed=opts.seed, describe=problem.describe)
-        extra += noisy.size
+    precision = problem.precision
     if problem.seen is not None:
         seen = problem.seen.ravel()
         if probe is not None and problem.phi_is_output:
             seen = np.concatenate([seen, probe.values, noisy])
         declared = problem.declared if problem.declared is not None else seen.dtype
-        problem.precision = observed_precision(seen, declared)
+        precision = observed_precision(seen, declared)
     scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
-    problem.precision = _precision_for_noise(problem.precision, sigma, scale)
+    precision = _precision_for_noise(precision, sigma, scale)
     # Every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale.
     # Cancellation inside φ (BatchNorm of nearly equal inputs: x − mean) amplifies rounding
     # beyond eps·|φ| without showing as agreeing estimates; the smaller estimate, capped at
     # NOISE_FLOOR_CAP roundings so a kink's scatter cannot blunt the check, covers it.
-    capped = min(floor, NOISE_FLOOR_CAP * problem.precision.eps * scale)
-    problem.noise = max(problem.noise, max(sigma, capped) / problem.precision.eps)
-    prec = problem.precision
-    rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
-    step = opts.eps if opts.eps is not None else prec.step
-    options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
-                               "seed": opts.seed, "method": opts.method,
-                               "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES}
-    notes = list(problem.notes)
-    outcomes, evaluations, coarse = _outcomes(problem, opts, mode, step, rtol, options, notes)
-    evaluations += extra
-    kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
-                  float(o.target.analytic_flat[i]))
-             for o in outcomes for i in np.flatnonzero(o.kink)]
-    taylor = None
-    if probe is not None:
-        taylor = taylor_verdict(probe, noise=problem.noise, eps=prec.eps)
-        evaluations += probe.evaluations
-        if kinks and taylor.verdict == "wrong":
-            taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
-    if not problem.nondeterministic:  # the same point once more, after all the probing
-        evaluations += 1
-        problem.nondeterministic = call_user(problem.describe, problem.phi) != problem.f0
-    if problem.earlier is not None and not problem.nondeterministic:
+    capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
+    noise = max(problem.noise, max(sigma, capped) / precision.eps)
+    spent = noisy.size + (probe.evaluations if probe is not None else 0)
+    return Calibration(precision=precision, noise=noise, probe=probe, evaluations=spent)
+
+
+def _state(problem: Problem, outcomes: list[Outcome], cal: Calibration) -> StateFindings:
+    """φ at the point once more (nondeterminism) and the stale-cache verdict."""
+    if problem.nondeterministic:
+        return StateFindings(True, False, 0)
+    nondeterministic = call_user(problem.describe, problem.phi) != problem.f0
+    # the adapter's own probe (a repeat after a forward on another input) may have seen it
+    spent, history_dependent = 1, problem.history_dependent
+    if problem.earlier is not None and not nondeterministic and not problem.accumulating:
         # Stale: the wrong gradients are, bit for bit, those computed at the earlier input
         # AND right there (a plain wrong formula independent of x is the same at both
         # points too, but it is wrong at both).
         wrong = [(o, e) for o, e in zip(outcomes, problem.earlier, strict=True) if not o.ok]
         if (wrong and problem.earlier_is_right is not None
                 and all(np.array_equal(o.target.analytic_flat, e.ravel()) for o, e in wrong)):
-            right, spent = problem.earlier_is_right()
-            evaluations += spent
-            problem.history_dependent = right
-    if problem.nondeterministic or problem.accumulating:  # moot, or not a cache at all
-        problem.history_dependent = False
-    tensors = [_tensor_report(o, problem.nondeterministic, opts.allow_unresolved)
-               for o in outcomes]
-    found_wrong = (any(t.n_wrong for t in tensors) or problem.nondeterministic
-                   or problem.history_dependent or problem.accumulating)
+            history_dependent, extra = problem.earlier_is_right(cal.precision, cal.noise)
+            spent += extra
+    moot = nondeterministic or problem.accumulating  # random, or not a cache at all
+    return StateFindings(nondeterministic, history_dependent and not moot, spent)
+
+
+def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylor | None,
+             state: StateFindings, problem: Problem, opts: Options,
+             coarse: bool) -> tuple[Verdict, list[str]]:
+    """``"ok"``, ``"wrong"`` or ``"inconclusive"``, and the notes that explain it."""
+    notes = []
+    found_wrong = (any(t.n_wrong for t in tensors) or state.nondeterministic
+                   or state.history_dependent or problem.accumulating)
     unresolved = sum(t.n_unresolved for t in tensors)
     if unresolved:
         notes.append(_unresolved_note(outcomes, unresolved, opts.allow_unresolved))
@@ -221,22 +295,11 @@ def run(problem: Problem, opts: Options, start: float,
             "the Taylor test says wrong while every entry agrees to better than "
             f"{FINE_RESOLUTION:.1%} of its size: its probe line likely crosses a kink or a "
             "float32 staircase near the point; the entry-wise verdict stands")
-    ok = not found_wrong and all(t.ok for t in tensors) and not disagreement
-    verdict: Verdict = ("ok" if ok else "inconclusive" if not found_wrong
-                        and not any(t.n_wrong for t in tensors) else "wrong")
-    evidence = RunEvidence(
-        batch_size=problem.batch_size, history_dependent=problem.history_dependent,
-        accumulating=problem.accumulating,
-        nondeterministic=problem.nondeterministic,
-        tensors=tuple(_evidence(o) for o in outcomes))
-    return CheckResult(
-        ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
-        worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
-        nondifferentiable=kinks, nondeterministic=problem.nondeterministic,
-        history_dependent=problem.history_dependent, taylor=taylor, verdict=verdict,
-        gradient_flow=flow or [], evaluations=evaluations,
-        seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
-        evidence=evidence)
+    if found_wrong:
+        return "wrong", notes
+    if disagreement or not all(t.ok for t in tensors):
+        return "inconclusive", notes
+    return "ok", notes
 
 
 def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precision:
@@ -254,16 +317,28 @@ def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precisio
     return row
 
 
-def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: float,
-              options: dict[str, Any], notes: list[str]) -> tuple[list[Outcome], int, bool]:
-    """Per-target outcomes of the numeric pass, the evaluations it took, and whether a
-    fast-mode direction was resolved only coarsely."""
+@dataclass(frozen=True)
+class NumericPass:
+    """The differences of a run: per-target outcomes and what the pass adds to the result."""
+
+    outcomes: list[Outcome]
+    evaluations: int
+    coarse: bool = False  # a fast-mode direction was resolved only coarsely
+    notes: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step: float,
+              rtol: float) -> NumericPass:
+    """Per-target outcomes of the numeric pass (full, fast or complex step)."""
     if problem.nondeterministic:  # differences of a random function mean nothing
-        return [Outcome.empty(t) for t in problem.targets], 0, False
+        return NumericPass([Outcome.empty(t) for t in problem.targets], 0)
     if opts.method == "complex":
-        return [_complex_outcome(problem, rtol, opts.atol)], problem.targets[0].size, False
-    common = dict(noise=problem.noise, precision=problem.precision, step=step, rtol=rtol,
-                  atol=opts.atol, describe=problem.describe)
+        return NumericPass([_complex_outcome(problem, cal.precision, rtol, opts.atol)],
+                           problem.targets[0].size)
+    common = dict(noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
+                  atol=opts.atol, describe=problem.describe,
+                  floors_resolve=opts.rtol is None and opts.atol is None)
     if mode == "full":
         outcomes, evaluations = [], 0
         for t, floor in zip(problem.targets, scale_floors(problem.targets), strict=True):
@@ -271,28 +346,29 @@ def _outcomes(problem: Problem, opts: Options, mode: str, step: float, rtol: flo
                                   refine_all=opts.method == "richardson", **common)
             outcomes.append(out)
             evaluations += n
-        return outcomes, evaluations, False
+        return NumericPass(outcomes, evaluations)
     report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                       directions=opts.directions, **common)
-    options.update(directions=opts.directions, fast_tolerance=report.tolerance)
-    notes += report.notes
+    notes = list(report.notes)
     if not (report.directions_failed or report.directions_inconclusive):
         total = sum(t.size for t in problem.targets)
         notes.append(f"fast mode: {opts.directions} random directions over {total} entries "
                      f"agree (largest directional error "
                      f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
                      f"{report.tolerance:.3g})")
-    return report.outcomes, report.evaluations, report.coarse
+    return NumericPass(report.outcomes, report.evaluations, report.coarse, tuple(notes),
+                       {"directions": opts.directions, "fast_tolerance": report.tolerance})
 
 
-def _complex_outcome(problem: Problem, rtol: float, atol: float | None) -> Outcome:
+def _complex_outcome(problem: Problem, precision: Precision, rtol: float,
+                     atol: float | None) -> Outcome:
     target = problem.targets[0]
     z = target.array.astype(np.complex128)
     idx = np.arange(target.size)
     numeric = complex_step_entries(problem.complex_fn, z, idx, describe=problem.describe)
     out = Outcome.empty(target)
     a = target.analytic_flat
-    floor = atol if atol is not None else problem.precision.atol * rms(a)
+    floor = atol if atol is not None else precision.atol * rms(a)
     out.numeric[:] = numeric
     out.tolerance[:] = rtol * np.maximum(np.abs(a), np.abs(numeric)) + floor
     out.wrong[:] = np.abs(numeric - a) > out.tolerance

@@ -92,9 +92,9 @@ KINK_RESOLUTION = 0.25
 #: A tensor whose RMS gradient is below this fraction of the largest tensor's in the same
 #: check (a bias feeding batch norm: exactly 0) is judged against that fraction instead.
 NEGLIGIBLE_TENSOR = 1e-3
-#: With no gradient in the whole check to set a scale (every analytic entry exactly 0),
-#: an entry agrees when differences confirm 0 to within this many units of the row's
-#: ``atol`` (√eps), in absolute terms — the only scale left is the unit one.
+#: An entry whose analytic value is exactly 0 agrees when differences confirm 0 to
+#: within this many units of the row's ``atol`` (√eps) in absolute terms, even where the
+#: check has no scale to be relative to (x² at 0) — the only scale left is the unit one.
 ZERO_GRADIENT = 1.0
 #: Unresolved entries are re-judged at steps this many times larger (rounding falls as 1/h)
 RAISE_RATIO = 16.0

@@ -174,7 +174,11 @@ def test_step_too_coarse_for_the_function_is_shrunk_not_a_false_alarm(seed, mode
     def cos32(z):
         return np.cos(z.astype(np.float32))
 
-    assert gradcheck.check_grad(sin32, cos32, x, mode=mode, seed=seed).ok
+    right = gradcheck.check_grad(sin32, cos32, x, mode=mode, seed=seed)
+    # an entry whose every step spans whole periods or drowns in float32 rounding is
+    # unresolved (inconclusive), never a false alarm
+    assert right.verdict in ("ok", "inconclusive"), str(right)
+    assert all(t.n_wrong == 0 for t in right.tensors), str(right)
     assert not gradcheck.check_grad(sin32, lambda z: -cos32(z), x, mode=mode, seed=seed).ok
     assert not gradcheck.check_grad(sin32, lambda z: 2 * cos32(z), x, mode=mode, seed=seed).ok
 
