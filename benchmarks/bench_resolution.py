@@ -73,6 +73,9 @@ def main() -> None:
                     result_ok = result.ok
                 silent += bool(result_ok)
                 total += 1
+                if result_ok:
+                    print(f"  silent: {name}, {np.dtype(dtype).name} offset {c:g}, "
+                          f"gradient × {factor}")
         for result in _checks(dtype, c, 1.0).values():
             correct[_verdict(result)] = correct.get(_verdict(result), 0) + 1
     print(f"wrong gradients judged OK (silent passes): {silent} of {total}")

@@ -54,6 +54,7 @@ from gradcheck.engine.tolerances import (
     FINE_RESOLUTION,
     NOISE_FLOOR_CAP,
     PRECISIONS,
+    RESOLUTION,
     Precision,
     coarser,
     observed_precision,
@@ -350,6 +351,11 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
     report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                       directions=opts.directions, **common)
     notes = list(report.notes)
+    if report.coarse and not report.directions_failed:
+        notes.append(f"fast mode: some directions are resolved only to between "
+                     f"{FINE_RESOLUTION:.1%} and {RESOLUTION:.0%} of their size: an error "
+                     f"of a few percent of the whole gradient could pass; mode='full' "
+                     f"judges each entry")
     if not (report.directions_failed or report.directions_inconclusive):
         total = sum(t.size for t in problem.targets)
         notes.append(f"fast mode: {opts.directions} random directions over {total} entries "
