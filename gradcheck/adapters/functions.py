@@ -489,11 +489,10 @@ def gradient_coords(inputs: Inputs, grads: list[Any], args: Sequence[Any],
             slot = inputs.slot_of.get((a, j))
             if slot is None:
                 continue
-            if theirs[j] is None:
-                note = f"{owner} returned None for {slot.name}: taken as zero"
+            if theirs[j] is None:  # declared constant: not checked, said so
+                note = f"{owner} returned None for {slot.name}: held constant, not checked"
                 if note not in notes:
                     notes.append(note)
-                out[id(slot)] = np.zeros(slot.base.size)
                 continue
             arr = np.asarray(theirs[j])
             if arr.shape != slot.work.shape:
@@ -517,6 +516,8 @@ class Built:
 
     problem: Problem
     dot_test: Callable[[], tuple[bool, str]] | None = None
+    #: ``"cotangent"``: a fresh upstream gradient; ``"args"``: the working arguments.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _snapshot(values: list[list[Any]]) -> list[np.ndarray]:
@@ -613,10 +614,18 @@ def build_function_problem(
                                                   notes)
         kept = dict(zip((n for n, _ in held), held_grads, strict=True))
         for slot in held_slots:
+            if kept[slot.name] is None:
+                notes.append(f"{reverse_name} returned None for {slot.name}: held constant, "
+                             f"not checked")
+                continue
             g = check_gradient_array(f"{reverse_name}: the gradient of {slot.name}",
                                      kept[slot.name], slot.work.shape)
             grad_dtypes.append(np.asarray(kept[slot.name]).dtype)
             vjp_coords[id(slot)] = g.reshape(-1)
+        slots = [s for s in slots if id(s) in vjp_coords]
+        if not slots:
+            raise CheckInputError(f"{reverse_name} returned None for every checked tensor; "
+                                  f"there is nothing to check")
         targets += [s.target("vjp", vjp_coords[id(s)], s.name) for s in slots]
     jvp_analytic: dict[int, np.ndarray] = {}
     if forward is not None:
@@ -670,7 +679,7 @@ def build_function_problem(
                         f"<u, J^T G> = {rhs:.10g}, difference {abs(lhs - rhs):.3g} "
                         f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
 
-    return Built(problem, dot)
+    return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,
