@@ -124,7 +124,7 @@ def test_any_nesting_a_wrong_leaf_is_the_one_named(structure, data):
 @given(STRUCTURES, st.data())
 def test_any_nesting_a_wrong_jvp_is_caught(structure, data):
     specs, n_out, seed = structure
-    f, vjp_with, jvp, args, names = problem(specs, n_out, seed)
+    f, _vjp_with, jvp, args, names = problem(specs, n_out, seed)
 
     def wrong_jvp(t, *a):
         out = jvp(t, *a)

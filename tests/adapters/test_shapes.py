@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import code_shapes as s
 
 import gradcheck
+from support import code_shapes as s
 
 rng = np.random.default_rng(0)
 X3 = rng.standard_normal((3, 4))
