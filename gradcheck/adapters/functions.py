@@ -280,16 +280,18 @@ def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | Non
                     notes.append(f"{leaf.name}: complex, checked as (real, imag) pairs "
                                  f"(last index 0 = real, 1 = imaginary); gradient convention "
                                  f"dφ/dRe + i dφ/dIm (PyTorch's conjugate Wirtinger)")
+                shaped = (lambda c, s=slot: c.reshape(s.coord_shape)) if mask is None else \
+                    (lambda c: c)  # unmasked: keep the user's shape (and index) in reports
                 if vjp:
                     slot.vjp_array = (slot.coords_view() if mask is None and not jvp
-                                      else base.copy())
+                                      else shaped(base.copy()))
                 if jvp:
                     if fast_jvp:
                         scale = np.maximum(np.abs(base), 1.0)
                         slot.U = rng.standard_normal((directions, base.size)) * scale
                         slot.jvp_array = np.zeros(directions)
                     else:
-                        slot.jvp_array = base.copy()
+                        slot.jvp_array = shaped(base.copy())
                 slot_of[(a, j)] = slot
                 slots.append(slot)
                 values.append(work)
@@ -650,7 +652,8 @@ def build_function_problem(
             notes.append("parameters held by an object are checked in reverse mode only")
     f0 = phi()
     evaluations += 1
-    seen = np.concatenate([outputs.values, _generic(lambda: f(*inputs.args), inputs, outputs)])
+    seen = np.concatenate([outputs.values, _generic(lambda: f(*inputs.args), inputs, outputs,
+                                                    opts.seed)])
     precision = observed_precision(seen, outputs.dtype)
     grad_prec = coarser(*(precision_of(d) for d in grad_dtypes or [np.dtype(np.float64)]),
                         precision_of(np.float64))
@@ -718,9 +721,10 @@ def _copy_tree(tree: Any) -> Any:
         np.array(tree, copy=True) if isinstance(tree, np.ndarray) else tree)
 
 
-def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs) -> np.ndarray:
+def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs, seed: int
+             ) -> np.ndarray:
     """Outputs at a generic point near the inputs (their real precision shows there)."""
-    rng = stream(0, "shifted input", 9)
+    rng = stream(seed, "shifted input", 9)
     moved = [s for s in inputs.slots if s.role == "input"]
     if not moved:
         return np.zeros(0)

@@ -52,6 +52,7 @@ from gradcheck.engine.safety import (
     call_user,
     check_params,
     require_callable,
+    scalar_output,
 )
 from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
@@ -153,7 +154,7 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
                 raise CheckTypeError(f"{describe} returned {type(value).__name__}; without "
                                      f"grads= it must return (loss, grads)")
             value = value[0]
-        return float(np.real(np.asarray(value)).reshape(())) if np.size(value) == 1 else value
+        return scalar_output(describe, value)
 
     gname = f"grads ({getattr(grads, '__name__', 'grads')})" if grads is not None else describe
 
@@ -320,13 +321,15 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         value = f(*work)
         dx = run_backward(cot, value)
         g = gradient_dict()
-        read = [np.array(g[k], dtype=np.float64, copy=True) for k in trainable]
+        read = [np.array(v, dtype=np.float64, copy=True) for v in
+                match({k: ptree[k] for k in trainable}, {k: g[k] for k in trainable}, bwd)]
         history.append(read)
         return dx, read
 
     def current() -> list[tuple[str, np.ndarray]]:
         tree = _attr(layer, params, label)
-        return [(k, tree[k]) for k in trainable if k in tree]
+        return [(leaf.name, leaf.value) for leaf in
+                flatten({k: tree[k] for k in trainable if k in tree})]
 
     with _snapshot(held, label, current):
         built: Built = build_function_problem(

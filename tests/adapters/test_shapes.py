@@ -206,3 +206,44 @@ def test_assert_twins_raise():
     with pytest.raises(gradcheck.GradientMismatch):
         gradcheck.assert_function(s.gelu, XM, vjp=s.gelu_grad_tanh_approx)
     assert gradcheck.assert_pair(s.affine_forward, s.affine_backward, X3, W3, B3).ok
+
+
+class NestedLayer:
+    """The layer protocol with a tree of parameters: params = {"enc": {"W": ...}, "b": [...]}."""
+
+    def __init__(self, bug=1.0):
+        rng = np.random.default_rng(5)
+        self.params = {"enc": {"W": rng.standard_normal((3, 2))}, "b": [np.zeros(2), np.ones(2)]}
+        self.grads = {}
+        self.bug = bug
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["enc"]["W"] + self.params["b"][0] * self.params["b"][1]
+
+    def backward(self, g):
+        b0, b1 = self.params["b"]
+        self.grads = {"enc": {"W": self.x.T @ g}, "b": [g.sum(0) * b1 * self.bug, g.sum(0) * b0]}
+        return g @ self.params["enc"]["W"].T
+
+
+class MSE:
+    def forward(self, p, t):
+        self.d = p - t
+        return float(np.mean(self.d ** 2))
+
+    def backward(self):
+        return 2 * self.d / self.d.size
+
+
+def test_check_layer_and_check_model_take_nested_parameters():
+    x = np.random.default_rng(6).standard_normal((4, 3))
+    good = gradcheck.check_layer(NestedLayer(), x)
+    assert good.ok, str(good)
+    assert {t.name for t in good.tensors} == {"x", "enc.W", "b[0]", "b[1]"}
+    bad = gradcheck.check_layer(NestedLayer(bug=2.0), x)
+    assert {t.name for t in bad.tensors if not t.ok} == {"b[0]"}
+    y = np.zeros((4, 2))
+    assert gradcheck.check_model(NestedLayer(), MSE(), x, y).ok
+    wrong = gradcheck.check_model(NestedLayer(bug=2.0), MSE(), x, y)
+    assert {t.name for t in wrong.tensors if not t.ok} == {"b[0]"}
