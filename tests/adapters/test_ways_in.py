@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np  # noqa: F401  (imported before pytester runs in-process: it must not be re-imported)
 import pytest
 
 SHAPES = '''
