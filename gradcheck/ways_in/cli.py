@@ -290,7 +290,7 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
     except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
         message = " ".join(str(exc).split())
         raise UsageError(f"{fn.__name__}(): {message}") from None
-    if not isinstance(result, gradcheck.CheckResult):
+    if not all(hasattr(result, a) for a in ("ok", "tensors", "to_dict")):  # a CheckResult
         raise UsageError(f"{fn.__name__}() returned {type(result).__name__}; a function "
                          f"target must return the result of a gradcheck.check_* call")
     return result
