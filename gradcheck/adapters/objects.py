@@ -43,17 +43,19 @@ from gradcheck.adapters.functions import (
     raise_unless_ok,
     run_built,
 )
-from gradcheck.adapters.trees import flatten, is_container, match
+from gradcheck.adapters.trees import flatten, is_container, match, rebuild
 from gradcheck.engine.runner import Options
 from gradcheck.engine.safety import (
     CheckInputError,
     CheckTypeError,
     Snapshot,
+    UserCodeError,
     call_user,
     check_params,
     require_callable,
     scalar_output,
 )
+from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
 
@@ -283,9 +285,15 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         upstream = tuple(cot) if isinstance(out, tuple) else (cot,)
         return _attr(layer, backward, label)(*upstream)
 
-    # The first forward creates lazy parameters; a first backward the gradient dict.
-    probe = [np.array(v, copy=True) if isinstance(v, np.ndarray) else v for v in inputs]
-    out = call_user(fwd, call_forward, *probe)
+    # The first forward creates lazy parameters; a first backward the gradient dict. It
+    # runs on a shifted input, so a layer that keeps its first input (a stale cache)
+    # shows at the point (back to the point itself if the shift leaves the domain).
+    rng = stream(seed, "shifted input", 10)
+    try:
+        with np.errstate(all="ignore"):
+            out = call_user(fwd, call_forward, *_shifted(inputs, rng))
+    except UserCodeError:
+        out = call_user(fwd, call_forward, *_shifted(inputs, None))
     if isinstance(out, list):
         out = tuple(out)
     ptree = _attr(layer, params, label)
@@ -347,6 +355,20 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
                     f"gradients by the same step; if the library zeroes them between steps "
                     f"by design, pass accumulates=True")
         return run_built(built, opts, start)
+
+
+def _shifted(inputs: Sequence[Any], rng: np.random.Generator | None) -> list[Any]:
+    """Copies of ``inputs`` with every float leaf moved randomly (``rng=None``: not moved)."""
+    def move(value: Any) -> Any:
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+            return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        if rng is None:
+            return value.copy()
+        noise = 0.1 * np.maximum(np.abs(value), 1.0) * rng.standard_normal(value.shape)
+        return (value + noise).astype(value.dtype)
+
+    return [rebuild(a, [move(leaf.value) for leaf in flatten(a)]) if is_container(a)
+            else move(a) for a in inputs]
 
 
 def _cotangent_of(built: Built) -> Any:

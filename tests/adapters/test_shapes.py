@@ -247,3 +247,25 @@ def test_check_layer_and_check_model_take_nested_parameters():
     assert gradcheck.check_model(NestedLayer(), MSE(), x, y).ok
     wrong = gradcheck.check_model(NestedLayer(bug=2.0), MSE(), x, y)
     assert {t.name for t in wrong.tensors if not t.ok} == {"b[0]"}
+
+
+class KeepsFirstInput:
+    """A library layer whose cache keeps the first input it saw (a stale cache)."""
+
+    def __init__(self):
+        self.parameters, self.gradients = {"w": np.array([0.5, -1.0, 2.0])}, {}
+
+    def forward(self, x):
+        if not hasattr(self, "x"):
+            self.x = x
+        return x * self.parameters["w"]
+
+    def backward(self, g):
+        self.gradients = {"w": np.sum(g * self.x, 0)}
+        return g * self.parameters["w"]
+
+
+def test_a_stale_cache_of_a_library_layer_shows():
+    result = gradcheck.check_object(KeepsFirstInput(), XM[:, :3], params="parameters",
+                                    grads="gradients")
+    assert {t.name for t in result.tensors if not t.ok} == {"w"}
