@@ -269,3 +269,28 @@ def test_a_stale_cache_of_a_library_layer_shows():
     result = gradcheck.check_object(KeepsFirstInput(), XM[:, :3], params="parameters",
                                     grads="gradients")
     assert {t.name for t in result.tensors if not t.ok} == {"w"}
+
+
+def test_check_grad_and_check_jacobian_take_trees():
+    x = {"a": np.array([0.5, -1.0]), "b": [np.array([2.0])]}
+
+    def f(t):
+        return float(np.sum(t["a"] ** 2) * t["b"][0][0])
+
+    def grad(t):
+        return {"a": 2 * t["a"] * t["b"][0][0], "b": [np.array([np.sum(t["a"] ** 2)])]}
+
+    r = gradcheck.check_grad(f, grad, x)
+    assert r.ok and [t.name for t in r.tensors] == ["x.a", "x.b[0]"]
+    wrong = gradcheck.check_grad(f, lambda t: {"a": grad(t)["a"], "b": [-grad(t)["b"][0]]}, x)
+    assert [t.name for t in wrong.tensors if not t.ok] == ["x.b[0]"]
+
+    def g(t):
+        return t["a"] * t["b"][0]
+
+    def vjp(t, v):
+        return {"a": v * t["b"][0], "b": [np.array([np.sum(v * t["a"])])]}
+
+    assert gradcheck.check_jacobian(g, x, vjp=vjp).ok
+    assert gradcheck.check_grad(lambda x: float(np.sum(np.asarray(x) ** 2)),
+                                lambda x: 2 * np.asarray(x), [[1.0, 2.0], [3.0, 4.0]]).ok
