@@ -129,10 +129,12 @@ def test_masked_entries_are_held_constant_and_reported():
     def vjp(g, z):
         return g * np.cos(np.where(np.isfinite(z), z, 0.0))
 
-    result = gradcheck.check_function(f, scores, vjp=vjp, names="scores")
+    before = scores.copy()
+    result = gradcheck.check_function(f, scores, vjp=vjp, names="scores", jvp=lambda t, z: (
+        t[0] * np.cos(np.where(np.isfinite(z), z, 0.0))))
     assert result.ok, str(result)
-    (t,) = result.tensors
-    assert t.n_checked == 4
+    assert scores.tobytes() == before.tobytes()  # NaN payloads and -inf included
+    assert [t.n_checked for t in result.tensors] == [4, 4]
     assert any("2 entries" in n and "scores" in n for n in result.notes)
     bad = gradcheck.check_function(f, scores, vjp=lambda g, z: vjp(g, z) * (np.arange(3) != 2),
                                    names="scores")
