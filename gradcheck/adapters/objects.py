@@ -198,7 +198,8 @@ def _accumulates(calls: list[list[np.ndarray]]) -> bool:
 
 
 def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = "grads",
-                 forward: str = "forward", backward: str = "backward",
+                 forward: str | Callable[..., Any] = "forward",
+                 backward: str | Callable[..., Any] = "backward",
                  accumulates: bool = False, reset: Callable[[Any], Any] | None = None,
                  names: str | Sequence[str] | None = None,
                  wrt: str | Sequence[str] | None = None, mode: str = "auto",
@@ -219,8 +220,8 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         ``names`` says otherwise.
     params, grads : str
         Attribute names (dotted paths allowed) of the parameter and gradient dicts.
-    forward, backward : str
-        Method names.
+    forward, backward : str or callable
+        Method names, or callables (``forward=lambda x: layer.forward(x, train=True)``).
     accumulates : bool
         The library's backward adds into the gradients (``+=``) by design: zero them
         before each backward, read them after.
@@ -254,17 +255,20 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         raise CheckInputError("method='complex' is not available for check_object")
     if not inputs:
         raise CheckInputError("check_object needs the layer's inputs after the layer")
-    fwd_m, bwd_m = _attr(layer, forward, label), _attr(layer, backward, label)
+    def method(which: str | Callable[..., Any]) -> Callable[..., Any]:
+        return which if callable(which) else _attr(layer, which, label)
+
+    fwd_m, bwd_m = method(forward), method(backward)
     require_callable(f"{label}.{forward}", fwd_m)
     require_callable(f"{label}.{backward}", bwd_m)
-    fwd, bwd = f"{label}.{forward}", f"{label}.{backward}"
+    fwd, bwd = (f"{label}.{getattr(m, '__name__', m)}" for m in (forward, backward))
     roots = (arg_names(len(inputs), names) if names is not None else
              ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))])
 
     def call_forward(*work: Any) -> Any:
         if reset is not None:
             reset(layer)
-        return _attr(layer, forward, label)(*work)
+        return method(forward)(*work)
 
     def gradient_dict() -> Any:
         return _attr(layer, grads, label)
@@ -283,7 +287,7 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         if accumulates:
             zero_grads()
         upstream = tuple(cot) if isinstance(out, tuple) else (cot,)
-        return _attr(layer, backward, label)(*upstream)
+        return method(backward)(*upstream)
 
     # The first forward creates lazy parameters; a first backward the gradient dict. It
     # runs on a shifted input, so a layer that keeps its first input (a stale cache)

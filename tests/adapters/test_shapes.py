@@ -296,3 +296,16 @@ def test_check_grad_and_check_jacobian_take_trees():
     assert gradcheck.check_jacobian(g, x, vjp=vjp).ok
     assert gradcheck.check_grad(lambda x: float(np.sum(np.asarray(x) ** 2)),
                                 lambda x: 2 * np.asarray(x), [[1.0, 2.0], [3.0, 4.0]]).ok
+
+
+def test_check_object_takes_callables_for_the_methods():
+    cell = s.LSTMCell(3, 4)
+    calls = []
+
+    def forward(x, h, c):
+        calls.append(1)
+        return cell.forward(x, h, c)
+
+    result = gradcheck.check_object(cell, *LSTM[:3], forward=forward, params="parameters",
+                                    grads="gradients", names=("x", "h", "c"))
+    assert result.ok and calls
