@@ -267,7 +267,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
                x: Any, *, mode: str = "auto", rtol: float | None = None,
                atol: float | None = None, eps: float | None = None, method: str = "central",
                seed: int = 0, directions: int = FAST_DIRECTIONS,
-        allow_unresolved: bool = False) -> CheckResult:
+               allow_unresolved: bool = False) -> CheckResult:
     """Check ``grad(x)`` against finite differences of the scalar function ``f`` at ``x``.
 
     Parameters
@@ -305,7 +305,8 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
 
         vjp.__name__ = getattr(grad, "__name__", "grad")
         return check_function(f, x, vjp=vjp, names="x", mode=mode, rtol=rtol, atol=atol,
-                              eps=eps, method=method, seed=seed, directions=directions)
+                              eps=eps, method=method, seed=seed, directions=directions,
+            allow_unresolved=allow_unresolved)
     label = getattr(f, "__name__", "f")
     complex_fn = _complex_checked(f, x) if method == "complex" else None
     problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
@@ -337,7 +338,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    rtol: float | None = None, atol: float | None = None,
                    eps: float | None = None, method: str = "central", seed: int = 0,
                    directions: int = FAST_DIRECTIONS,
-        allow_unresolved: bool = False) -> CheckResult:
+                   allow_unresolved: bool = False) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
     The check differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode:
@@ -385,7 +386,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         tree_vjp.__name__ = getattr(vjp, "__name__", "vjp")
         return check_function(f, x, vjp=tree_vjp, names="x", mode=mode, rtol=rtol,
                               atol=atol, eps=eps, method=method, seed=seed,
-                              directions=directions)
+                              directions=directions,
+            allow_unresolved=allow_unresolved)
     label = getattr(f, "__name__", "f")
     x0 = as_float_array("x", x)
     xw, y = _first_call(f"f ({label})", f, x0)
@@ -422,7 +424,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
               mode: str = "auto", rtol: float | None = None, atol: float | None = None,
               eps: float | None = None, method: str = "central", seed: int = 0,
               directions: int = FAST_DIRECTIONS,
-        allow_unresolved: bool = False) -> CheckResult:
+              allow_unresolved: bool = False) -> CheckResult:
     """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
 
     Differences ``φ = w·grad(x)`` (seeded Gaussian ``w``), whose gradient is ``H w``
@@ -499,7 +501,7 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
 def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = None,
                 atol: float | None = None, eps: float | None = None, method: str = "central",
                 seed: int = 0, directions: int = FAST_DIRECTIONS,
-        allow_unresolved: bool = False) -> CheckResult:
+                allow_unresolved: bool = False) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -533,7 +535,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
         from gradcheck.adapters.objects import check_object
         return check_object(layer, x, names="x", mode=mode, rtol=rtol, atol=atol, eps=eps,
-                            method=method, seed=seed, directions=directions)
+                            method=method, seed=seed, directions=directions,
+            allow_unresolved=allow_unresolved)
     if method == "complex":
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
                               "layers are checked with 'central' or 'richardson'")
@@ -638,7 +641,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                 rtol: float | None = None, atol: float | None = None,
                 eps: float | None = None, method: str = "central", seed: int = 0,
                 directions: int = FAST_DIRECTIONS,
-        allow_unresolved: bool = False) -> CheckResult:
+                allow_unresolved: bool = False) -> CheckResult:
     """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
 
     The objective is ``loss.forward(model.forward(x), y) + model.penalty()`` (the penalty
@@ -694,7 +697,8 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     if _nested(params):  # a tree of parameters: loss-and-grads over it
         return _check_nested_model(model, loss, x0, yw, opts=dict(
             mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-            directions=directions))
+            directions=directions,
+            allow_unresolved=allow_unresolved))
     check_params(label, params, model.grads, allow_empty=False)
     penalty = getattr(model, "penalty", None)
     loss_name = type(loss).__name__

@@ -775,7 +775,8 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
                    names: str | Sequence[str] | None = None, mode: str = "auto",
                    rtol: float | None = None, atol: float | None = None,
                    eps: float | None = None, method: str = "central", seed: int = 0,
-                   directions: int = FAST_DIRECTIONS) -> CheckResult:
+                   directions: int = FAST_DIRECTIONS,
+                   allow_unresolved: bool = False) -> CheckResult:
     """Check a VJP and/or a JVP of ``f(*args)`` against finite differences.
 
     Parameters
@@ -812,7 +813,8 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
     True
     """
     opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions), time.perf_counter()
+                          seed=seed, directions=directions,
+                          allow_unresolved=allow_unresolved), time.perf_counter()
     require_callable("f", f)
     if method == "complex":
         raise CheckInputError("method='complex' is not available for check_function; use "

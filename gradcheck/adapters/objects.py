@@ -108,7 +108,8 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
                wrt: str | Sequence[str] | None = None, mode: str = "auto",
                rtol: float | None = None, atol: float | None = None,
                eps: float | None = None, method: str = "central", seed: int = 0,
-               directions: int = FAST_DIRECTIONS) -> CheckResult:
+               directions: int = FAST_DIRECTIONS,
+               allow_unresolved: bool = False) -> CheckResult:
     """Check ``grads()`` against differences of ``loss()`` over parameters held elsewhere.
 
     Parameters
@@ -138,7 +139,8 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
     True
     """
     opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions), time.perf_counter()
+                          seed=seed, directions=directions,
+                          allow_unresolved=allow_unresolved), time.perf_counter()
     require_callable("loss", loss)
     if grads is not None:
         require_callable("grads", grads)
@@ -205,7 +207,8 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
                  wrt: str | Sequence[str] | None = None, mode: str = "auto",
                  rtol: float | None = None, atol: float | None = None,
                  eps: float | None = None, method: str = "central", seed: int = 0,
-                 directions: int = FAST_DIRECTIONS) -> CheckResult:
+                 directions: int = FAST_DIRECTIONS,
+                 allow_unresolved: bool = False) -> CheckResult:
     """Check a layer object of any library: input gradients and its parameter gradients.
 
     Parameters
@@ -249,7 +252,8 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     True
     """
     opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions), time.perf_counter()
+                          seed=seed, directions=directions,
+                          allow_unresolved=allow_unresolved), time.perf_counter()
     label = type(layer).__name__
     if method == "complex":
         raise CheckInputError("method='complex' is not available for check_object")

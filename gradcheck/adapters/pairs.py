@@ -54,7 +54,8 @@ def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., 
                names: str | Sequence[str] | None = None, mode: str = "auto",
                rtol: float | None = None, atol: float | None = None,
                eps: float | None = None, method: str = "central", seed: int = 0,
-               directions: int = FAST_DIRECTIONS) -> CheckResult:
+               directions: int = FAST_DIRECTIONS,
+               allow_unresolved: bool = False) -> CheckResult:
     """Check ``backward(*upstream, cache)`` against differences of ``forward(*args)``.
 
     Parameters
@@ -78,7 +79,8 @@ def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., 
     CheckResult
     """
     opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions), time.perf_counter()
+                          seed=seed, directions=directions,
+                          allow_unresolved=allow_unresolved), time.perf_counter()
     require_callable("forward", forward)
     require_callable("backward", backward)
     if method == "complex":
