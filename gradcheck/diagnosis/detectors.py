@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
+from gradcheck.diagnosis.evidence import Finding, RunEvidence, TensorEvidence
 
-__all__ = ["RUN_DETECTORS", "TENSOR_DETECTORS", "diagnose"]
+__all__ = ["RUN_DETECTORS", "TENSOR_DETECTORS", "Finding", "diagnose"]
 
 MIN_ENTRIES = 3
 """Never fit a value pattern (factor, transpose, ...) to fewer known entries."""
@@ -35,6 +35,14 @@ FACTOR_RTOL = 0.02
 """A fitted factor is named (-1, the batch size, 2, 1/2) when within this relative distance."""
 CHANCE = 0.01
 """A location pattern is claimed only if random wrong entries would show it this rarely."""
+FLOAT32_RELATIVE = (2.0**-31, 2.0**-21)
+"""Relative errors in this band (about 5e-10 to 5e-7) are float32's size: one or a few
+roundings to float32 (unit roundoff 2⁻²⁴ ≈ 6e-8)."""
+NEARBY_RELATIVE = (1e-6, 0.05)
+"""A small relative error in every entry, above float32's size: a nearby function."""
+SMOOTH = 0.15
+"""A residual sorted by the input is smooth when its median second difference is below
+this fraction of its range (independent noise gives about 1)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -54,6 +62,7 @@ class _Tensor:
     wrong: np.ndarray
     kink: np.ndarray  # not differentiable there (one-sided derivatives disagree)
     scale: float  # max |numeric| over known entries (0.0 when none)
+    value: np.ndarray | None = None  # the tensor's own values at the point, if known
 
     @classmethod
     def of(cls, ev: TensorEvidence) -> _Tensor:
@@ -62,8 +71,11 @@ class _Tensor:
         kink = np.asarray(ev.nondifferentiable, dtype=bool)
         known = np.isfinite(numeric) & ~kink & np.isfinite(analytic)
         scale = float(np.max(np.abs(numeric[known]))) if known.any() else 0.0
+        value = None
+        if ev.value is not None and np.shape(ev.value) == analytic.shape:
+            value = np.asarray(ev.value, dtype=np.float64)
         return cls(ev.name, ev.role, ev.layout, analytic, numeric, known,
-                   np.asarray(ev.wrong, dtype=bool), kink, scale)
+                   np.asarray(ev.wrong, dtype=bool), kink, scale, value)
 
 
 def _residual(analytic: np.ndarray, model: np.ndarray) -> float:
@@ -137,21 +149,73 @@ def _sign_flip(t: _Tensor, run: RunEvidence) -> str | None:
     return f"{t.name}: sign flipped (analytic = {c:.2f} × numeric)"
 
 
-def _factor_meaning(factor: float, batch_size: int | None) -> tuple[str, str]:
-    """What a positive factor equals and what usually causes it (``("", "")`` if unknown)."""
+def _dims(tensors: Sequence[_Tensor], batch_size: int | None) -> list[tuple[int, str]]:
+    """Axis sizes ≥ 3 of the checked tensors, first occurrence each: ``(16, "axis 1 of x")``.
+
+    Sizes equal to the batch size are left out (the batch size is their reading).
+    """
+    seen: dict[int, str] = {}
+    for t in tensors:
+        for axis, k in enumerate(t.analytic.shape):
+            if k < 3 or k in seen or k == batch_size:
+                continue
+            seen[k] = f"axis {axis} of {t.name}"
+    return sorted(seen.items())
+
+
+def _readings(factor: float, batch_size: int | None,
+              dims: Sequence[tuple[int, str]] = ()) -> list[tuple[str, str]]:
+    """Every named quantity a positive factor equals, each with its usual cause.
+
+    The batch size (and its inverse), 2 and ½, and the size ``k`` of an axis of a
+    checked tensor or its square root ``√k`` (``k ≥ 5``, so that 2 = √4 is not offered as
+    a reading), and their inverses. All readings that fit are returned: a factor 4 with a
+    batch of 4 and a feature axis of 16 is "the batch size, or √16".
+    """
     meanings: list[tuple[float, str, str]] = []
     if batch_size == 2:  # 2 is both the batch size and a doubled term: say so
-        meanings += [(2.0, " = the batch size or a doubled term",
+        meanings += [(2.0, "the batch size or a doubled term",
                       "a missing 1/N, a term counted twice, or a missing ½?"),
-                     (0.5, " = 1/batch size or a halved term",
+                     (0.5, "1/batch size or a halved term",
                       "an extra 1/N, or the derivative of x² written as x?")]
     elif batch_size is not None and batch_size > 1:
-        meanings += [(float(batch_size), " = the batch size", "a missing 1/N?"),
-                     (1.0 / batch_size, " = 1/batch size", "an extra 1/N?")]
-    meanings += [(2.0, "", "e.g. a term counted twice, or a missing ½"),
-                 (0.5, "", "e.g. derivative of x² written as x")]
-    return next(((equals, cause) for value, equals, cause in meanings
-                 if _close(factor, value)), ("", ""))
+        meanings += [(float(batch_size), "the batch size", "a missing 1/N?"),
+                     (1.0 / batch_size, "1/batch size", "an extra 1/N?")]
+    if batch_size != 2:
+        meanings += [(2.0, "", "e.g. a term counted twice, or a missing ½"),
+                     (0.5, "", "e.g. derivative of x² written as x")]
+    for k, where in dims:
+        meanings += [(float(k), f"{k}, the size of {where}",
+                      f"a missing 1/{k} (a mean over that axis)?"),
+                     (1.0 / k, f"1/{k}, one over the size of {where}",
+                      f"an extra 1/{k}?")]
+        if k >= 5:
+            root = f"√{k}"
+            meanings += [(float(np.sqrt(k)), f"{root} ({where} has size {k})",
+                          f"a missing 1/{root} scale (attention's 1/√d)?"),
+                         (1.0 / float(np.sqrt(k)), f"1/{root} ({where} has size {k})",
+                          f"an extra 1/{root} scale?")]
+    return [(equals, cause) for value, equals, cause in meanings if _close(factor, value)]
+
+
+def _factor_meaning(factor: float, batch_size: int | None,
+                    dims: Sequence[tuple[int, str]] = ()) -> tuple[str, str]:
+    """What a positive factor equals and what usually causes it (``("", "")`` if unknown).
+
+    Several readings are joined: ``(" = the batch size, or √16 (...)", "a missing 1/N,
+    or a missing 1/√16 scale?")``.
+    """
+    found = _readings(factor, batch_size, dims)
+    if not found:
+        return "", ""
+    named = [equals for equals, _ in found if equals]
+    causes = [cause for _, cause in found if cause]
+    equals = f" = {', or '.join(named)}" if named else ""
+    if len(causes) > 1:
+        cause = ", or ".join(c.rstrip("?") for c in causes) + "?"
+    else:
+        cause = causes[0] if causes else ""
+    return equals, cause
 
 
 def _constant_factor(t: _Tensor, run: RunEvidence) -> str | None:
@@ -159,7 +223,8 @@ def _constant_factor(t: _Tensor, run: RunEvidence) -> str | None:
     if c is None or _close(abs(c), 1.0):
         return None
     sign = "sign flipped and " if c < 0 else ""
-    equals, cause = _factor_meaning(abs(c), run.batch_size)
+    tensors = [_Tensor.of(ev) for ev in run.tensors] or [t]
+    equals, cause = _factor_meaning(abs(c), run.batch_size, _dims(tensors, run.batch_size))
     because = f"; {cause}" if cause else ""
     return (f"{t.name}: {sign}off by a constant factor {_fmt(abs(c))}{equals} "
             f"(analytic = {_fmt(c)} × numeric{because})")
@@ -235,6 +300,229 @@ def _misrouted(t: _Tensor, run: RunEvidence) -> str | None:
             f"(gradient routed to the wrong element?)")
 
 
+def _unread(t: _Tensor, run: RunEvidence) -> str | None:
+    """Numeric zero in every entry differenced, analytic not: forward never reads it."""
+    checked = np.isfinite(t.numeric) & np.isfinite(t.analytic)
+    if (t.role != "param" or np.count_nonzero(checked) < 1 or np.any(t.numeric[checked] != 0)
+            or not np.any(t.analytic[checked] != 0)):
+        return None
+    return (f"{t.name}: the numeric gradient is exactly 0 in all {np.count_nonzero(checked)} "
+            f"entries differenced, the analytic is not: forward never reads {t.name} "
+            f"(it reads a copy made earlier, or another array than params[{t.name!r}]?)")
+
+
+def _relative_errors(t: _Tensor) -> np.ndarray:
+    """Signed ``(analytic − numeric)/numeric`` on the known entries that are not tiny."""
+    big = t.known & (np.abs(np.nan_to_num(t.numeric)) >= SIGNIFICANT * t.scale)
+    return (t.analytic[big] - t.numeric[big]) / t.numeric[big]
+
+
+def _proportional_to_value(t: _Tensor, run: RunEvidence) -> str | None:
+    """``analytic − numeric = c · θ``: a weight-decay (L2) term with the wrong factor."""
+    if t.role != "param" or t.value is None or t.scale == 0.0:
+        return None
+    r, v, n = (arr[t.known] for arr in (t.analytic - t.numeric, t.value, t.numeric))
+    if r.size < MIN_ENTRIES or not np.any(v):
+        return None
+    unit = float(np.max(np.abs(v)))
+    spread = np.std(v / unit) >= 0.1 * np.sqrt(np.mean((v / unit) ** 2))
+    c = float(np.dot(r / unit, v / unit) / np.dot(v / unit, v / unit))
+    if not spread or c == 0.0 or _residual(r, c * v) > 5 * FIT_RTOL:
+        return None
+    # the numeric itself proportional to θ makes every factor bug look like this
+    cn = float(np.dot(n, v) / np.dot(v, v))
+    if _residual(n, cn * v) <= 5 * FIT_RTOL:
+        return None
+    return (f"{t.name}: analytic − numeric = {_fmt(c)}·{t.name} (an error proportional to "
+            f"{t.name} itself: a weight-decay term with the wrong factor, e.g. counted "
+            f"twice or 2λ written as λ?)")
+
+
+def _float32_rounding(t: _Tensor, run: RunEvidence) -> str | None:
+    """A relative error of float32's size in float64 code: a value rounded to float32."""
+    if run.precision != "float64":
+        return None
+    e = _relative_errors(t)
+    if e.size < MIN_ENTRIES:
+        return None
+    size = np.abs(e)
+    low, high = FLOAT32_RELATIVE
+    median = float(np.median(size))
+    if not (low <= median <= high and float(np.max(size)) <= 4 * high):
+        return None
+    uniform = float(np.std(e)) <= 0.1 * abs(float(np.mean(e)))
+    what = (f"analytic = (1 {'+' if np.mean(e) > 0 else '−'} {abs(float(np.mean(e))):.2g}) × "
+            f"numeric in every entry: a constant rounded to float32?" if uniform else
+            "an intermediate rounded to float32?")
+    return (f"{t.name}: relative error {median:.2g} (median over {e.size} entries), the size "
+            f"of float32 rounding (2⁻²⁴ ≈ 6e-8) in float64 code — {what}")
+
+
+def _smooth_in_value(t: _Tensor, e_mask: np.ndarray, e: np.ndarray) -> bool:
+    """Is the relative error a smooth function of the tensor's own values (elementwise)?"""
+    if t.value is None or e.size < 8:
+        return False
+    x = t.value[e_mask]
+    order = np.argsort(x, kind="stable")
+    xs, es = x[order], e[order]
+    if np.ptp(xs) == 0 or np.ptp(es) == 0:
+        return False
+    second = np.abs(np.diff(es, 2))
+    return float(np.median(second)) <= SMOOTH * float(np.ptp(es))
+
+
+def _nearby_function(t: _Tensor, run: RunEvidence) -> str | None:
+    """A small relative error in (nearly) every entry: the derivative of another function."""
+    big = t.known & (np.abs(np.nan_to_num(t.numeric)) >= SIGNIFICANT * t.scale)
+    e = _relative_errors(t)
+    if e.size < MIN_ENTRIES:
+        return None
+    size = np.abs(e)
+    low, high = NEARBY_RELATIVE
+    median = float(np.median(size))
+    wrong_share = np.count_nonzero(t.wrong & big) / e.size
+    if not (low <= median <= high and float(np.quantile(size, 0.9)) <= 2 * high
+            and wrong_share >= 0.9):
+        return None
+    if float(np.std(e)) <= 0.02 * abs(float(np.mean(e))):
+        return None  # a constant factor close to 1, not a different function
+    if not _smooth_in_value(t, big, e):
+        return None  # scattered small errors: no one function explains them
+    return (f"{t.name}: small relative error in every entry (median {median:.2g}, "
+            f"max {float(np.max(size)):.2g}), a smooth function of {t.name}: the "
+            f"derivative of a nearby but different function (an approximation, such "
+            f"as tanh-GELU for the exact erf GELU?)")
+
+
+def _per_row_factors(t: _Tensor, rows: np.ndarray) -> np.ndarray:
+    """The factor ``c`` with ``analytic[r] ≈ c · numeric[r]`` per row (NaN where none fits)."""
+    out = np.full(rows.size, np.nan)
+    a2, n2 = (arr.reshape(arr.shape[0], -1) for arr in (t.analytic, t.numeric))
+    k2 = t.known.reshape(t.known.shape[0], -1)
+    for i, r in enumerate(rows):
+        a, n = a2[r][k2[r]], n2[r][k2[r]]
+        if n.size == 0 or not np.any(n):
+            continue
+        c = float(np.dot(a, n) / np.dot(n, n))
+        if _residual(a, c * n) <= FIT_RTOL:
+            out[i] = c
+    return out
+
+
+def _repeated_rows(t: _Tensor, run: RunEvidence) -> str | None:
+    """Errors only on rows indexed more than once: ``dW[ids] += g`` drops repeated ids.
+
+    With the integer arrays of the run (``run.indices``), the wrong rows must all be rows
+    indexed at least twice, more so than chance would make them; without them, every wrong
+    row must be off by an exact ``1/k`` (k ≥ 2: k equal updates, one kept) while other
+    rows are right.
+    """
+    if t.role != "param" or t.analytic.ndim < 1 or t.analytic.shape[0] < 2:
+        return None
+    rows_wrong = t.wrong.reshape(t.wrong.shape[0], -1).any(axis=1)
+    judged = (t.known | t.wrong).reshape(t.wrong.shape[0], -1).any(axis=1)
+    rows_right = judged & ~rows_wrong
+    if not rows_wrong.any() or not rows_right.any():
+        return None
+    wrong_rows = np.flatnonzero(rows_wrong)
+    factors = _per_row_factors(t, wrong_rows)
+    fix = f"use np.add.at(d{t.name}, ids, g), which adds every occurrence"
+    shown = ", ".join(map(str, wrong_rows[:6])) + (", ..." if wrong_rows.size > 6 else "")
+    count_rows = t.analytic.shape[0]
+    for ids in run.indices:
+        flat = np.asarray(ids).ravel()
+        if flat.size == 0 or flat.min() < 0 or flat.max() >= count_rows:
+            continue
+        counts = np.bincount(flat.astype(np.int64), minlength=count_rows)
+        repeated = counts >= 2
+        if np.any(rows_wrong & ~repeated):
+            continue
+        region = np.broadcast_to(repeated.reshape((-1,) + (1,) * (t.analytic.ndim - 1)),
+                                 t.analytic.shape)
+        if not _unlikely_by_chance(t.wrong, region, t.known | t.wrong) and not np.all(
+                np.isfinite(factors)):
+            continue
+        exact = np.isfinite(factors) & np.isclose(factors * counts[wrong_rows], 1.0,
+                                                  rtol=FACTOR_RTOL)
+        how = (" (each exactly 1/count: one update kept per repeated index)"
+               if exact.all() else "")
+        return (f"{t.name}: errors only on the {wrong_rows.size} rows indexed more than once "
+                f"(rows {shown}){how}: a scatter with += on repeated indices "
+                f"(d{t.name}[ids] += g) keeps one update per index; {fix}")
+    inverse = 1.0 / factors
+    whole = np.isfinite(inverse) & (np.abs(inverse - np.round(inverse)) <= FACTOR_RTOL *
+                                    np.abs(inverse)) & (np.round(inverse) >= 2)
+    if not whole.all() or rows_right.sum() < 1 or t.known.sum() < 2 * MIN_ENTRIES:
+        return None
+    ks = sorted({int(k) for k in np.round(inverse)})
+    parts = ", ".join(f"1/{k}" for k in ks)
+    return (f"{t.name}: errors only on rows {shown}, each off by exactly {parts}, the other "
+            f"rows right: rows indexed more than once with a scatter that keeps one update "
+            f"(d{t.name}[ids] += g)? {fix}")
+
+
+def _spatial_axes(t: _Tensor) -> tuple[int, ...]:
+    """The spatial axes of an input: H and W (2-d), or one of W, L, T after C (1-d)."""
+    two = _axes(t, "HW", {4: (2, 3)})
+    if two:
+        return two
+    if t.layout and len(t.layout) == t.analytic.ndim and "C" in t.layout:
+        for letter in "WLT":
+            if letter in t.layout:
+                return (t.layout.index(letter),)
+    return ()
+
+
+def _lattice(size: int, stride: int, offset: int) -> np.ndarray:
+    """Interior positions ``≡ offset (mod stride)``: where windows of that stride meet."""
+    pos = np.arange(size)
+    return (pos % stride == offset) & (pos > 0) & (pos < size - 1)
+
+
+def _overlapping_windows(t: _Tensor, run: RunEvidence) -> str | None:
+    """Wrong entries only where overlapping windows meet (every ``s``-th row or column).
+
+    Pooling or convolution windows of size ``k > s`` at stride ``s`` overlap on a lattice
+    of rows/columns; a backward that assigns (``=``) each window's gradient where it must
+    add (``+=``) loses the earlier windows' share exactly there.
+    """
+    axes = _spatial_axes(t)
+    if t.role != "input" or not axes:
+        return None
+    judged = t.known | t.wrong
+    sizes = [t.analytic.shape[ax] for ax in axes]
+    candidates = [(s, o) for s in (2, 3, 4) for o in range(s) if min(sizes) >= 2 * s + 1]
+    for stride, offset in candidates:
+        region = np.zeros(t.analytic.shape, dtype=bool)
+        for ax, size in zip(axes, sizes, strict=True):
+            shape = [1] * t.analytic.ndim
+            shape[ax] = size
+            region |= np.broadcast_to(_lattice(size, stride, offset).reshape(shape),
+                                      t.analytic.shape)
+        if np.any(t.wrong & ~region) or np.count_nonzero(t.known & ~region) < MIN_ENTRIES:
+            continue
+        m = int(np.count_nonzero(t.wrong))
+        # several lattices were tried: share the chance among them
+        if m >= 2 and _unlikely_by_chance(t.wrong, region, judged) and _chance(
+                t.wrong, region, judged) <= CHANCE / len(candidates):
+            a, n = t.analytic[t.wrong], t.numeric[t.wrong]
+            zero = np.isfinite(n) & (np.abs(a) <= FIT_RTOL * np.abs(n))
+            what = ("analytic 0 where the numeric is not" if zero.all() and zero.any() else
+                    "errors")
+            lines = "rows/columns" if len(axes) == 2 else "positions"
+            return (f"{t.name}: {what} only at {lines} ≡ {offset} (mod {stride}), where "
+                    f"windows of stride {stride} overlap: gradients of overlapping windows "
+                    f"must add (+=), the backward overwrites them (=)?")
+    a, n = t.analytic[t.wrong], t.numeric[t.wrong]
+    zero = np.isfinite(n) & (np.abs(a) <= FIT_RTOL * np.abs(n)) & (n != 0)
+    right_nonzero = t.known & ~t.wrong & (t.analytic != 0)
+    if a.size >= MIN_ENTRIES and zero.all() and right_nonzero.any():
+        return (f"{t.name}: analytic 0 where the numeric is not, at {a.size} entries (the "
+                f"others right): contributions dropped — where windows overlap, gradients "
+                f"must add (+=), not overwrite (=)?")
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # Location detectors: where the wrong entries are
 
@@ -254,34 +542,47 @@ def _unlikely_by_chance(wrong: np.ndarray, region: np.ndarray, judged: np.ndarra
     The chance is hypergeometric: with ``J`` judged entries, ``R`` of them in the region and
     ``m`` wrong, it is ``C(R, m) / C(J, m) = Π_{i<m} (R − i)/(J − i)``.
     """
+    return _chance(wrong, region, judged) <= CHANCE
+
+
+def _chance(wrong: np.ndarray, region: np.ndarray, judged: np.ndarray) -> float:
+    """The hypergeometric chance of :func:`_unlikely_by_chance` (1.0 when it says nothing)."""
     m = int(np.count_nonzero(wrong))
     in_region, total = int(np.count_nonzero(judged & region)), int(np.count_nonzero(judged))
     if m == 0 or in_region >= total:
-        return False
+        return 1.0
     i = np.arange(m)
-    return float(np.prod((in_region - i) / (total - i))) <= CHANCE
+    return float(np.prod(np.clip((in_region - i) / (total - i), 0.0, None)))
 
 
 def _borders(t: _Tensor, run: RunEvidence) -> str | None:
-    axes = _axes(t, "HW", {4: (2, 3)})
+    """Errors only in the outer rows/columns of H×W (or the ends of a 1-d W, L or T axis)."""
+    axes = _spatial_axes(t)
     if not axes or t.role != "input":
         return None
-    height, width = (t.analytic.shape[ax] for ax in axes)
-    shape = [1] * t.analytic.ndim
-    shape[axes[0]], shape[axes[1]] = height, width
+    sizes = [t.analytic.shape[ax] for ax in axes]
     for band in (1, 2):
-        if min(height, width) <= 2 * band:
+        if min(sizes) <= 2 * band:
             break
-        rows, cols = np.arange(height), np.arange(width)
-        edge_rows = (rows < band) | (rows >= height - band)
-        edge_cols = (cols < band) | (cols >= width - band)
-        edge_2d = edge_rows[:, None] | edge_cols[None, :]
-        border = np.broadcast_to(edge_2d.reshape(shape), t.analytic.shape)
+        border = np.zeros(t.analytic.shape, dtype=bool)
+        for ax, size in zip(axes, sizes, strict=True):
+            pos = np.arange(size)
+            shape = [1] * t.analytic.ndim
+            shape[ax] = size
+            edge = ((pos < band) | (pos >= size - band)).reshape(shape)
+            border |= np.broadcast_to(edge, t.analytic.shape)
         if np.any(t.wrong & ~border) or np.count_nonzero(t.known & ~border) < MIN_ENTRIES:
             continue
         if _unlikely_by_chance(t.wrong, border, t.known | t.wrong):
-            where = "the outermost row/column" if band == 1 else f"the outer {band} rows/columns"
-            return f"{t.name}: errors only at the borders of the H×W grid, in {where} (padding?)"
+            if len(axes) == 2:
+                where = ("the outermost row/column" if band == 1 else
+                         f"the outer {band} rows/columns")
+                return (f"{t.name}: errors only at the borders of the H×W grid, in {where} "
+                        f"(padding?)")
+            axis = t.layout[axes[0]]
+            where = "the first and last position" if band == 1 else f"the outer {band} positions"
+            return (f"{t.name}: errors only at the borders of the {axis} axis, in {where} "
+                    f"(padding?)")
     return None
 
 
@@ -341,32 +642,47 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
 class TensorDetector:
     """One bug class recognizable in a single tensor's evidence.
 
-    ``kind`` is ``"value"`` (what the wrong values are; the first matching value row is
-    the only one reported per tensor) or ``"where"`` (where the wrong entries lie; every
-    matching row is reported).
+    ``code`` is the finding's stable name (``Finding.code``); ``kind`` is ``"value"``
+    (what the wrong values are; the first matching value row is the only one reported
+    per tensor) or ``"where"`` (where the wrong entries lie; every matching row is
+    reported).
     """
 
     bug: str
     kind: str
     find: Callable[[_Tensor, RunEvidence], str | None]
+    code: str = ""
 
 
 TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
-    TensorDetector("all zeros", "value", _all_zero),
-    TensorDetector("sign flipped", "value", _sign_flip),
-    TensorDetector("constant factor", "value", _constant_factor),
-    TensorDetector("transposed", "value", _transposed),
-    TensorDetector("kernel rotated", "value", _kernel_flipped),
-    TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix),
-    TensorDetector("wrong positions", "value", _misrouted),
-    TensorDetector("borders", "where", _borders),
-    TensorDetector("time steps", "where", _time_profile),
+    TensorDetector("never read", "value", _unread, "unread-param"),
+    TensorDetector("all zeros", "value", _all_zero, "all-zeros"),
+    TensorDetector("sign flipped", "value", _sign_flip, "sign-flip"),
+    TensorDetector("constant factor", "value", _constant_factor, "constant-factor"),
+    TensorDetector("proportional to the parameter", "value", _proportional_to_value,
+                   "param-proportional"),
+    TensorDetector("transposed", "value", _transposed, "transposed"),
+    TensorDetector("kernel rotated", "value", _kernel_flipped, "kernel-rotated"),
+    TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix, "wrong-way-matrix"),
+    TensorDetector("rows indexed more than once", "value", _repeated_rows, "repeated-rows"),
+    TensorDetector("wrong positions", "value", _misrouted, "wrong-positions"),
+    TensorDetector("float32 rounding", "value", _float32_rounding, "float32-rounding"),
+    TensorDetector("nearby function", "value", _nearby_function, "nearby-function"),
+    TensorDetector("overlapping windows", "where", _overlapping_windows, "overlap-overwrite"),
+    TensorDetector("borders", "where", _borders, "borders"),
+    TensorDetector("time steps", "where", _time_profile, "time-steps"),
 )
 
 
 def _layer_of(name: str) -> str | None:
     """``"1"`` for a model parameter ``"1.W"``; None for an unqualified name."""
     return name.split(".", 1)[0] if "." in name else None
+
+
+def _layer(run: RunEvidence, index: str | int) -> str:
+    """``"layer 2 (Dense)"`` when the class is known, else ``"layer 2"``."""
+    cls = run.layer_names.get(str(index))
+    return f"layer {index} ({cls})" if cls else f"layer {index}"
 
 
 def _join(names: Sequence[str]) -> str:
@@ -416,15 +732,46 @@ def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
         return f"only layer {wrong[0]} is wrong ({culprits}); {noun} {_join(right)} {verb} right"
     top_wrong, low_right = max(map(int, wrong)), min(map(int, right))
     if top_wrong < low_right:
-        between = (f"layer {low_right}" if top_wrong + 1 == low_right
-                   else f"layers {top_wrong + 1}..{low_right}")
+        between = (_layer(run, low_right) if top_wrong + 1 == low_right else
+                   f"layers {top_wrong + 1}..{low_right}" + _classes(run, top_wrong + 1,
+                                                                      low_right))
         return (f"parameter gradients are right from layer {low_right} up and wrong below "
                 f"({culprits}): the error enters on the way down — the dx returned by "
-                f"{between}, or layer {top_wrong}'s own parameter gradients")
+                f"{between}, or {_layer(run, top_wrong)}'s own parameter gradients")
     if len(wrong) == 1:
-        return (f"only layer {wrong[0]} is wrong ({culprits}); layers below it are right, so "
-                f"the gradient it passes down is right: its own parameter gradients are wrong")
+        cls = run.layer_names.get(wrong[0])
+        kind = f", a {cls}" if cls else ""
+        return (f"only layer {wrong[0]} is wrong ({culprits}{kind}); layers below it are "
+                f"right, so the gradient it passes down is right: its own parameter "
+                f"gradients are wrong")
     return None
+
+
+def _classes(run: RunEvidence, first: int, last: int) -> str:
+    """`` (1: Activation, 2: Dense)`` for layers ``first..last`` when their classes are known."""
+    known = [f"{i}: {run.layer_names[str(i)]}" for i in range(first, last + 1)
+             if str(i) in run.layer_names]
+    return f" ({', '.join(known)})" if known else ""
+
+
+def _wrong_and_right(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    """A model's tensors: which are wrong and which right, with their layers' classes."""
+    if not tensors or any(_layer_of(t.name) is None for t in tensors):
+        return None
+    wrong = [t.name for t in tensors if t.wrong.any()]
+    right = [t.name for t in tensors if not t.wrong.any() and
+             (np.isfinite(t.numeric).any())]
+    if not wrong:
+        return None
+
+    def named(names: list[str]) -> str:
+        parts = []
+        for name in names:
+            cls = run.layer_names.get(_layer_of(name) or "")
+            parts.append(f"{name} ({cls})" if cls else name)
+        return ", ".join(parts) if parts else "none"
+
+    return f"wrong: {named(wrong)}; right: {named(right)}"
 
 
 def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
@@ -436,7 +783,7 @@ def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     c = float(np.median(factors))
     if _close(c, 1.0) or not all(_close(f, c) for f in factors):
         return None
-    equals, _ = _factor_meaning(abs(c), run.batch_size)
+    equals, _ = _factor_meaning(abs(c), run.batch_size, _dims(tensors, run.batch_size))
     if equals and c < 0:
         equals = f" (sign flipped; {_fmt(-c)}{equals})"
     names = _join([t.name for t in wrong])
@@ -474,44 +821,66 @@ class RunDetector:
     bug: str
     kind: str
     find: Callable[[RunEvidence, Sequence[_Tensor]], str | None]
+    code: str = ""
+
+
+def _aliased(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if not run.aliased:
+        return None
+    names = _join(list(run.aliased))
+    return (f"grads alias params: grads[k] is (or shares memory with) params[k] for "
+            f"{names}, so backward overwrites the weights with their gradient (which also "
+            f"makes forward look nondeterministic); give grads their own arrays "
+            f"(np.zeros_like(params[k])) and write into those")
+
+
+def _nondeterministic(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    if not run.nondeterministic or run.aliased:  # aliasing explains it
+        return None
+    return ("nondeterministic: the same input gave different outputs (randomness drawn anew "
+            "on each forward, such as a dropout mask: fix its seed or freeze the mask); "
+            "finite differences mean nothing until forward is repeatable")
 
 
 RUN_DETECTORS: tuple[RunDetector, ...] = (
-    RunDetector("nondeterministic", "state", _when(
-        "nondeterministic",
-        "nondeterministic: the same input gave different outputs (randomness drawn anew on "
-        "each forward, such as a dropout mask: fix its seed or freeze the mask); finite "
-        "differences mean nothing until forward is repeatable")),
+    RunDetector("grads alias params", "state", _aliased, "aliased-grads"),
+    RunDetector("nondeterministic", "state", _nondeterministic, "nondeterministic"),
     RunDetector("stale cache", "state", _when(
         "history_dependent",
         "backward depends on an earlier forward (stale cache): refresh everything backward "
-        "reads on every forward")),
+        "reads on every forward"), "stale-cache"),
     RunDetector("accumulating grads", "state", _when(
         "accumulating",
         "grads accumulate: each identical forward/backward call added the same amount to "
         "the parameter gradients, so backward adds to grads (+=) instead of overwriting "
-        "them; assign them (grads[k][...] = new) on every backward")),
-    RunDetector("wrong only at kinks", "blame", _only_at_kinks),
-    RunDetector("one tensor wrong", "blame", _one_tensor),
-    RunDetector("one layer wrong", "blame", _one_layer),
-    RunDetector("common factor", "blame", _common_factor),
+        "them; assign them (grads[k][...] = new) on every backward"), "accumulating"),
+    RunDetector("wrong only at kinks", "blame", _only_at_kinks, "only-at-kinks"),
+    RunDetector("one tensor wrong", "blame", _one_tensor, "one-tensor"),
+    RunDetector("one layer wrong", "blame", _one_layer, "one-layer"),
+    RunDetector("tensors wrong and right", "blame", _wrong_and_right, "wrong-and-right"),
+    RunDetector("common factor", "blame", _common_factor, "common-factor"),
 )
 
 
-def _tensor_findings(t: _Tensor, run: RunEvidence) -> list[str]:
-    findings: list[str] = []
+def _coded(text: str, code: str) -> Finding:
+    """The detector's line as a :class:`Finding` (a detector may name a sharper code)."""
+    return Finding(str(text), getattr(text, "code", "") or code)
+
+
+def _tensor_findings(t: _Tensor, run: RunEvidence) -> list[Finding]:
+    findings: list[Finding] = []
     value_found = False
     for row in TENSOR_DETECTORS:
         if row.kind == "value" and value_found:
             continue
         finding = row.find(t, run)
         if finding is not None:
-            findings.append(finding)
+            findings.append(_coded(finding, row.code))
             value_found |= row.kind == "value"
     return findings
 
 
-def diagnose(run: RunEvidence) -> list[str]:
+def diagnose(run: RunEvidence) -> list[Finding]:
     """Name the likely bugs behind the mismatches in ``run``, one line per finding.
 
     Only tensors with wrong entries are examined. Run-wide findings (nondeterminism, a
@@ -527,8 +896,9 @@ def diagnose(run: RunEvidence) -> list[str]:
 
     Returns
     -------
-    list of str
-        Plain one-line findings, each naming its tensor; empty when nothing fits.
+    list of Finding
+        Plain one-line findings (``str``), each naming its tensor and carrying a stable
+        ``code`` (the ``code`` of its table row); empty when nothing fits.
 
     Examples
     --------
@@ -537,12 +907,15 @@ def diagnose(run: RunEvidence) -> list[str]:
     >>> n = np.arange(1.0, 7.0).reshape(2, 3)
     >>> w = TensorEvidence("W", "param", -n, n, np.ones((2, 3), bool), np.zeros((2, 3), bool))
     >>> b = TensorEvidence("b", "param", n[0], n[0], np.zeros(3, bool), np.zeros(3, bool))
-    >>> diagnose(RunEvidence(batch_size=4, tensors=(w, b)))
+    >>> findings = diagnose(RunEvidence(batch_size=4, tensors=(w, b)))
+    >>> findings
     ['only W is wrong; b is right', 'W: sign flipped (analytic = -1.00 × numeric)']
+    >>> [f.code for f in findings]
+    ['one-tensor', 'sign-flip']
     """
     tensors = [_Tensor.of(ev) for ev in run.tensors]
     rows = [row for row in RUN_DETECTORS if row.kind == "state" or not run.nondeterministic]
-    findings = [f for row in rows if (f := row.find(run, tensors)) is not None]
+    findings = [_coded(f, row.code) for row in rows if (f := row.find(run, tensors)) is not None]
     if run.nondeterministic:
         return findings
     for t in tensors:
