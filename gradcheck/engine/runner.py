@@ -125,6 +125,9 @@ class Problem:
     #: Checks (cheaply, by random directions) that ``earlier`` is right at the earlier
     #: input; returns (right, evaluations spent).
     earlier_is_right: Callable[[], tuple[bool, int]] | None = None
+    #: Facts the adapter observed for the diagnosis, passed to RunEvidence as keywords
+    #: (``aliased``, ``indices``, ``layer_names``; see :class:`RunEvidence`).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve_mode(opts: Options, total: int) -> str:
@@ -201,7 +204,7 @@ def run(problem: Problem, opts: Options, start: float,
         batch_size=problem.batch_size, history_dependent=problem.history_dependent,
         accumulating=problem.accumulating,
         nondeterministic=problem.nondeterministic,
-        tensors=tuple(_evidence(o) for o in outcomes))
+        tensors=tuple(_evidence(o) for o in outcomes), precision=prec.name, **problem.facts)
     return CheckResult(
         ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
         worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
@@ -315,7 +318,8 @@ def _evidence(o: Outcome) -> TensorEvidence:
     t, shape = o.target, o.target.shape
     return TensorEvidence(name=t.name, role=t.role, analytic=t.analytic_flat.reshape(shape),
                           numeric=o.numeric.reshape(shape), wrong=o.wrong.reshape(shape),
-                          nondifferentiable=o.kink.reshape(shape), layout=t.layout)
+                          nondifferentiable=o.kink.reshape(shape), layout=t.layout,
+                          value=t.values.reshape(shape))
 
 
 
