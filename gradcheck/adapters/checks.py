@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
 from gradcheck.engine.runner import Options, Problem, run
@@ -206,6 +207,22 @@ def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.n
         if not np.allclose(a, b, rtol=0, atol=1e3 * eps * scale + 1e-300):
             return True, []
     return False, []
+
+
+def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """Parameters whose gradient array is the parameter array (or shares its memory)."""
+    return tuple(k for k in params if isinstance(grads.get(k), np.ndarray)
+                 and (grads[k] is params[k] or np.shares_memory(grads[k], params[k])))
+
+
+def _integer_arrays(*owners: Any) -> tuple[np.ndarray, ...]:
+    """Integer arrays the user's objects hold as attributes (embedding ids and the like)."""
+    found = []
+    for owner in owners:
+        for value in getattr(owner, "__dict__", {}).values():
+            if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.size:
+                found.append(value.copy())
+    return tuple(found)
 
 
 # ------------------------------------------------------------------ check_grad & co
@@ -520,6 +537,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
 
         earlier = _earlier(analytic, xo)
         before = analytic(xw)
+        aliased = _aliased(layer.grads, params)
         accumulating = _accumulates(before, analytic(xw), analytic(xw))
         f_analytic = float(np.sum(G * y))
 
@@ -536,6 +554,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps,
                                         probe_rng)
         layouts = getattr(layer, "layouts", None) or {}
+        problem_text = layouts_problem(label, layouts, {"x": x0.ndim, **{
+            k: np.ndim(v) for k, v in params.items()}})
+        if problem_text is not None:
+            raise CheckInputError(problem_text)
         targets = [Target("x", "input", xw, before[0], storage=x0.dtype,
                           layout=layouts.get("x", ""))]
         targets += [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
@@ -547,7 +569,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           accumulating=accumulating,
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
-                          declared=y.dtype, earlier=earlier)
+                          declared=y.dtype, earlier=earlier,
+                          facts={"aliased": aliased, "indices": _integer_arrays(layer)})
         if earlier is not None and xo is not None:
             def earlier_is_right() -> tuple[bool, int]:
                 xo_work = xo.copy()
@@ -584,6 +607,18 @@ def _gradient_flow(model: Any, grads: Mapping[str, np.ndarray]) -> list[LayerFlo
     return [LayerFlow(layer, norm, "exploding" if norm >= FLOW_EXPLODING else
                       "vanishing" if largest > 0 and norm <= FLOW_VANISHING * largest else "")
             for layer, norm in norms.items()]
+
+
+def _model_facts(model: Any, aliased: tuple[str, ...]) -> dict[str, Any]:
+    """What the diagnosis may know of a model: aliasing, its layers' classes, integer ids."""
+    layers = getattr(model, "layers", None)
+    try:
+        layers = list(layers) if layers is not None else []
+    except TypeError:
+        layers = []
+    return {"aliased": aliased,
+            "layer_names": {str(i): type(layer).__name__ for i, layer in enumerate(layers)},
+            "indices": _integer_arrays(model, *layers)}
 
 
 def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
@@ -664,6 +699,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
             return list(_grads_of(label, model.grads, params).values())
 
         before = analytic(xw)
+        aliased = _aliased(model.grads, params)
         pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
                                                            model.forward, xw)).copy()
         phi = _scalar_objective(objective, xw)
@@ -682,7 +718,8 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                           grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
+                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype,
+                          facts=_model_facts(model, aliased))
         return run(problem, opts, start, flow)
 
 
