@@ -128,6 +128,15 @@ def _close(x: float, target: float) -> bool:
     return abs(x - target) <= FACTOR_RTOL * abs(target)
 
 
+def _entries(mask: np.ndarray, shown: int = 3) -> str:
+    """``"14 entries, e.g. [0, 0, 2, 4], [0, 1, 4, 2]"``: how many, and the first few."""
+    where = np.argwhere(mask)
+    first = ", ".join(str([int(i) for i in idx]) for idx in where[:shown])
+    more = ", ..." if len(where) > shown else ""
+    noun = "entry" if len(where) == 1 else "entries"
+    return f"{len(where)} {noun}, at {first}{more}"
+
+
 def _fmt(x: float) -> str:
     """``32.0``, ``0.5``, ``0.0312``: three significant digits, always with a point."""
     text = f"{x:.3g}"
@@ -318,6 +327,8 @@ def _unread(t: _Tensor, run: RunEvidence) -> str | None:
 
 def _relative_errors(t: _Tensor) -> np.ndarray:
     """Signed ``(analytic − numeric)/numeric`` on the known entries that are not tiny."""
+    if t.scale == 0.0:
+        return np.zeros(0)
     big = t.known & (np.abs(np.nan_to_num(t.numeric)) >= SIGNIFICANT * t.scale)
     return (t.analytic[big] - t.numeric[big]) / t.numeric[big]
 
@@ -444,17 +455,17 @@ def _repeated_rows(t: _Tensor, run: RunEvidence) -> str | None:
             continue
         region = np.broadcast_to(repeated.reshape((-1,) + (1,) * (t.analytic.ndim - 1)),
                                  t.analytic.shape)
-        if not _unlikely_by_chance(t.wrong, region, t.known | t.wrong) and not np.all(
-                np.isfinite(factors)):
-            continue
         exact = np.isfinite(factors) & np.isclose(factors * counts[wrong_rows], 1.0,
                                                   rtol=FACTOR_RTOL)
+        if not (_unlikely_by_chance(t.wrong, region, t.known | t.wrong) or exact.all()):
+            continue
         how = (" (each exactly 1/count: one update kept per repeated index)"
                if exact.all() else "")
         return (f"{t.name}: errors only on the {wrong_rows.size} rows indexed more than once "
                 f"(rows {shown}){how}: a scatter with += on repeated indices "
                 f"(d{t.name}[ids] += g) keeps one update per index; {fix}")
-    inverse = 1.0 / factors
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.where(factors != 0, 1.0 / factors, np.nan)
     whole = np.isfinite(inverse) & (np.abs(inverse - np.round(inverse)) <= FACTOR_RTOL *
                                     np.abs(inverse)) & (np.round(inverse) >= 2)
     if not whole.all() or rows_right.sum() < 1 or t.known.sum() < 2 * MIN_ENTRIES:
@@ -478,51 +489,62 @@ def _spatial_axes(t: _Tensor) -> tuple[int, ...]:
     return ()
 
 
-def _lattice(size: int, stride: int, offset: int) -> np.ndarray:
-    """Interior positions ``≡ offset (mod stride)``: where windows of that stride meet."""
+def _lattice(size: int, stride: int, width: int, offset: int) -> np.ndarray:
+    """Interior positions with ``(p − offset) mod stride < width``.
+
+    Windows of size ``k`` at stride ``s < k < 2s`` overlap in bands of ``width = k − s``
+    positions every ``s`` (``offset = s`` mod ``s`` = 0 when windows start at 0).
+    """
     pos = np.arange(size)
-    return (pos % stride == offset) & (pos > 0) & (pos < size - 1)
+    return ((pos - offset) % stride < width) & (pos > 0) & (pos < size - 1)
+
+
+#: (stride, overlap width, offset) of every window geometry tried, tightest bands first.
+_LATTICES = sorted(((s, w, o) for s in (2, 3, 4, 5) for w in range(1, s) for o in range(s)),
+                   key=lambda c: (c[1] / c[0], c[0], c[2]))
 
 
 def _overlapping_windows(t: _Tensor, run: RunEvidence) -> str | None:
-    """Wrong entries only where overlapping windows meet (every ``s``-th row or column).
+    """Wrong entries only where overlapping windows meet (bands every ``s`` rows/columns).
 
-    Pooling or convolution windows of size ``k > s`` at stride ``s`` overlap on a lattice
-    of rows/columns; a backward that assigns (``=``) each window's gradient where it must
-    add (``+=``) loses the earlier windows' share exactly there.
+    Pooling or convolution windows of size ``k`` at stride ``s`` with ``s < k < 2s``
+    overlap in bands of ``k − s`` rows/columns every ``s``; a backward that assigns
+    (``=``) each window's gradient where it must add (``+=``) loses the earlier windows'
+    share exactly there. (Windows with ``k ≥ 2s`` overlap everywhere: no band to see.)
     """
     axes = _spatial_axes(t)
-    if t.role != "input" or not axes:
+    if t.role != "input" or not axes or np.count_nonzero(t.wrong) < 2:
         return None
     judged = t.known | t.wrong
     sizes = [t.analytic.shape[ax] for ax in axes]
-    candidates = [(s, o) for s in (2, 3, 4) for o in range(s) if min(sizes) >= 2 * s + 1]
-    for stride, offset in candidates:
+    candidates = [c for c in _LATTICES if min(sizes) >= 2 * c[0] + 1]
+    for stride, width, offset in candidates:
         region = np.zeros(t.analytic.shape, dtype=bool)
         for ax, size in zip(axes, sizes, strict=True):
             shape = [1] * t.analytic.ndim
             shape[ax] = size
-            region |= np.broadcast_to(_lattice(size, stride, offset).reshape(shape),
-                                      t.analytic.shape)
+            band = _lattice(size, stride, width, offset).reshape(shape)
+            region |= np.broadcast_to(band, t.analytic.shape)
         if np.any(t.wrong & ~region) or np.count_nonzero(t.known & ~region) < MIN_ENTRIES:
             continue
-        m = int(np.count_nonzero(t.wrong))
-        # several lattices were tried: share the chance among them
-        if m >= 2 and _unlikely_by_chance(t.wrong, region, judged) and _chance(
-                t.wrong, region, judged) <= CHANCE / len(candidates):
+        # many geometries were tried: share the chance among them
+        if _chance(t.wrong, region, judged) <= CHANCE / len(candidates):
             a, n = t.analytic[t.wrong], t.numeric[t.wrong]
             zero = np.isfinite(n) & (np.abs(a) <= FIT_RTOL * np.abs(n))
             what = ("analytic 0 where the numeric is not" if zero.all() and zero.any() else
                     "errors")
             lines = "rows/columns" if len(axes) == 2 else "positions"
-            return (f"{t.name}: {what} only at {lines} ≡ {offset} (mod {stride}), where "
-                    f"windows of stride {stride} overlap: gradients of overlapping windows "
-                    f"must add (+=), the backward overwrites them (=)?")
+            residues = (f"≡ {offset} (mod {stride})" if width == 1 else
+                        f"≡ {offset}..{offset + width - 1} (mod {stride})")
+            return (f"{t.name}: {what} only at {lines} {residues}, where windows of stride "
+                    f"{stride} and size {stride + width} overlap ({_entries(t.wrong)}): "
+                    f"gradients of overlapping windows must add (+=), the backward "
+                    f"overwrites them (=)?")
     a, n = t.analytic[t.wrong], t.numeric[t.wrong]
     zero = np.isfinite(n) & (np.abs(a) <= FIT_RTOL * np.abs(n)) & (n != 0)
     right_nonzero = t.known & ~t.wrong & (t.analytic != 0)
     if a.size >= MIN_ENTRIES and zero.all() and right_nonzero.any():
-        return (f"{t.name}: analytic 0 where the numeric is not, at {a.size} entries (the "
+        return (f"{t.name}: analytic 0 where the numeric is not ({_entries(t.wrong)}; the "
                 f"others right): contributions dropped — where windows overlap, gradients "
                 f"must add (+=), not overwrite (=)?")
     return None

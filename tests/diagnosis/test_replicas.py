@@ -278,3 +278,30 @@ def test_a_gradient_proportional_to_the_weights_is_not_called_decay():
     """``L = c·ΣW²``: numeric ∝ W, so any factor bug is ∝ W too; the factor is named."""
     w = np.random.default_rng(5).standard_normal((4, 3))
     assert _codes(_ev("W", 3 * w, 2 * w, value=w))[-1] == "constant-factor"
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_older_corpus_gets_none_of_the_new_names(mode):
+    """The bugs of ``corpus.CORPUS`` keep their own names: no new code claims them."""
+    from corpus import CORPUS
+
+    claimed = {}
+    for row in CORPUS:
+        result = check_layer(row.make_layer(np.float64), row.make_input(np.float64), mode=mode)
+        codes = [f.code for f in result.diagnosis if f.code in SPECIFIC]
+        if codes:
+            claimed[row.name] = codes
+    assert claimed == {}
+
+
+def test_an_overlap_band_wider_than_one_row_is_recognized():
+    """Windows of 5 at stride 3 overlap in bands of 2 rows every 3 (rows 3-4, 6-7, ...)."""
+    rng = np.random.default_rng(7)
+    n = rng.standard_normal((4, 3, 14, 14))
+    band = (np.arange(14) % 3 < 2) & (np.arange(14) >= 3) & (np.arange(14) < 13)
+    region = band[:, None] | band[None, :]
+    hit = region & (rng.random(n.shape) < 0.5)
+    a = np.where(hit, 0.0, n)
+    findings = diagnose(RunEvidence(tensors=(_ev("x", a, n, role="input", layout="NCHW"),)))
+    [f] = [f for f in findings if f.code == "overlap-overwrite"]
+    assert "analytic 0 where the numeric is not" in f and "(mod 3)" in f
