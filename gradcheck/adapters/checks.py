@@ -84,6 +84,8 @@ from gradcheck.results.result import CheckResult, GradientMismatch, LayerFlow
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
 FLOW_VANISHING = 1e-5
+#: Integer arrays larger than this are not copied for the diagnosis (ids of a batch are small).
+MAX_INDEX_ENTRIES = 1 << 20
 #: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
 FLOW_EXPLODING = 1e3
 
@@ -215,14 +217,43 @@ def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tupl
                  and (grads[k] is params[k] or np.shares_memory(grads[k], params[k])))
 
 
-def _integer_arrays(*owners: Any) -> tuple[np.ndarray, ...]:
-    """Integer arrays the user's objects hold as attributes (embedding ids and the like)."""
-    found = []
+def _integer_arrays(*owners: Any, depth: int = 2) -> tuple[np.ndarray, ...]:
+    """Integer arrays the user's code holds (embedding ids and the like), copied.
+
+    Read from an object's attributes, a function's closure and the globals it names (and
+    the functions among them, to ``depth`` levels: ``check_jacobian`` wraps the user's
+    ``f``), a bound method's object.
+    """
+    found: list[np.ndarray] = []
     for owner in owners:
+        if isinstance(owner, np.ndarray):
+            if owner.dtype.kind in "iu" and 0 < owner.size <= MAX_INDEX_ENTRIES:
+                found.append(owner.copy())
+            continue
+        if callable(owner) and depth > 0:
+            cells = [c.cell_contents for c in getattr(owner, "__closure__", None) or ()
+                     if _filled(c)]
+            code, names = getattr(owner, "__code__", None), getattr(owner, "__globals__", {})
+            cells += [names[n] for n in getattr(code, "co_names", ()) if n in names and (
+                isinstance(names[n], np.ndarray) or hasattr(names[n], "__code__"))]
+            bound = getattr(owner, "__self__", None)
+            found += _integer_arrays(*cells, *([bound] if bound is not None else []),
+                                     depth=depth - 1)
+        if hasattr(owner, "__code__"):  # a plain function: its closure was its state
+            continue
         for value in getattr(owner, "__dict__", {}).values():
-            if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.size:
+            if (isinstance(value, np.ndarray) and value.dtype.kind in "iu"
+                    and 0 < value.size <= MAX_INDEX_ENTRIES):
                 found.append(value.copy())
     return tuple(found)
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 -- an empty cell raises
+    except ValueError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------ check_grad & co
@@ -258,7 +289,7 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
                    grad_precision=precision_of(x0.dtype), evaluations=2,
                    batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn,
                    seen=np.array([f0, again]) if seen is None else seen, declared=out_dtype,
-                   phi_is_output=seen is None)
+                   phi_is_output=seen is None, facts={"indices": _integer_arrays(f, analytic)})
 
 
 def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
