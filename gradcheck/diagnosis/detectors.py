@@ -433,7 +433,7 @@ def _repeated_rows(t: _Tensor, run: RunEvidence) -> str | None:
     row must be off by an exact ``1/k`` (k ≥ 2: k equal updates, one kept) while other
     rows are right.
     """
-    if t.role != "param" or t.analytic.ndim < 1 or t.analytic.shape[0] < 2:
+    if t.analytic.ndim < 1 or t.analytic.shape[0] < 2:
         return None
     rows_wrong = t.wrong.reshape(t.wrong.shape[0], -1).any(axis=1)
     judged = (t.known | t.wrong).reshape(t.wrong.shape[0], -1).any(axis=1)

@@ -305,3 +305,25 @@ def test_an_overlap_band_wider_than_one_row_is_recognized():
     findings = diagnose(RunEvidence(tensors=(_ev("x", a, n, role="input", layout="NCHW"),)))
     [f] = [f for f in findings if f.code == "overlap-overwrite"]
     assert "analytic 0 where the numeric is not" in f and "(mod 3)" in f
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_check_grad_reads_the_ids_a_function_closes_over(mode):
+    """``check_grad`` of an embedding lookup: the ids live in the functions' closures."""
+    from gradcheck import check_grad
+
+    ids = np.array([0, 1, 2, 1, 3, 2, 1, 5])
+    g = np.random.default_rng(0).standard_normal((8, 3))
+
+    def f(w):
+        return float(np.sum(g * w[ids]))
+
+    def scatter(w):
+        d = np.zeros_like(w)
+        d[ids] += g  # the bug: one update kept per repeated id
+        return d
+
+    result = check_grad(f, scatter, np.random.default_rng(1).standard_normal((7, 3)),
+                        mode=mode)
+    [finding] = [f for f in result.diagnosis if f.code == "repeated-rows"]
+    assert "rows 1, 2" in finding and "np.add.at" in finding
