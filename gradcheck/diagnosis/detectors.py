@@ -307,8 +307,41 @@ def _misrouted(t: _Tensor, run: RunEvidence) -> str | None:
                    and a.size >= MIN_ENTRIES)
     if not (permuted or swapped):
         return None
-    return (f"{t.name}: the right values at the wrong positions "
-            f"(gradient routed to the wrong element?)")
+    reach = _moved_within(t, where)
+    if reach is None:
+        return (f"{t.name}: the right values at the wrong positions ({_entries(where)}; "
+                f"gradient routed to the wrong element?)")
+    return (f"{t.name}: the right values at the wrong positions, each moved by at most "
+            f"{reach} position{'s' if reach > 1 else ''} within a window ({_entries(where)}): "
+            f"argmax index arithmetic (row/column from the flat index)?")
+
+
+def _moved_within(t: _Tensor, where: np.ndarray) -> int | None:
+    """How far (in spatial positions) each value that left an entry landed, if it is near.
+
+    Every entry whose analytic lost its value (``|a| < |n|``) is paired with an entry of
+    the same batch and channel whose analytic gained that value; the largest distance is
+    returned when all pair up within 3 positions (None otherwise, or without space axes).
+    """
+    axes = _spatial_axes(t)
+    if not axes:
+        return None
+    other = [ax for ax in range(t.analytic.ndim) if ax not in axes]
+    idx = np.argwhere(where)
+    a, n = t.analytic[where], t.numeric[where]
+    left, landed = np.abs(a) < np.abs(n), np.abs(a) > np.abs(n)
+    if np.count_nonzero(left) > 512:  # pairing is quadratic: say nothing rather than stall
+        return None
+    reach = 0
+    for i in np.flatnonzero(left):
+        near = [j for j in np.flatnonzero(landed)
+                if all(idx[j][ax] == idx[i][ax] for ax in other)
+                and abs(a[j] - n[i]) <= FIT_RTOL * abs(n[i])]
+        if not near:
+            return None
+        dist = min(max(abs(int(idx[j][ax]) - int(idx[i][ax])) for ax in axes) for j in near)
+        reach = max(reach, dist)
+    return reach if 0 < reach <= 3 else None
 
 
 def _unread(t: _Tensor, run: RunEvidence) -> str | None:

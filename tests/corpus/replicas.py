@@ -377,7 +377,7 @@ REPLICAS: tuple[Replica, ...] = (
             _normal(2, 2, 9, 9, seed=11), "x", fast=False),
     Replica("max-pool 2×2: argmax row and column swapped", "wrong-positions", "layer",
             lambda: MaxPool(2, 2, bug="index"), lambda: MaxPool(2, 2),
-            _normal(2, 2, 4, 4, seed=12), "x"),
+            _normal(2, 2, 4, 4, seed=12), "x", ("within a window",)),
     Replica("model: weight decay counted twice", "param-proportional", "model",
             lambda: _decay_net(True), lambda: _decay_net(False), _model_data, "0.W",
             ("0.14·0.W",)),
