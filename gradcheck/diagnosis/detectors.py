@@ -382,9 +382,10 @@ def _proportional_to_value(t: _Tensor, run: RunEvidence) -> str | None:
     cn = float(np.dot(n, v) / np.dot(v, v))
     if _residual(n, cn * v) <= 5 * FIT_RTOL:
         return None
-    return (f"{t.name}: analytic − numeric = {_fmt(c)}·{t.name} (an error proportional to "
-            f"{t.name} itself: a weight-decay term with the wrong factor, e.g. counted "
-            f"twice or 2λ written as λ?)")
+    return (f"{t.name}: analytic − numeric = {_fmt(c)}·{t.name} in {r.size} entries (an "
+            f"error proportional to {t.name} itself: a weight-decay term with the wrong "
+            f"factor — counted twice, 2λ written as λ, or a decay added to grads whose "
+            f"penalty the objective does not include?)")
 
 
 def _float32_rounding(t: _Tensor, run: RunEvidence) -> str | None:
