@@ -355,7 +355,8 @@ def _unread(t: _Tensor, run: RunEvidence) -> str | None:
     count = int(np.count_nonzero(checked))
     return (f"{t.name}: the numeric gradient is 0 (to rounding) in all {count} entries "
             f"differenced, the analytic is not: forward never reads {t.name} (it reads a "
-            f"copy made earlier, or another array than params[{t.name!r}]?)")
+            f"copy made earlier, or another array than params[{t.name!r}]?), or {t.name} "
+            f"has no effect (a bias before a normalization) and its gradient must be 0")
 
 
 def _relative_errors(t: _Tensor) -> np.ndarray:

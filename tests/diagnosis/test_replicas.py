@@ -327,3 +327,13 @@ def test_check_grad_reads_the_ids_a_function_closes_over(mode):
                         mode=mode)
     [finding] = [f for f in result.diagnosis if f.code == "repeated-rows"]
     assert "rows 1, 2" in finding and "np.add.at" in finding
+
+
+def test_repeated_rows_exactly_one_over_their_count_say_so():
+    ids = np.array([0, 1, 1, 2, 2, 2, 3])
+    n = np.random.default_rng(8).standard_normal((5, 2))
+    counts = np.bincount(ids, minlength=5)
+    a = n / np.maximum(counts, 1)[:, None]  # each repeated id kept once, equal updates
+    findings = diagnose(RunEvidence(tensors=(_ev("W", a, n),), indices=(ids,)))
+    [f] = [f for f in findings if f.code == "repeated-rows"]
+    assert "rows 1, 2" in f and "exactly 1/count" in f
