@@ -436,7 +436,11 @@ def _nearby_function(t: _Tensor, run: RunEvidence) -> str | None:
             and wrong_share >= 0.9):
         return None
     if float(np.std(e)) <= 0.02 * abs(float(np.mean(e))):
-        return None  # a constant factor close to 1, not a different function
+        c = 1.0 + float(np.mean(e))  # one factor close to 1 explains every entry
+        return Finding(f"{t.name}: analytic = {c:.7g} × numeric in every entry (relative "
+                       f"error {abs(c - 1):.2g}): a constant slightly off (a truncated or "
+                       f"rounded coefficient, such as π written 3.1416)?",
+                       code="near-one-factor")
     if not _smooth_in_value(t, big, e):
         return None  # scattered small errors: no one function explains them
     return (f"{t.name}: small relative error in every entry (median {median:.2g}, "
@@ -704,7 +708,8 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
 class TensorDetector:
     """One bug class recognizable in a single tensor's evidence.
 
-    ``code`` is the finding's stable name (``Finding.code``); ``kind`` is ``"value"``
+    ``code`` is the finding's stable name (``Finding.code``; ``also`` lists the sharper
+    codes the row may give instead, such as ``"near-one-factor"``); ``kind`` is ``"value"``
     (what the wrong values are; the first matching value row is the only one reported
     per tensor) or ``"where"`` (where the wrong entries lie; every matching row is
     reported).
@@ -714,6 +719,7 @@ class TensorDetector:
     kind: str
     find: Callable[[_Tensor, RunEvidence], str | None]
     code: str = ""
+    also: tuple[str, ...] = ()  # sharper codes the row may give instead of ``code``
 
 
 TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
@@ -729,7 +735,8 @@ TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
     TensorDetector("rows indexed more than once", "value", _repeated_rows, "repeated-rows"),
     TensorDetector("wrong positions", "value", _misrouted, "wrong-positions"),
     TensorDetector("float32 rounding", "value", _float32_rounding, "float32-rounding"),
-    TensorDetector("nearby function", "value", _nearby_function, "nearby-function"),
+    TensorDetector("nearby function", "value", _nearby_function, "nearby-function",
+                   also=("near-one-factor",)),
     TensorDetector("overlapping windows", "where", _overlapping_windows, "overlap-overwrite"),
     TensorDetector("borders", "where", _borders, "borders"),
     TensorDetector("time steps", "where", _time_profile, "time-steps"),

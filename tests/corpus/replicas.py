@@ -176,6 +176,21 @@ class Tanh32:
         return g * (1 - y**2)
 
 
+class ScalePi:
+    """``y = π·x``; ``bug=True`` differentiates with π written as 3.1416."""
+
+    def __init__(self, *, bug: bool = False) -> None:
+        self.bug = bug
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return math.pi * x
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * (3.1416 if self.bug else math.pi)  # BUG: a truncated constant
+
+
 # --------------------------------------------------------------------------------------
 # Linear layers: aliasing, an unread parameter, factors with several readings
 
@@ -386,6 +401,8 @@ REPLICAS: tuple[Replica, ...] = (
     Replica("hardsigmoid float64: slope rounded to float32", "float32-rounding", "layer",
             lambda: HardSigmoid(bug=True), HardSigmoid, _normal(6, 5, seed=14), "x",
             fast=False),
+    Replica("scale: π written as 3.1416 in backward", "near-one-factor", "layer",
+            lambda: ScalePi(bug=True), ScalePi, _normal(5, 4, seed=21), "x", ("1.000002 × numeric",)),
     Replica("tanh float64: y rounded to float32 in backward", "float32-rounding", "layer",
             lambda: Tanh32(bug=True), Tanh32, _normal(6, 5, seed=20), "x", fast=False),
     Replica("linear: grads['W'] is params['W']", "aliased-grads", "layer",
