@@ -6,7 +6,9 @@ the run); :func:`diagnose` holds each wrong tensor against a table of bug classe
 returns the findings that fit, for example ``"W: sign flipped (analytic = -1.00 ×
 numeric)"``.
 
-Every detector is one row of a table. A detector only speaks when the evidence fits its
+Every detector is one row of a table, with a stable ``code``; :func:`diagnose` returns
+:class:`~gradcheck.diagnosis.evidence.Finding` objects (strings carrying that ``code``), so
+tools and tests match codes, never wording. A detector only speaks when the evidence fits its
 pattern well (a least-squares fit with a small residual, on enough known entries, or a
 location pattern that chance alone would rarely produce); when nothing fits, the
 diagnosis stays quiet rather than guess.
