@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
 from gradcheck.engine.runner import Options, Problem, run
@@ -93,6 +94,8 @@ from gradcheck.results.result import CheckResult, GradientMismatch, LayerFlow
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
 FLOW_VANISHING = 1e-5
+#: Integer arrays larger than this are not copied for the diagnosis (ids of a batch are small).
+MAX_INDEX_ENTRIES = 1 << 20
 #: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
 FLOW_EXPLODING = 1e3
 
@@ -218,6 +221,51 @@ def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.n
     return False, []
 
 
+def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """Parameters whose gradient array is the parameter array (or shares its memory)."""
+    return tuple(k for k in params if isinstance(grads.get(k), np.ndarray)
+                 and (grads[k] is params[k] or np.shares_memory(grads[k], params[k])))
+
+
+def _integer_arrays(*owners: Any, depth: int = 2) -> tuple[np.ndarray, ...]:
+    """Integer arrays the user's code holds (embedding ids and the like), copied.
+
+    Read from an object's attributes, a function's closure and the globals it names (and
+    the functions among them, to ``depth`` levels: ``check_jacobian`` wraps the user's
+    ``f``), a bound method's object.
+    """
+    found: list[np.ndarray] = []
+    for owner in owners:
+        if isinstance(owner, np.ndarray):
+            if owner.dtype.kind in "iu" and 0 < owner.size <= MAX_INDEX_ENTRIES:
+                found.append(owner.copy())
+            continue
+        if callable(owner) and depth > 0:
+            cells = [c.cell_contents for c in getattr(owner, "__closure__", None) or ()
+                     if _filled(c)]
+            code, names = getattr(owner, "__code__", None), getattr(owner, "__globals__", {})
+            cells += [names[n] for n in getattr(code, "co_names", ()) if n in names and (
+                isinstance(names[n], np.ndarray) or hasattr(names[n], "__code__"))]
+            bound = getattr(owner, "__self__", None)
+            found += _integer_arrays(*cells, *([bound] if bound is not None else []),
+                                     depth=depth - 1)
+        if hasattr(owner, "__code__"):  # a plain function: its closure was its state
+            continue
+        for value in getattr(owner, "__dict__", {}).values():
+            if (isinstance(value, np.ndarray) and value.dtype.kind in "iu"
+                    and 0 < value.size <= MAX_INDEX_ENTRIES):
+                found.append(value.copy())
+    return tuple(found)
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 -- an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
 # ------------------------------------------------------------------ check_grad & co
 def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarray], Any],
                     analytic: Callable[[np.ndarray], Any], x: Any,
@@ -251,7 +299,7 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
                    grad_precision=precision_of(x0.dtype), evaluations=2,
                    batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn,
                    seen=np.array([f0, again]) if seen is None else seen, declared=out_dtype,
-                   phi_is_output=seen is None)
+                   phi_is_output=seen is None, facts={"indices": _integer_arrays(f, analytic)})
 
 
 def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
@@ -571,6 +619,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
 
         earlier = _earlier(analytic, xo)
         before = analytic(xw)
+        aliased = _aliased(layer.grads, params)
         accumulating = _accumulates(before, analytic(xw), analytic(xw))
         f_analytic = float(np.sum(G * y))
 
@@ -587,6 +636,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps,
                                         probe_rng)
         layouts = getattr(layer, "layouts", None) or {}
+        problem_text = layouts_problem(label, layouts, {"x": x0.ndim, **{
+            k: np.ndim(v) for k, v in params.items()}})
+        if problem_text is not None:
+            raise CheckInputError(problem_text)
         targets = [Target("x", "input", xw, before[0], storage=x0.dtype,
                           layout=layouts.get("x", ""))]
         targets += [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
@@ -598,7 +651,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           accumulating=accumulating,
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
-                          declared=y.dtype, earlier=earlier)
+                          declared=y.dtype, earlier=earlier,
+                          facts={"aliased": aliased, "indices": _integer_arrays(layer)})
         if earlier is not None and xo is not None:
             def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()
@@ -635,6 +689,18 @@ def _gradient_flow(model: Any, grads: Mapping[str, np.ndarray]) -> list[LayerFlo
     return [LayerFlow(layer, norm, "exploding" if norm >= FLOW_EXPLODING else
                       "vanishing" if largest > 0 and norm <= FLOW_VANISHING * largest else "")
             for layer, norm in norms.items()]
+
+
+def _model_facts(model: Any, aliased: tuple[str, ...]) -> dict[str, Any]:
+    """What the diagnosis may know of a model: aliasing, its layers' classes, integer ids."""
+    layers = getattr(model, "layers", None)
+    try:
+        layers = list(layers) if layers is not None else []
+    except TypeError:
+        layers = []
+    return {"aliased": aliased,
+            "layer_names": {str(i): type(layer).__name__ for i, layer in enumerate(layers)},
+            "indices": _integer_arrays(model, *layers)}
 
 
 def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
@@ -722,6 +788,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
             return list(_grads_of(label, model.grads, params).values())
 
         before = analytic(xw)
+        aliased = _aliased(model.grads, params)
         pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
                                                            model.forward, xw)).copy()
         phi = _scalar_objective(objective, xw)
@@ -740,7 +807,8 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                           grad_precision=grad_prec, evaluations=8,
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
+                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype,
+                          facts=_model_facts(model, aliased))
         return run(problem, opts, start, flow)
 
 

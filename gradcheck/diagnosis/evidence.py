@@ -13,6 +13,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class Finding(str):
+    """One line of diagnosis: the sentence itself, carrying a stable ``code``.
+
+    A ``Finding`` *is* its sentence (a ``str``), so code that prints or searches findings
+    keeps working; tools and tests read ``finding.code`` (``"sign-flip"``,
+    ``"repeated-rows"``, ...), which never changes with the wording.
+
+    >>> f = Finding("W: sign flipped (analytic = -1.00 × numeric)", code="sign-flip")
+    >>> f.code, f.startswith("W: ")
+    ('sign-flip', True)
+    """
+
+    code: str
+
+    def __new__(cls, text: str, code: str = "") -> Finding:
+        self = super().__new__(cls, text)
+        self.code = code
+        return self
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (Finding, (str(self), self.code))
+
+
 @dataclass(frozen=True)
 class TensorEvidence:
     """Analytic and numeric derivatives of one tensor (an input or a parameter).
@@ -36,6 +59,10 @@ class TensorEvidence:
     layout : str
         Optional axis names such as ``"NCHW"`` (conv input), ``"NTD"`` (sequence input),
         ``""`` when unknown; the diagnosis falls back to shape heuristics.
+    value : ndarray or None
+        The tensor's own values at the checked point (a parameter's weights, the input),
+        same shape; None when not known. An error proportional to ``value`` is a
+        weight-decay term with the wrong factor.
     """
 
     name: str
@@ -45,6 +72,7 @@ class TensorEvidence:
     wrong: np.ndarray
     nondifferentiable: np.ndarray
     layout: str = ""
+    value: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,18 @@ class RunEvidence:
         Identical forward/backward calls kept adding the same amount to the parameter
         gradients (``dx`` unchanged): ``backward`` adds to ``grads`` instead of
         overwriting them.
+    tensors : tuple of TensorEvidence
+    precision : str
+        The precision the outputs carry (``"float64"``, ``"float32"``; ``""`` unknown): a
+        float32-sized relative error in float64 code is a value rounded to float32.
+    aliased : tuple of str
+        Parameters whose ``grads`` array *is* (or shares memory with) the ``params``
+        array: backward then overwrites the weights, which looks like nondeterminism.
+    indices : tuple of ndarray
+        Integer arrays the code indexes with (a layer's integer attributes, such as
+        embedding ids ``(N, T)``): rows of a parameter indexed more than once.
+    layer_names : dict of str to str
+        ``check_model``: the class of each layer by its index (``{"0": "Dense"}``).
     """
 
     batch_size: int | None = None
@@ -71,3 +111,7 @@ class RunEvidence:
     nondeterministic: bool = False
     accumulating: bool = False
     tensors: tuple[TensorEvidence, ...] = field(default_factory=tuple)
+    precision: str = ""
+    aliased: tuple[str, ...] = ()
+    indices: tuple[np.ndarray, ...] = ()
+    layer_names: dict[str, str] = field(default_factory=dict)

@@ -140,6 +140,9 @@ class Problem:
     #: Checks (cheaply, by random directions, at the calibrated precision and noise) that
     #: ``earlier`` is right at the earlier input; returns (right, evaluations spent).
     earlier_is_right: Callable[[Precision, float], tuple[bool, int]] | None = None
+    #: Facts the adapter observed for the diagnosis, passed to RunEvidence as keywords
+    #: (``aliased``, ``indices``, ``layer_names``; see :class:`RunEvidence`).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve_mode(opts: Options, total: int) -> str:
@@ -212,7 +215,7 @@ def run(problem: Problem, opts: Options, start: float,
     evidence = RunEvidence(
         batch_size=problem.batch_size, history_dependent=state.history_dependent,
         accumulating=problem.accumulating, nondeterministic=state.nondeterministic,
-        tensors=tuple(_evidence(o) for o in outcomes))
+        tensors=tuple(_evidence(o) for o in outcomes), precision=prec.name, **problem.facts)
     evaluations = (problem.evaluations + cal.evaluations + numeric.evaluations
                    + state.evaluations)
     return CheckResult(
@@ -439,7 +442,8 @@ def _evidence(o: Outcome) -> TensorEvidence:
     t, shape = o.target, o.target.shape
     return TensorEvidence(name=t.name, role=t.role, analytic=t.analytic_flat.reshape(shape),
                           numeric=o.numeric.reshape(shape), wrong=o.wrong.reshape(shape),
-                          nondifferentiable=o.kink.reshape(shape), layout=t.layout)
+                          nondifferentiable=o.kink.reshape(shape), layout=t.layout,
+                          value=t.values.reshape(shape))
 
 
 

@@ -177,6 +177,7 @@ class CheckResult:
             "tensors": [_plain(t._asdict()) for t in self.tensors],
             "worst": [_plain(e._asdict()) for e in self.worst],
             "diagnosis": list(self.diagnosis),
+            "findings": [{"code": getattr(f, "code", ""), "text": str(f)} for f in self.diagnosis],
             "nondifferentiable": [_plain(k._asdict()) for k in self.nondifferentiable],
             "nondeterministic": bool(self.nondeterministic),
             "history_dependent": bool(self.history_dependent),

@@ -319,10 +319,16 @@ def test_one_wrong_layer_of_a_model_is_blamed(bad_layer):
                                f"{bad_layer}.b); layers below it are right, so the gradient "
                                f"it passes down is right: its own parameter gradients are "
                                f"wrong")
-    assert findings[1] == (f"{bad_layer}.W and {bad_layer}.b are all off by the same factor "
-                           f"32.0 = the batch size: the bug is where their gradients meet "
-                           f"(the upstream gradient or the loss, e.g. its 1/N)")
-    assert findings[2].startswith(f"{bad_layer}.W: off by a constant factor 32.0 = the batch size")
+    by_code = {f.code: f for f in reversed(findings)}  # the first of each code
+    assert by_code["wrong-and-right"] == (
+        f"wrong: {bad_layer}.W, {bad_layer}.b; right: "
+        + ", ".join(f"{k}.{p}" for k in "012" if k != bad_layer for p in "Wb"))
+    assert by_code["common-factor"] == (
+        f"{bad_layer}.W and {bad_layer}.b are all off by the same factor "
+        f"32.0 = the batch size: the bug is where their gradients meet "
+        f"(the upstream gradient or the loss, e.g. its 1/N)")
+    assert by_code["constant-factor"].startswith(
+        f"{bad_layer}.W: off by a constant factor 32.0 = the batch size")
 
 
 @settings(max_examples=30)

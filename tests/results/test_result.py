@@ -16,7 +16,7 @@ from support.toy_layers import Affine, Relu
 
 TOP_KEYS = {"ok", "kind", "label", "mode", "tensors", "worst", "diagnosis", "nondifferentiable",
             "nondeterministic", "history_dependent", "taylor", "gradient_flow", "evaluations",
-            "seconds", "options", "notes", "verdict", "unresolved"}
+            "seconds", "options", "notes", "verdict", "unresolved", "findings"}
 TENSOR_KEYS = {"name", "shape", "max_abs_error", "max_rel_error", "worst_index", "n_wrong",
                "n_checked", "n_nondifferentiable", "ok", "n_unresolved"}
 
