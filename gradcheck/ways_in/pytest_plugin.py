@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradcheck.results.session_report import SessionReport, record_from_result
+from gradcheck.results.session_report import SessionReport, check_report_path, record_from_result
 
 if TYPE_CHECKING:
     from gradcheck.results.result import CheckResult
@@ -119,8 +120,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if cli is not None:
             options[name] = _parse(name, cli, f"--gradcheck-{name}")
     report = config.getoption("gradcheck_report")
-    if report and not str(report).lower().endswith((".json", ".md")):
-        raise pytest.UsageError(f"{REPORT_OPTION}={report}: use a .json or .md file name")
+    if report:  # at start-up, as `report -o` does: not after the whole session ran
+        try:
+            check_report_path(report)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{REPORT_OPTION}={report}: {exc}") from None
     config.stash[STATE] = _SessionState(options=options)
     config.pluginmanager.register(_Reporter(config), "gradcheck-reporter")
 
@@ -227,6 +231,8 @@ class _Reporter:
         self.config = config
         self.report = config.stash[STATE].report
         self.path = config.getoption("gradcheck_report")
+        # resolved now: a test that changes the working folder must not move the report
+        self.target = os.path.abspath(self.path) if self.path and self.path != "-" else self.path
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # The teardown report carries every record the test made; under xdist it reaches
@@ -237,7 +243,7 @@ class _Reporter:
 
     def pytest_sessionfinish(self) -> None:
         if self.path and not hasattr(self.config, "workerinput"):  # not an xdist worker
-            self.report.write(self.path)
+            self.report.write(self.target)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not len(self.report) and not self.path:
