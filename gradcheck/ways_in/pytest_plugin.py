@@ -16,7 +16,10 @@ What it adds to a test session:
   also under pytest-xdist: each check's record travels to the controller in the test
   report's ``user_properties``;
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
-  that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``.
+  that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``;
+- :func:`checker`, the fixture-free twin of the fixture for Hypothesis ``@given`` tests
+  (a function-scoped fixture there trips Hypothesis' health check): the same methods,
+  options and markers, recorded into the running test.
 
 This module stays cheap to import: it needs only pytest and ``gradcheck.results.session_report``
 (standard library); the checker is looked up on the first check, and nothing here imports
@@ -45,7 +48,7 @@ from gradcheck.results.session_report import SessionReport, check_report_path, r
 if TYPE_CHECKING:
     from gradcheck.results.result import CheckResult
 
-__all__ = ["GradChecker", "LayerExampleItem"]
+__all__ = ["GradChecker", "LayerExampleItem", "checker"]
 
 #: The options the plugin exposes, with their parsers. Command line ``--gradcheck-<name>``,
 #: ini key ``gradcheck_<name>``, marker keyword ``<name>``.
@@ -220,6 +223,46 @@ def gradcheck(request: pytest.FixtureRequest) -> GradChecker:
     """A checker with the session's gradcheck options; its methods assert."""
     options = {**request.config.stash[STATE].options, **_marker_options(request.node)}
     return GradChecker(options, _recorder(request.node))
+
+
+#: The test items whose setup, call or teardown is running (innermost last).
+_RUNNING: list[pytest.Item] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _RUNNING.append(item)
+    try:
+        yield
+    finally:
+        _RUNNING.pop()
+
+
+def checker(**options: Any) -> GradChecker:
+    """The ``gradcheck`` fixture without a fixture: for tests under Hypothesis' ``@given``.
+
+    Returns a :class:`GradChecker` with the session's options, the running test's
+    ``gradcheck`` markers and ``options`` (which win); its checks count in the session
+    summary and report, and a failure raises ``GradientMismatch`` showing the table and
+    the diagnosis (Hypothesis then shrinks to the smallest failing example).
+
+    >>> from hypothesis import given                  # doctest: +SKIP
+    >>> @given(x=arrays(np.float64, 3, elements=floats(-2, 2)))
+    ... def test_tanh(x):
+    ...     checker().grad(lambda z: np.tanh(z).sum(), lambda z: 1 - np.tanh(z) ** 2, x)
+
+    Raises
+    ------
+    RuntimeError
+        Outside a running pytest test (use ``gradcheck.assert_grad`` & co there).
+    """
+    if not _RUNNING:
+        raise RuntimeError("gradcheck.ways_in.pytest_plugin.checker() records into the "
+                           "running pytest test; outside pytest use gradcheck.assert_grad, "
+                           "assert_layer, ... (same checks, no session summary)")
+    item = _RUNNING[-1]
+    merged = {**item.config.stash[STATE].options, **_marker_options(item), **options}
+    return GradChecker(merged, _recorder(item))
 
 
 # ---- collecting records (also from xdist workers) and reporting -------------------------
