@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gradcheck.diagnosis.evidence import RunEvidence
-from gradcheck.results.serialize import markdown_text
+from gradcheck.results.serialize import markdown_text, terminal_text
 from gradcheck.results.serialize import plain as _plain
 
 
@@ -220,7 +220,7 @@ class CheckResult:
                     f"{_num(e.numeric)}, error {_num(e.error)} (tolerance {_num(e.tolerance)})"
                     for e in self.worst]
         out += self._statements()
-        return "\n".join(out)
+        return "\n".join(terminal_text(line) for line in out)  # a name cannot add lines
 
     def to_markdown(self) -> str:
         """A Markdown rendering: headline, tensor table, worst entries, findings.

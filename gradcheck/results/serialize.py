@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["STDOUT", "OutputPathError", "check_output_path", "markdown_text", "plain",
-           "write_atomic"]
+           "terminal_text", "write_atomic"]
 
 #: The path that means standard output.
 STDOUT = "-"
@@ -99,6 +99,22 @@ def markdown_text(text: Any) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def terminal_text(value: Any) -> str:
+    """``str(value)`` on one line with control characters (escape codes, breaks) escaped.
+
+    User-named text (tensor names, class names) cannot move the cursor, recolour the
+    terminal or start a new line.
+
+    >>> terminal_text("w\\x1b[31m\\n")
+    'w\\\\x1b[31m\\\\n'
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

@@ -26,7 +26,8 @@ import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO, TypeVar
 
-__all__ = ["is_rich", "print_note", "print_result", "print_table", "progress", "width"]
+__all__ = ["is_rich", "print_note", "print_result", "print_table", "printable", "progress",
+           "width"]
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     text.
     """
     stream = sys.stdout if stream is None else stream
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[printable(c) for c in row] for row in rows]
     flags = list(failed) + [False] * (len(cells) - len(failed))
     if is_rich(stream):
         from rich import box
@@ -88,8 +89,9 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
             else:
                 # fold, never an ellipsis: a cut name or number would mislead
                 table.add_column(column, no_wrap=column not in wrapping, overflow="fold")
-        for row, bad in zip(cells, flags, strict=True):
-            table.add_row(*row, style="red" if bad else None)
+        from rich.text import Text
+        for row, bad in zip(cells, flags, strict=True):  # Text: "[b]" in a name is no markup
+            table.add_row(*(Text(c) for c in row), style="red" if bad else None)
         _console(stream).print(table)
         return
     columns = [" ".join(c.split("\n")) for c in columns]
@@ -130,6 +132,12 @@ def progress(items: Sequence[T], *, description: str, stream: TextIO | None = No
             bar.advance(task)
 
 
+def printable(value: Any) -> str:
+    """``str(value)`` with control characters escaped (see ``serialize.terminal_text``)."""
+    from gradcheck.results.serialize import terminal_text
+    return terminal_text(value)
+
+
 def width(stream: TextIO | None = None) -> int:
     """Columns to fill: the terminal's (at most 100) on a terminal, else 79."""
     stream = sys.stdout if stream is None else stream
@@ -141,20 +149,20 @@ def width(stream: TextIO | None = None) -> int:
 def print_note(text: str, *, stream: TextIO | None = None) -> None:
     """Print a paragraph wrapped to :func:`width` (never cut at a fixed column)."""
     stream = sys.stdout if stream is None else stream
-    print(textwrap.fill(text, width=width(stream), subsequent_indent="  ",
+    print(textwrap.fill(printable(text), width=width(stream), subsequent_indent="  ",
                         break_on_hyphens=False), file=stream)
 
 
 def print_result(result: Any, *, stream: TextIO | None = None) -> None:
     """Print a ``CheckResult``: ``str(result)``, with the table fitted on a terminal.
 
-    Off a terminal the text is exactly ``str(result)``; on one, the tensor table is drawn
+    Off a terminal the text is ``str(result)`` (control characters escaped); on one, the tensor table is drawn
     to the terminal's width (the ``ok`` column kept whole) and long lines wrap.
     """
     stream = sys.stdout if stream is None else stream
     text = str(result)
     if not is_rich(stream):
-        print(text, file=stream)
+        print("\n".join(printable(line) for line in text.splitlines()), file=stream)
         return
     head, rows = result._rows()
     lines = text.splitlines()

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gradcheck.results.serialize import terminal_text
 from gradcheck.results.session_report import SessionReport, check_report_path, record_from_result
 
 if TYPE_CHECKING:
@@ -292,8 +293,8 @@ class _Reporter:
         if not len(self.report) and not self.path:
             return
         terminalreporter.write_sep("=", "gradcheck")
-        for line in self.report.summary_lines():
-            terminalreporter.write_line(line)
+        for line in self.report.summary_lines():  # user-named labels: no escape codes
+            terminalreporter.write_line(terminal_text(line))
         if self.path:
             terminalreporter.write_line(f"report written to {self.path}")
 

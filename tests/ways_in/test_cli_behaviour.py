@@ -7,6 +7,7 @@ import json
 import re
 import textwrap
 
+import numpy as np
 import pytest
 
 from gradcheck.ways_in import cli, console
@@ -154,3 +155,32 @@ def test_check_json_has_one_block_per_check(capsys, layer_file):
                 "max_rel_error", "n_checked"):
         assert key in block
     assert all("worst_index" in t for t in block["tensors"])
+
+
+class Named:
+    """A layer whose parameter name holds rich markup and an escape sequence."""
+
+    NAME = "[bold]w[/]\x1b[2J\nrow"
+
+    def __init__(self):
+        self.params = {self.NAME: np.ones(3)}
+        self.grads = {self.NAME: np.zeros(3)}
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params[self.NAME]
+
+    def backward(self, g):
+        self.grads[self.NAME][...] = np.sum(g * self.x, axis=0)
+        return g * self.params[self.NAME]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_user_names_cannot_inject_markup_or_escape_codes(monkeypatch, tty):
+    import gradcheck
+    result = gradcheck.check_layer(Named(), np.ones((2, 3)))
+    screen = _on_a_terminal(monkeypatch, 80) if tty else io.StringIO()
+    console.print_result(result, stream=screen)
+    text = screen.getvalue()
+    assert "\x1b[2J" not in text and "[bold]w[/]" in ANSI.sub("", text)
+    assert not any(line.startswith("row") for line in text.splitlines())
