@@ -9,9 +9,9 @@ refined; a failing direction is re-judged at smaller steps, see
 :func:`gradcheck.engine.numeric.judge_shrinking`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
 Measured on a 1e7-entry float64 ``check_grad`` (80 MB): the whole check peaks at about 16×
-the input (1.38 GB resident), of which the directional probes here hold about 8× (one
-direction at a time, the perturbed copies and their steps); the per-entry outcome arrays
-and the targets' own copies make up the rest.
+the input (1.38 GB resident). At a probe, tracemalloc shows about 3× in the per-entry
+outcome arrays, 1× each in the direction (one at a time), the entry indices, the saved
+values, the up and the down copies, and the targets' and the adapter's own copies.
 
 Probability of missing a wrong gradient
 ---------------------------------------
