@@ -82,6 +82,8 @@ def _parse(name: str, value: Any, source: str) -> Any:
     try:
         if name == "mode":
             return _parse_mode(str(value))
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            raise TypeError(f"{name} is a bool; pass a number")
         parsed = OPTIONS[name](value)
         if not parsed >= 0 or parsed == float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0")

@@ -84,3 +84,17 @@ def test_checker_outside_a_test_says_what_to_use():
             pytest_plugin.checker()
     finally:
         pytest_plugin._RUNNING.extend(saved)
+
+
+@pytest.mark.parametrize("keyword", ["seed=True", "rtol=False", "seed=-1"])
+def test_a_marker_with_a_bool_or_negative_number_is_an_error(pytester, keyword):
+    pytester.makepyfile(test_it=f"""
+        import pytest
+
+        @pytest.mark.gradcheck({keyword})
+        def test_marked(gradcheck):
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:randomly")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([f"*marker keyword {keyword.split('=')[0]}*invalid*"])
