@@ -242,3 +242,21 @@ def test_a_skipped_stale_cache_probe_says_so():
         except NonFiniteError:
             pass
     assert any("stale-cache probe skipped" in n for n in notes)
+
+
+def test_no_error_message_points_to_a_file_that_is_not_installed():
+    import ast
+    from pathlib import Path
+
+    import gradcheck.models
+    import gradcheck.reference
+    offenders = []
+    roots = {Path(m.__file__).parent for m in (gradcheck, gradcheck.models, gradcheck.reference)}
+    for path in [p for root in roots for p in root.rglob("*.py")]:
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                text = ast.get_source_segment(source, node.exc) or ""
+                if any(word in text for word in ("ARCHITECTURE", "DESIGN.md", "docs/")):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, offenders
