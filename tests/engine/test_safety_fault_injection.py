@@ -94,3 +94,51 @@ def test_faults_anywhere_leave_arrays_bit_identical_and_are_never_swallowed(
     assert x.tobytes() == x_before.tobytes()
     for k, v in params.items():
         assert layer.params[k].tobytes() == v.tobytes() and layer.params[k].dtype == v.dtype
+
+
+SCALAR_FAULTS = {
+    "raise": FAULTS["raise"], "memory": FAULTS["memory"], "recursion": FAULTS["recursion"],
+    "nan": lambda out: float("nan"), "inf": lambda out: float("inf"),
+    "none": FAULTS["none"], "text": FAULTS["text"], "complex": lambda out: out + 1j,
+    "vector": lambda out: np.ones(2),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(fault=st.sampled_from(sorted(SCALAR_FAULTS)), at=st.integers(1, 30),
+       in_grad=st.booleans(), seed=st.integers(0, 2 ** 16),
+       mode=st.sampled_from(["full", "fast"]))
+def test_faults_in_check_grad_are_never_swallowed_at_the_point(fault, at, in_grad, seed,
+                                                              mode):
+    x = np.random.default_rng(seed).standard_normal(5)
+    x_before = x.copy()
+    calls, hit = [0], [None]
+
+    def faulty(value, z):
+        calls[0] += 1
+        if calls[0] == at:
+            hit[0] = bool(np.array_equal(z, x))
+            return SCALAR_FAULTS[fault](value)
+        return value
+
+    def f(z):
+        value = float(np.sum(np.sin(z)))
+        return value if in_grad else faulty(value, z)
+
+    def grad(z):
+        value = np.cos(z)
+        return faulty(value, z) if in_grad else value
+
+    try:
+        result = gradcheck.check_grad(f, grad, x, seed=seed, mode=mode)
+    except (UserCodeError, CheckInputError, CheckTypeError) as err:
+        assert _user_error_reached(err), repr(err)
+        assert hit[0] is not None, "an error without any fault"
+    else:
+        if hit[0] is not None and fault in ("memory", "recursion", "none", "text", "complex",
+                                            "vector", "raise"):
+            pytest.fail(f"{fault} at call {at} ({'grad' if in_grad else 'f'}) swallowed: "
+                        f"ok={result.ok}")
+        if hit[0] is True and in_grad:
+            pytest.fail(f"{fault} in the gradient at x swallowed")
+    assert x.tobytes() == x_before.tobytes()
