@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,7 @@ from gradcheck.reference.exact import (
 from gradcheck.reference.layers import LAYERS, layer_blocks
 from gradcheck.reference.teaching import neuron_section, notation_section, step_section
 from gradcheck.reference.vector import all_identities
+from gradcheck.results import serialize
 
 __all__ = [
     "DEFAULT_NETWORK",
@@ -339,31 +339,13 @@ def render(report: Report, fmt: str,
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+    """Write ``data`` to ``path`` atomically (gradcheck's one writer: regular files only).
 
     A failure at any point leaves ``path`` as it was (absent or the old content) and no
-    temporary file behind.
+    temporary file behind; see :mod:`gradcheck.results.serialize` for the path rules.
     """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0o600 is not what users expect
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    serialize.write_atomic(path, data, what="the derivation report")
 
 
 def write_report(report: Report, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
@@ -374,11 +356,9 @@ def write_report(report: Report, path: str | os.PathLike, fmt: str | None = None
     document itself, which is written last and atomically, so a failure never leaves a
     half-written report.
     """
-    path = Path(path)
     fmt = format_for_path(path, fmt)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write the report to {str(path)!r}: directory "
-                                f"{str(path.parent)!r} does not exist")
+    # regular files only, in an existing folder, links followed (OutputPathError otherwise)
+    path = serialize.check_output_path(path, what="the derivation report") or Path(path)
     written: list[Path] = []
     images = [b for b in report.blocks if isinstance(b, Image)]
     if fmt in ("md", "tex") and images:

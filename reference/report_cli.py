@@ -34,6 +34,7 @@ from gradcheck.reference.report import (
     render,
     write_report,
 )
+from gradcheck.results.serialize import STDOUT, OutputPathError, check_output_path
 
 __all__ = ["build_parser", "main"]
 
@@ -78,6 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not only:
             parser.error("--only: give at least one name, e.g. --only tanh,mse")
     network = None if args.network.lower() == "none" else args.network
+    if args.output == STDOUT:
+        args.output = None
+    if args.output is not None:
+        try:  # before any work: a directory, FIFO, device or missing folder is refused
+            check_output_path(args.output, what="the derivation report")
+        except OutputPathError as error:
+            print(f"gradcheck report: could not write {args.output!r}: {error}",
+                  file=sys.stderr)
+            return 1
     try:
         fmt = format_for_path(args.output, args.format)
         if network is not None:
@@ -94,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         written = write_report(report, args.output, fmt)
-    except OSError as error:
+    except (OSError, OutputPathError) as error:
         print(f"gradcheck report: could not write {args.output!r}: {error}", file=sys.stderr)
         return 1
     figures = len(written) - 1

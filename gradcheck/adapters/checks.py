@@ -68,8 +68,10 @@ from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
 from gradcheck.engine.runner import Options, Problem, run
 from gradcheck.engine.safety import (
+    FATAL,
     CheckInputError,
     CheckTypeError,
+    OffPointFailure,
     Snapshot,
     UserCodeError,
     as_float_array,
@@ -77,10 +79,15 @@ from gradcheck.engine.safety import (
     call_user,
     check_gradient_array,
     check_params,
+    off_point,
+    real_part,
     require_callable,
     require_finite,
+    require_instance,
+    require_numeric,
     require_unmutated,
     scalar_output,
+    validated_options,
 )
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
@@ -111,6 +118,8 @@ def _first_call(describe: str, fn: Callable[[np.ndarray], Any], x0: np.ndarray
         xw = x0.astype(np.float64)
         try:
             return xw, fn(xw)
+        except FATAL as err:  # never a dtype preference
+            raise UserCodeError(f"{describe} raised {type(err).__name__}: {err}") from err
         except Exception:  # the function insists on its own dtype: difference in it
             pass
     xw = x0.copy()
@@ -130,10 +139,11 @@ def _shifted_first(describe: str, fn: Callable[[np.ndarray], Any], x0: np.ndarra
     shifted = (x0 + noise).astype(x0.dtype)
     try:
         with np.errstate(all="ignore"):
-            xo, _ = _first_call(describe, fn, shifted)
-    except UserCodeError:
+            xo, out = off_point(describe, _first_call, describe, fn, shifted)
+    except OffPointFailure:  # outside the domain, say: the stale-first-input probe is off
         xw, value = _first_call(describe, fn, x0)
         return xw, None, value
+    require_numeric(describe, out)  # NaN may mean "outside the domain"; None never does
     xw = x0.astype(xo.dtype)
     return xw, xo, call_user(describe, fn, xw)
 
@@ -145,8 +155,8 @@ def _earlier(analytic: Callable[..., list[np.ndarray]], xo: np.ndarray | None
         return None
     try:
         with np.errstate(all="ignore"):
-            return analytic(xo)
-    except (UserCodeError, CheckInputError, CheckTypeError):
+            return off_point("the gradient", analytic, xo)
+    except OffPointFailure:  # outside the domain: no earlier gradients to compare with
         return None
 
 
@@ -161,6 +171,7 @@ def _output_array(describe: str, value: Any) -> np.ndarray:
     if arr.dtype.kind not in "fc":
         raise CheckTypeError(f"{describe} returned dtype {arr.dtype}; it must return floats")
     require_finite(f"the output of {describe}", arr)
+    real_part(f"the output of {describe}", arr)  # a nonzero imaginary part is refused
     return arr
 
 
@@ -175,9 +186,14 @@ def _generic_output(describe: str, fn: Callable[[np.ndarray], Any], xw: np.ndarr
     z = (xw + nudge).astype(storage).astype(xw.dtype)
     try:
         with np.errstate(all="ignore"):
-            return np.asarray(fn(z), dtype=np.float64).ravel()
+            raw = fn(z)
+    except FATAL as err:
+        raise UserCodeError(f"{describe} raised {type(err).__name__}: {err}") from err
     except Exception:  # outside the domain after all: the outputs at x must do
         return np.zeros(0)
+    require_numeric(describe, raw)  # garbage is garbage, here too
+    out = np.asarray(np.real(raw), dtype=np.float64).ravel()
+    return out[np.isfinite(out)]  # NaN/Inf there must not blur the precision estimate
 
 
 def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
@@ -185,7 +201,7 @@ def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
 
 
 def _start(opts: dict[str, Any]) -> tuple[Options, float]:
-    return Options(**opts), time.perf_counter()
+    return Options(**validated_options(opts)), time.perf_counter()
 
 
 def _accumulates(*calls: list[np.ndarray]) -> bool:
@@ -211,9 +227,8 @@ def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.n
     try:
         with np.errstate(all="ignore"):
             after = run_analytic(other, xw)
-    except Exception as err:  # the other input may be outside the domain: skip, say so
-        return False, [f"stale-cache probe skipped: {describe} raised "
-                       f"{type(err).__name__} on a shifted input"]
+    except OffPointFailure as err:  # the other input may be outside the domain: say so
+        return False, [f"stale-cache probe skipped: {err}"]
     for a, b in zip(before, after, strict=True):
         scale = float(np.max(np.abs(a))) if a.size else 0.0
         if not np.allclose(a, b, rtol=0, atol=1e3 * eps * scale + 1e-300):
@@ -288,7 +303,7 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
                                 x0.shape)
     require_unmutated(analytic_name, handed, xw)
     phi = _scalar_objective(f, xw)
-    again = call_user(describe, phi)
+    again = scalar_output(describe, call_user(describe, phi))
     out_dtype = declared if declared is not None else np.asarray(value).dtype
     if out_dtype.kind not in "fc":
         out_dtype = np.dtype(np.float64)
@@ -307,7 +322,7 @@ def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objecti
         value = f(xw)
         if type(value) is float:  # the common case, kept cheap
             return value
-        return float(np.real(np.asarray(value)).reshape(()))
+        return float(real_part("f", np.asarray(value)).reshape(()))
     return phi
 
 
@@ -524,6 +539,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
 
 # ------------------------------------------------------------------ layers
 def _require_layer(layer: Any) -> str:
+    require_instance("layer", layer)
     label = type(layer).__name__
     for attr in ("forward", "backward"):
         if not callable(getattr(layer, attr, None)):
@@ -602,9 +618,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         mutated_grad_out: list[str] = []
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
-            out = None
-            for z in inputs:
-                out = _output_array(fwd, call_user(fwd, layer.forward, z))
+            for z in inputs[:-1]:  # probe inputs off the point: skippable failures
+                off_point(fwd, lambda z: _output_array(fwd, call_user(fwd, layer.forward, z)),
+                          z)
+            out = _output_array(fwd, call_user(fwd, layer.forward, inputs[-1]))
             if out.shape != y.shape:
                 raise CheckInputError(f"{fwd} returned shape {out.shape}, then {y.shape}")
             handed = G.copy()
@@ -624,10 +641,15 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
         f_analytic = float(np.sum(G * y))
 
         def phi() -> float:
+            out = layer.forward(xw)
+            if type(out) is not np.ndarray or out.shape != G.shape:  # garbage, not a value
+                out = _output_array(fwd, out)
+                if out.shape != G.shape:
+                    raise CheckInputError(f"{fwd} returned shape {out.shape}, then {G.shape}")
             # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
-            return float(np.sum(G * layer.forward(xw)))
+            return float(np.sum(G * out))
 
-        f0 = call_user(fwd, phi)
+        f0 = scalar_output(fwd, call_user(fwd, phi))  # garbage at x is never a verdict
         precision = observed_precision(y, y.dtype)
         grad_prec = coarser(*(precision_of(g.dtype) for g in
                               [np.asarray(layer.grads[k]) for k in params] or [xw]),
@@ -746,13 +768,16 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                               seed=seed, directions=directions,
                               allow_unresolved=allow_unresolved))
+    require_instance("model", model, "a model")
+    require_instance("loss", loss, "a loss")
     label = type(model).__name__
     for owner, obj, attrs in ((label, model, ("forward", "backward")),
                               (type(loss).__name__, loss, ("forward", "backward"))):
         for attr in attrs:
             if not callable(getattr(obj, attr, None)):
-                raise CheckTypeError(f"{owner} has no {attr}() method (see the model protocol "
-                                     f"in docs/ARCHITECTURE.md)")
+                raise CheckTypeError(f"{owner} has no {attr}() method (the model protocol: "
+                                     f"forward(x), backward(dpred), params, grads; the loss: "
+                                     f"forward(pred, target) -> float, backward() -> dpred)")
     if method == "complex":
         raise CheckInputError("method='complex' is not available for check_model")
     if y is None:
@@ -781,8 +806,10 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         f_analytic = scalar_output(describe, value0)
 
         def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
-            for z in inputs:
-                call_user(describe, objective, z)
+            for z in inputs[:-1]:  # probe inputs off the point: skippable failures
+                off_point(describe, lambda z: scalar_output(describe, call_user(
+                    describe, objective, z)), z)
+            scalar_output(describe, call_user(describe, objective, inputs[-1]))
             dpred = call_user(f"{loss_name}.backward", loss.backward)
             call_user(f"{label}.backward", model.backward, dpred)
             return list(_grads_of(label, model.grads, params).values())
@@ -792,7 +819,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
                                                            model.forward, xw)).copy()
         phi = _scalar_objective(objective, xw)
-        f0 = call_user(describe, phi)
+        f0 = scalar_output(describe, call_user(describe, phi))
         precision = coarser(observed_precision(pred, pred.dtype),
                             observed_precision(np.array([f0]), np.dtype(np.float64)))
         grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),

@@ -13,6 +13,9 @@ array([1., 1., 1.])
 
 from __future__ import annotations
 
+import inspect
+import mmap
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -102,6 +105,7 @@ def as_float_array(name: str, value: Any, *, allow_complex: bool = False) -> np.
     """
     if value is None:
         raise CheckTypeError(f"{name} is None: pass a float array (the point to check at)")
+    refuse_array_subclass(name, value)
     try:
         arr = np.array(value, copy=True)
     except (TypeError, ValueError) as err:  # ragged lists and the like
@@ -143,8 +147,9 @@ def check_gradient_array(owner: str, value: Any, shape: tuple[int, ...]) -> np.n
     if arr.shape != tuple(shape):
         raise CheckInputError(f"{owner} has shape {arr.shape}, expected {tuple(shape)} "
                               f"(the shape of what it is the gradient of)")
+    refuse_array_subclass(owner, value)
     require_finite(owner, arr)
-    return np.array(arr.real if arr.dtype.kind == "c" else arr, dtype=np.float64)
+    return np.array(real_part(owner, arr), dtype=np.float64)
 
 
 def check_params(owner: str, params: Any, grads: Any, *, allow_empty: bool = True) -> None:
@@ -164,6 +169,8 @@ def check_params(owner: str, params: Any, grads: Any, *, allow_empty: bool = Tru
         where = f"{owner}.params[{key!r}]"
         if not isinstance(arr, np.ndarray):
             raise CheckTypeError(f"{where} is a {type(arr).__name__}, not an ndarray")
+        refuse_array_subclass(where, arr)
+        refuse_file_backed(where, arr)
         if arr.dtype.kind != "f":
             raise CheckTypeError(f"{where} has dtype {arr.dtype}; parameters must be float "
                                  f"arrays (float64 or float32)")
@@ -201,6 +208,52 @@ def call_user(what: str, fn: Callable[..., Any], *args: Any) -> Any:
         raise UserCodeError(f"{what} raised {type(err).__name__}: {err}") from err
 
 
+#: Failures that are never skipped, not even at a probe input off the point to check.
+FATAL = (MemoryError, RecursionError)
+
+
+class OffPointFailure(Exception):
+    """A probe call at an input *other* than the point to check failed in a skippable way.
+
+    Raised by :func:`off_point`; ``str()`` is the note to show. The original exception
+    is chained.
+    """
+
+
+def off_point(describe: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a probe at an input off the point to check (a shifted input, another input).
+
+    Such an input may lie outside the function's domain, so the user's own exceptions
+    and NaN/Inf outputs there become :class:`OffPointFailure` (the probe is then skipped
+    with a note). Never skipped: ``MemoryError``, ``RecursionError`` (wrapped as
+    :class:`UserCodeError`, chained), ``KeyboardInterrupt`` and other
+    ``BaseException``, and every other checker error (wrong type, shape or keys: garbage
+    is garbage anywhere).
+    """
+    try:
+        return fn(*args)
+    except FATAL as err:
+        raise UserCodeError(f"{describe} raised {type(err).__name__}: {err}") from err
+    except UserCodeError as err:
+        if isinstance(err.__cause__, FATAL):
+            raise
+        raise OffPointFailure(f"{describe} raised {type(err.__cause__).__name__} on a "
+                              f"shifted input") from err
+    except NonFiniteError as err:
+        raise OffPointFailure(f"{describe} gave a non-finite value on a shifted "
+                              f"input") from err
+
+
+def require_numeric(owner: str, value: Any) -> None:
+    """Refuse an output that is no number or array of numbers (None, text, a tuple)."""
+    if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
+        raise CheckTypeError(f"{owner} returned {type(value).__name__}; it must return a "
+                             f"float or a float array")
+    if np.asarray(value).dtype.kind not in "fiuc":
+        raise CheckTypeError(f"{owner} returned dtype {np.asarray(value).dtype}; it must "
+                             f"return floats")
+
+
 def scalar_output(owner: str, value: Any) -> float:
     """Validate that user code returned one finite real number and return it as a float."""
     arr = np.asarray(value)
@@ -210,9 +263,7 @@ def scalar_output(owner: str, value: Any) -> float:
             f"array-valued functions use check_jacobian")
     if arr.dtype.kind not in "fiuc":
         raise CheckTypeError(f"{owner} returned {type(value).__name__}; return a float")
-    out = complex(arr.reshape(())) if arr.dtype.kind == "c" else float(arr.reshape(()))
-    if isinstance(out, complex):
-        out = out.real
+    out = float(real_part(owner, arr).reshape(()))
     if not np.isfinite(out):
         raise NonFiniteError(f"{owner} returned {out} at the point to check; checks need a "
                              f"finite value")
@@ -228,3 +279,114 @@ def require_unmutated(owner: str, given: np.ndarray, original: np.ndarray) -> No
         raise CheckInputError(
             f"{owner} modified its input array in place{where}; the checker needs a pure "
             f"function: copy the input before modifying it (x = x.copy())")
+
+
+def real_part(owner: str, arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself if real; the real part of a complex array whose imaginary part is 0.
+
+    A nonzero imaginary part is refused (:class:`CheckTypeError`): dropping it silently
+    would check a different function than the user wrote.
+
+    >>> real_part("f", np.array([1 + 0j])).dtype
+    dtype('float64')
+    """
+    if arr.dtype.kind != "c":
+        return arr
+    imag = np.imag(arr)
+    if np.any(imag != 0):
+        index = tuple(int(i) for i in np.argwhere(imag != 0)[0]) if arr.ndim else ()
+        raise CheckTypeError(
+            f"{owner} is complex ({arr.dtype}) with a nonzero imaginary part (at index "
+            f"{index}: {arr[index]!r}); the check compares real derivatives: return real "
+            f"values (for complex-step differences use method='complex' on a real f)")
+    return np.real(arr)
+
+
+def refuse_array_subclass(name: str, value: Any) -> None:
+    """Refuse ``np.matrix`` (2-D only, ``*`` is a matrix product) and masked arrays.
+
+    A masked array's mask would be ignored (finite differences would move masked entries
+    too), so it is refused rather than silently unmasked.
+    """
+    if isinstance(value, np.matrix):
+        raise CheckTypeError(f"{name} is an np.matrix; its operators and indexing differ "
+                             f"from ndarray's: pass np.asarray({name})")
+    if isinstance(value, np.ma.MaskedArray):
+        raise CheckTypeError(f"{name} is a masked array; the check would ignore its mask: pass "
+                             f"{name}.filled(value) or {name}.data explicitly")
+
+
+def file_backed(arr: np.ndarray) -> bool:
+    """True when ``arr``'s memory belongs to a file (``np.memmap``, a view of an ``mmap``).
+
+    >>> file_backed(np.ones(3))
+    False
+    """
+    base: Any = arr
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None) if isinstance(base, np.ndarray) else (
+            getattr(base, "obj", None) if isinstance(base, memoryview) else None)
+    return False
+
+
+def refuse_file_backed(where: str, arr: np.ndarray) -> None:
+    """Refuse a parameter whose memory is a file: a check perturbs parameters in place.
+
+    Restoring afterwards is not enough for a file: a crash or ``kill -9`` midway (the OOM
+    killer, a CI time-out) would leave the perturbed values on disk.
+    """
+    if file_backed(arr):
+        raise CheckInputError(
+            f"{where} is backed by a file (np.memmap or mmap); the checker perturbs "
+            f"parameters in place, so a crash midway would leave the file changed: check a "
+            f"copy of the layer whose parameters are in memory (params[k] = np.array(params[k]))")
+
+
+def require_instance(name: str, value: Any, what: str = "a layer") -> None:
+    """Refuse a class passed where an instance is meant (``check_layer(MyLayer, x)``)."""
+    if inspect.isclass(value):
+        raise CheckTypeError(f"{name} is the class {value.__name__}, not an instance: pass "
+                             f"{value.__name__}(...) ({what} object)")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise CheckTypeError(f"{name}={value!r} is a bool; pass a number")
+    if not isinstance(value, numbers.Real):  # int, float and NumPy's real scalars
+        raise CheckTypeError(f"{name}={value!r} must be a real number or None, got "
+                             f"{type(value).__name__}")
+    return float(value)
+
+
+def _integer(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise CheckTypeError(f"{name}={value!r} is a bool; pass an int")
+    if not isinstance(value, numbers.Integral):
+        raise CheckTypeError(f"{name}={value!r} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        why = " (NumPy's random generators take non-negative seeds)" if name == "seed" else ""
+        raise CheckInputError(f"{name}={int(value)} must be >= {minimum}{why}")
+    return int(value)
+
+
+def validated_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the options every check shares; NumPy scalars become Python numbers.
+
+    ``rtol``/``atol``/``eps``: a real number (``np.float32(1e-4)`` is fine) or None, never
+    a bool; ``seed``: an int >= 0; ``directions``: an int >= 1. Ranges (finite,
+    non-negative, ``eps > 0``) are checked by the engine's ``Options``.
+
+    >>> validated_options({"eps": np.float32(0.5), "seed": np.int64(3)})
+    {'eps': 0.5, 'seed': 3}
+    """
+    out = dict(opts)
+    for name in ("rtol", "atol", "eps"):
+        if out.get(name) is not None:
+            out[name] = _number(name, out[name])
+    if "seed" in out:
+        out["seed"] = _integer("seed", out["seed"], minimum=0)
+    if "directions" in out:
+        out["directions"] = _integer("directions", out["directions"], minimum=1)
+    return out

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from gradcheck.diagnosis.evidence import RunEvidence
+from gradcheck.results.serialize import markdown_text, terminal_text
+from gradcheck.results.serialize import plain as _plain
 
 #: A check's verdict: every entry agrees; something is wrong; or nothing is wrong but some
 #: entries (or the evidence) could not be resolved, which is never a pass.
@@ -247,22 +249,27 @@ class CheckResult:
                     f"{_num(e.numeric)}, error {_num(e.error)} (tolerance {_num(e.tolerance)})"
                     for e in self.worst]
         out += self._statements()
-        return "\n".join(out)
+        return "\n".join(terminal_text(line) for line in out)  # a name cannot add lines
 
     def to_markdown(self) -> str:
-        """A Markdown rendering: headline, tensor table, worst entries, findings."""
+        """A Markdown rendering: headline, tensor table, worst entries, findings.
+
+        Names the user chose (class, tensor, test) are escaped: they cannot add HTML,
+        headings or table rows.
+        """
         head, rows = self._rows()
-        out = [f"**{self.headline()}**", "", "| " + " | ".join(head) + " |",
+        out = [f"**{markdown_text(self.headline())}**", "", "| " + " | ".join(head) + " |",
                "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
+        out += ["| " + " | ".join(markdown_text(c) for c in r) + " |" for r in rows]
         if self.worst:
             out += ["", "| entry | analytic | numeric | error | tolerance |",
                     "|---|---|---|---|---|"]
-            out += [f"| `{e.tensor}{list(e.index)}` | {_num(e.analytic)} | {_num(e.numeric)} "
-                    f"| {_num(e.error)} | {_num(e.tolerance)} |" for e in self.worst]
+            out += [f"| {markdown_text(f'{e.tensor}{list(e.index)}')} | {_num(e.analytic)} "
+                    f"| {_num(e.numeric)} | {_num(e.error)} | {_num(e.tolerance)} |"
+                    for e in self.worst]
         statements = self._statements()
         if statements:
-            out += ["", *[f"- {s}" for s in statements]]
+            out += ["", *[f"- {markdown_text(s)}" for s in statements]]
         return "\n".join(out)
 
 
@@ -282,23 +289,6 @@ def _num(x: float | None) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _plain(value: Any) -> Any:
-    """Convert to JSON-safe builtins: NaN/Inf -> None, tuples/arrays -> lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
 
 
 __all__ = [

@@ -45,37 +45,22 @@ A report (``SessionReport.to_dict()``) is
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RECORD_SCHEMA_VERSION", "SessionReport", "Summary", "record_from_result"]
+from gradcheck.results.serialize import check_output_path, markdown_text, write_atomic
+from gradcheck.results.serialize import plain as _plain
+
+__all__ = ["RECORD_SCHEMA_VERSION", "REPORT_SUFFIXES", "SessionReport", "Summary",
+           "check_report_path", "record_from_result"]
 
 RECORD_SCHEMA_VERSION = 1
 
 _TENSOR_KEYS = ("max_abs_error", "max_rel_error", "n_checked", "n_wrong",
                 "n_nondifferentiable", "ok")
-
-
-def _plain(value: Any) -> Any:
-    """Convert NumPy scalars/arrays and tuples to JSON-safe Python values (NaN -> None)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if hasattr(value, "tolist"):  # NumPy scalar or array
-        return _plain(value.tolist())
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
 
 
 def _max_or_none(values: Iterable[float | None]) -> float | None:
@@ -212,7 +197,7 @@ class SessionReport:
     def to_markdown(self) -> str:
         """A Markdown document: the summary, then one table row per check."""
         out = ["# Gradient checks", ""]
-        out += [f"- {line}" for line in self.summary_lines()]
+        out += [f"- {_md(line)}" for line in self.summary_lines()]
         if self.records:
             out += ["", "| check | what | ok | mode | max rel. error | wrong / checked "
                         "| not differentiable | diagnosis |",
@@ -229,25 +214,31 @@ class SessionReport:
                 ]) + " |")
         return "\n".join(out) + "\n"
 
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write JSON (``.json``) or Markdown (``.md``) atomically; return the path."""
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix not in (".json", ".md"):
-            raise ValueError(f"report path {str(path)!r}: use a .json or .md file name")
-        text = self.to_json() if suffix == ".json" else self.to_markdown()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+    def write(self, path: str | os.PathLike[str]) -> Path | None:
+        """Write JSON (``.json``) or Markdown (``.md``) atomically; return the path.
+
+        The path rules (regular files only, folder must exist, links followed) are those
+        of :func:`gradcheck.results.serialize.check_output_path`; call
+        :func:`check_report_path` before the work to fail early.
+        """
+        target = check_report_path(path)
+        text = self.to_json() if Path(path).suffix.lower() == ".json" else self.to_markdown()
+        return write_atomic(target if target is not None else path, text,
+                            what="the gradient-check report")
+
+
+#: File-name endings a session report may have (the format follows from it).
+REPORT_SUFFIXES = (".json", ".md")
+
+
+def check_report_path(path: str | os.PathLike[str]) -> Path | None:
+    """Validate a session-report path (``.json``/``.md``, a regular file in an existing folder).
+
+    Raises :class:`gradcheck.results.serialize.OutputPathError` (a ``ValueError``).
+    """
+    return check_output_path(path, what="the gradient-check report", suffixes=REPORT_SUFFIXES)
 
 
 def _md(text: str) -> str:
-    """Escape a table cell: pipes and newlines would break the row."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Escape a table cell: user-named text cannot add HTML, headings or rows."""
+    return markdown_text(text)

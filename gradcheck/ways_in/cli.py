@@ -10,12 +10,15 @@ Commands
     Check a layer class from a script: built by its ``gradcheck_example()`` classmethod
     (returning ``(layer, x)``) or its no-argument constructor plus ``--input-shape``.
     Exit 0 when the gradients agree, 1 on a mismatch, 2 on bad usage (missing file or
-    class, not a layer, bad shape), with a one-line message and no traceback.
+    class, not a layer, bad shape, a negative seed), with a one-line message and no
+    traceback.
 ``gradcheck check path/to/file.py:function_name [--seed N] [--mode ...] [--json]``
     Run a function of the file that returns a ``gradcheck.check_*`` result (function
     pairs, ``model.loss``, other libraries' layers: any shape); it is called with the
     options it accepts (``mode``, ``seed``, ``rtol``, ``atol``, ``eps``). Same exit
     statuses; the JSON has no ``input_shape``/``dtype``.
+
+Ctrl-C prints one line and exits 130 (every command).
 ``gradcheck report ...``
     The derivation report; arguments go to ``gradcheck.reference.report_cli.main``.
 
@@ -29,8 +32,9 @@ JSON output (``--json``), stable, ``"schema": 1``::
             (field meanings: gradcheck.zoo.verify.VerifyRow)
     check:  {"schema": 1, "command": "check", "target": "file.py:Class", "ok": bool,
              "input_shape": [int, ...], "dtype": str, "seed": int,
-             "check": <record, see gradcheck.results.session_report>,
-             "result": <CheckResult.to_dict()>}
+             "check": <one block: the record of gradcheck.results.session_report, plus
+                       CheckResult.to_dict()'s worst, nondifferentiable, taylor,
+                       gradient_flow, options, notes, ...; each field once>}
 
 >>> main(["check", "no/such/file.py:Layer"])  # stderr: "gradcheck check: error: no such file: ..."
 2
@@ -56,10 +60,33 @@ __all__ = ["JSON_SCHEMA_VERSION", "UsageError", "build_parser", "main"]
 
 JSON_SCHEMA_VERSION = 1
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class UsageError(Exception):
     """Bad command-line usage: printed as one line, exit status 2."""
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: an int >= 0 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are integers >= 0")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    """argparse type of ``--rtol``/``--atol``/``--eps``: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--only", action="append", default=[], metavar="NAMES",
                         help="comma-separated case names or kinds (activation, loss, layer, "
                              "network); repeatable; e.g. relu,mse,LSTM or network")
-    verify.add_argument("--seed", type=int, default=0, help="seed of every sample (default 0)")
+    verify.add_argument("--seed", type=_seed, default=0,
+                        help="seed of every sample, an integer >= 0 (default 0)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     check = commands.add_parser("check", help="check a layer class (or run a check "
@@ -92,13 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="input shape, e.g. 8,4 (required without gradcheck_example())")
     check.add_argument("--dtype", choices=("float64", "float32"), default=None,
                        help="dtype of the input (default: the example's, else float64)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the input and checker")
+    check.add_argument("--seed", type=_seed, default=0,
+                       help="seed of the input and checker, an integer >= 0 (default 0)")
     check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                        help="full: every entry; fast: random directions, then localize; "
                             "auto (default): full up to 2048 entries")
     for option, meaning in (("--rtol", "relative tolerance"), ("--atol", "absolute tolerance"),
                             ("--eps", "relative finite-difference step")):
-        check.add_argument(option, type=float, default=None,
+        check.add_argument(option, type=_tolerance, default=None,
                            help=f"{meaning} (default: derived from the error estimate)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -116,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(report_main(args_list[1:]) or 0)
         except SystemExit as exit_:  # its argparse: --help, bad options
             return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        except KeyboardInterrupt:
+            print("\ngradcheck report: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -123,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
         return _verify(args) if args.command == "verify" else _check(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from deep inside SymPy
+        print(f"\ngradcheck {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except UsageError as exc:
         print(f"gradcheck {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -144,9 +179,9 @@ def _verify(args: argparse.Namespace) -> int:
     from gradcheck.ways_in import console
     from gradcheck.zoo import verify
 
-    only = [name for group in args.only for name in group.split(",") if name.strip()]
+    only = [name for group in args.only for name in group.split(",")] if args.only else None
     try:
-        cases = verify.cases(only or None)
+        cases = verify.cases(only)
     except ValueError as exc:
         raise UsageError(f"--only: {exc}") from None
     start = time.perf_counter()
@@ -160,17 +195,24 @@ def _verify(args: argparse.Namespace) -> int:
                           "fast": args.fast, "seed": args.seed, "seconds": seconds,
                           "rows": [row.to_dict() for row in rows]}, indent=2))
         return EXIT_OK if ok else EXIT_MISMATCH
+    failures = [r for r in rows if not r.ok]
+    number = {r.name: i for i, r in enumerate(failures, 1)}
+    # two-line headers and a short verdict keep the table inside 80 columns; why a case
+    # failed goes below the table, numbered, where it can wrap
     console.print_table(
-        ["name", "kind", "exact err", "numeric err", "err/tol", "entries", "kinks", "evals",
-         "verdict"],
+        ["name", "kind", "exact\nerr", "numeric\nerr", "err/\ntol", "entries", "kinks",
+         "evals", "verdict"],
         [[r.name, r.kind, _fmt(r.exact_error), _fmt(r.numeric_error), _fmt(r.error_ratio),
-          r.checked, r.nondifferentiable, r.evaluations, "ok" if r.ok else f"FAILED: {r.note}"]
-         for r in rows],
-        failed=[not r.ok for r in rows])
-    print("exact err: hand-written vs SymPy derivative (relative). numeric err: worst relative"
-          "\nerror against finite differences; err/tol: worst error / its tolerance (< 1 "
-          "agrees).\nkinks: entries judged by one-sided derivatives.")
-    failed = sum(not r.ok for r in rows)
+          r.checked, r.nondifferentiable, r.evaluations,
+          "ok" if r.ok else f"FAILED [{number[r.name]}]"] for r in rows],
+        failed=[not r.ok for r in rows], keep=["verdict"], wrap=["name", "kind"])
+    for r in failures:
+        console.print_note(f"[{number[r.name]}] {r.name}: {r.note or 'gradients disagree'}")
+    console.print_note("exact err: hand-written vs SymPy derivative (relative). numeric err: "
+                       "worst relative error against finite differences; err/tol: worst "
+                       "error / its tolerance (< 1 agrees). kinks: entries judged by "
+                       "one-sided derivatives.")
+    failed = len(failures)
     mode = "fast mode" if args.fast else "full mode"
     print(f"\n{len(rows) - failed} of {len(rows)} agree"
           f"{'' if ok else f', {failed} FAILED'} ({mode}, seed {args.seed}, {seconds:.1f} s)")
@@ -296,12 +338,26 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
     return result
 
 
+def _one_block(result: Any, target: str) -> dict[str, Any]:
+    """The session-report record of ``result`` plus what only ``to_dict()`` has, each once.
+
+    ``tensors`` is ``to_dict()``'s (a superset of the record's: it adds ``worst_index``).
+    """
+    from gradcheck.results.session_report import record_from_result
+
+    record = record_from_result(result, test=target)
+    full = result.to_dict()
+    record.update({key: value for key, value in full.items()
+                   if key not in record or key == "tensors"})
+    return record
+
+
 def _check(args: argparse.Namespace) -> int:
     shape = _parse_shape(args.input_shape) if args.input_shape is not None else None
     cls = _load_class(args.target)
 
     import gradcheck
-    from gradcheck.results.session_report import record_from_result
+    from gradcheck.ways_in import console
 
     if inspect.isfunction(cls):
         result = _check_function_target(cls, args)
@@ -317,12 +373,11 @@ def _check(args: argparse.Namespace) -> int:
             message = " ".join(str(exc).split())
             raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
         info = {"input_shape": list(x.shape), "dtype": str(x.dtype)}
-    if args.json:
+    if args.json:  # one block per check: the session-report record (no second copy)
         print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "check",
                           "target": args.target, "ok": bool(result.ok), **info,
                           "seed": args.seed,
-                          "check": record_from_result(result, test=args.target),
-                          "result": result.to_dict()}, indent=2))
+                          "check": _one_block(result, args.target)}, indent=2))
     else:
-        print(str(result))
+        console.print_result(result)
     return EXIT_OK if result.ok else EXIT_MISMATCH

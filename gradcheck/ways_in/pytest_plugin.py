@@ -17,7 +17,10 @@ What it adds to a test session:
   also under pytest-xdist: each check's record travels to the controller in the test
   report's ``user_properties``;
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
-  that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``.
+  that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``;
+- :func:`checker`, the fixture-free twin of the fixture for Hypothesis ``@given`` tests
+  (a function-scoped fixture there trips Hypothesis' health check): the same methods,
+  options and markers, recorded into the running test.
 
 This module stays cheap to import: it needs only pytest and ``gradcheck.results.session_report``
 (standard library); the checker is looked up on the first check, and nothing here imports
@@ -33,6 +36,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +44,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradcheck.results.session_report import SessionReport, record_from_result
+from gradcheck.results.serialize import terminal_text
+from gradcheck.results.session_report import SessionReport, check_report_path, record_from_result
 
 if TYPE_CHECKING:
     from gradcheck.results.result import CheckResult
 
-__all__ = ["GradChecker", "LayerExampleItem"]
+__all__ = ["GradChecker", "LayerExampleItem", "checker"]
 
 #: The options the plugin exposes, with their parsers. Command line ``--gradcheck-<name>``,
 #: ini key ``gradcheck_<name>``, marker keyword ``<name>``.
@@ -78,6 +83,8 @@ def _parse(name: str, value: Any, source: str) -> Any:
     try:
         if name == "mode":
             return _parse_mode(str(value))
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            raise TypeError(f"{name} is a bool; pass a number")
         parsed = OPTIONS[name](value)
         if not parsed >= 0 or parsed == float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0")
@@ -120,8 +127,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if cli is not None:
             options[name] = _parse(name, cli, f"--gradcheck-{name}")
     report = config.getoption("gradcheck_report")
-    if report and not str(report).lower().endswith((".json", ".md")):
-        raise pytest.UsageError(f"{REPORT_OPTION}={report}: use a .json or .md file name")
+    if report:  # at start-up, as `report -o` does: not after the whole session ran
+        try:
+            check_report_path(report)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{REPORT_OPTION}={report}: {exc}") from None
     config.stash[STATE] = _SessionState(options=options)
     config.pluginmanager.register(_Reporter(config), "gradcheck-reporter")
 
@@ -241,6 +251,46 @@ def gradcheck(request: pytest.FixtureRequest) -> GradChecker:
     return GradChecker(options, _recorder(request.node))
 
 
+#: The test items whose setup, call or teardown is running (innermost last).
+_RUNNING: list[pytest.Item] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _RUNNING.append(item)
+    try:
+        yield
+    finally:
+        _RUNNING.pop()
+
+
+def checker(**options: Any) -> GradChecker:
+    """The ``gradcheck`` fixture without a fixture: for tests under Hypothesis' ``@given``.
+
+    Returns a :class:`GradChecker` with the session's options, the running test's
+    ``gradcheck`` markers and ``options`` (which win); its checks count in the session
+    summary and report, and a failure raises ``GradientMismatch`` showing the table and
+    the diagnosis (Hypothesis then shrinks to the smallest failing example).
+
+    >>> from hypothesis import given                  # doctest: +SKIP
+    >>> @given(x=arrays(np.float64, 3, elements=floats(-2, 2)))
+    ... def test_tanh(x):
+    ...     checker().grad(lambda z: np.tanh(z).sum(), lambda z: 1 - np.tanh(z) ** 2, x)
+
+    Raises
+    ------
+    RuntimeError
+        Outside a running pytest test (use ``gradcheck.assert_grad`` & co there).
+    """
+    if not _RUNNING:
+        raise RuntimeError("gradcheck.ways_in.pytest_plugin.checker() records into the "
+                           "running pytest test; outside pytest use gradcheck.assert_grad, "
+                           "assert_layer, ... (same checks, no session summary)")
+    item = _RUNNING[-1]
+    merged = {**item.config.stash[STATE].options, **_marker_options(item), **options}
+    return GradChecker(merged, _recorder(item))
+
+
 # ---- collecting records (also from xdist workers) and reporting -------------------------
 
 class _Reporter:
@@ -250,6 +300,8 @@ class _Reporter:
         self.config = config
         self.report = config.stash[STATE].report
         self.path = config.getoption("gradcheck_report")
+        # resolved now: a test that changes the working folder must not move the report
+        self.target = os.path.abspath(self.path) if self.path and self.path != "-" else self.path
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # The teardown report carries every record the test made; under xdist it reaches
@@ -260,14 +312,14 @@ class _Reporter:
 
     def pytest_sessionfinish(self) -> None:
         if self.path and not hasattr(self.config, "workerinput"):  # not an xdist worker
-            self.report.write(self.path)
+            self.report.write(self.target)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not len(self.report) and not self.path:
             return
         terminalreporter.write_sep("=", "gradcheck")
-        for line in self.report.summary_lines():
-            terminalreporter.write_line(line)
+        for line in self.report.summary_lines():  # user-named labels: no escape codes
+            terminalreporter.write_line(terminal_text(line))
         if self.path:
             terminalreporter.write_line(f"report written to {self.path}")
 

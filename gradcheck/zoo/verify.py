@@ -379,9 +379,14 @@ def cases(only: Sequence[str] | None = None) -> list[Case]:
     every += [_checker_case(name, "layer", build) for name, build in _layer_examples().items()]
     every += [_checker_case(name, "network", build)
               for name, build in _network_examples().items()]
-    if not only:
+    if only is None:
         return every
+    if isinstance(only, str):
+        only = only.split(",")
     wanted = {name.strip().lower() for name in only if name.strip()}
+    if not wanted:  # `--only ,,,` is a mistake, not "everything"
+        raise ValueError("no names given; give at least one case name or kind, e.g. "
+                         "relu,mse or network")
     known = {case.name.lower() for case in every} | {case.kind for case in every}
     unknown = sorted(wanted - known)
     if unknown:
@@ -391,7 +396,12 @@ def cases(only: Sequence[str] | None = None) -> list[Case]:
 
 
 def run_case(case: Case, *, fast: bool = False, seed: int = 0) -> VerifyRow:
-    """Run one case; an exception inside it becomes a failed row naming it."""
+    """Run one case; an exception inside it becomes a failed row naming it.
+
+    A bad ``seed`` (negative, not an int) is the caller's mistake: ``ValueError``/
+    ``TypeError`` before anything runs, not a failed row.
+    """
+    _require_seed(seed)
     mode = "fast" if fast else "full"
     start = time.perf_counter()
     try:
@@ -405,7 +415,16 @@ def run_case(case: Case, *, fast: bool = False, seed: int = 0) -> VerifyRow:
                      **facts)
 
 
+def _require_seed(seed: Any) -> None:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed={seed!r} must be an int")
+    if seed < 0:
+        raise ValueError(f"seed={seed} must be >= 0 (NumPy's random generators take "
+                         f"non-negative seeds)")
+
+
 def verify(*, fast: bool = False, only: Sequence[str] | None = None,
            seed: int = 0) -> list[VerifyRow]:
     """Verify the zoo; one :class:`VerifyRow` per case (see :func:`cases`)."""
+    _require_seed(seed)
     return [run_case(case, fast=fast, seed=seed) for case in cases(only)]

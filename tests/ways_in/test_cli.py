@@ -185,7 +185,7 @@ def test_check_a_wrong_layer_exits_1_and_names_the_tensor(capsys, layers):
     report = json.loads(out)
     assert status == 1 and report["ok"] is False
     assert set(report) == {"schema", "command", "target", "ok", "input_shape", "dtype", "seed",
-                           "check", "result"}
+                           "check"}  # one block per check
     assert (report["input_shape"], report["dtype"]) == ([5, 3], "float64")
     bad = {t["name"] for t in report["check"]["tensors"] if not t["ok"]}
     assert bad == {"W"}
@@ -196,11 +196,11 @@ def test_check_passes_explicit_tolerances_and_step_to_the_checker(capsys, layers
     status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "5,3",
                          "--json")
     assert status == 0
-    options = json.loads(out)["result"]["options"]
+    options = json.loads(out)["check"]["options"]
     assert options["eps"] > 0 and options["rtol"] < 1e-3
     status, out, _ = run(capsys, "check", f"{layers}:Affine", "--input-shape", "5,3",
                          "--rtol", "0.05", "--atol", "1e-9", "--eps", "1e-5", "--json")
-    options = json.loads(out)["result"]["options"]
+    options = json.loads(out)["check"]["options"]
     assert status == 0
     assert (options["rtol"], options["atol"], options["eps"]) == (0.05, 1e-9, 1e-5)
 
