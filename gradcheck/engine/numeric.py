@@ -209,18 +209,41 @@ def require_finite_values(values: np.ndarray, target_name: str, where: Callable[
     if bad.any():
         k = int(np.argmax(bad))
         raise NonFiniteError(
-            f"{describe} returned {values[k]} with {target_name}{where(k)} perturbed: the "
-            f"function is not finite near the point; check away from its domain boundary "
-            f"or pass a smaller eps")
+            f"{describe} returned {values[k]} with {target_name}{where(k)} perturbed, at every "
+            f"step tried (down to {DOMAIN_SHRINKS} times {DOMAIN_SHRINK_RATIO:g}× smaller): "
+            f"the function is not finite next to the point; check away from its domain "
+            f"boundary")
+
+
+#: An entry whose step leaves the function's domain (a non-finite value: ``arcsin`` just
+#: below 1) is probed again at steps this many times smaller, at most this many times.
+DOMAIN_SHRINK_RATIO, DOMAIN_SHRINKS = 16.0, 4
 
 
 def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, f0: float,
                   describe: str = "the function") -> Probe:
-    """Central and one-sided residuals of entries ``idx`` at relative step ``step``."""
+    """Central and one-sided residuals of entries ``idx`` at relative step ``step``.
+
+    Entries whose step leaves the function's domain (φ not finite there) are probed
+    again at :data:`DOMAIN_SHRINK_RATIO` times smaller steps, each entry keeping its own
+    realized step; only when no step up to :data:`DOMAIN_SHRINKS` shrinks is finite does
+    the check raise :class:`NonFiniteError`, naming the entry.
+    """
     values = target.values[idx]
-    h = max(step, min_relative_step(target)) * np.maximum(np.abs(values), 1.0)
+    floor = min_relative_step(target)
+    h = max(step, floor) * np.maximum(np.abs(values), 1.0)
     up, down, d_up, d_down = target.realize(values, h)
-    f_up, f_down = evaluate_entries(phi, target, idx, up, down, describe)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        f_up, f_down = evaluate_entries(phi, target, idx, up, down, describe)
+        for _ in range(DOMAIN_SHRINKS):
+            bad = np.flatnonzero(~(np.isfinite(f_up) & np.isfinite(f_down)))
+            if not bad.size or step / DOMAIN_SHRINK_RATIO < floor:
+                break
+            step /= DOMAIN_SHRINK_RATIO
+            h[bad] = step * np.maximum(np.abs(values[bad]), 1.0)
+            up[bad], down[bad], d_up[bad], d_down[bad] = target.realize(values[bad], h[bad])
+            f_up[bad], f_down[bad] = evaluate_entries(phi, target, idx[bad], up[bad],
+                                                      down[bad], describe)
     for vals in (f_up, f_down):
         require_finite_values(vals, target.name, lambda k: list(target.index(idx[k])), describe)
     a = target.analytic_flat[idx]
@@ -370,8 +393,9 @@ def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray,
     # Truncation allowance: the whole change between the two steps, not the O(h²) model's
     # third of it, so first-order truncation (f'' jumps, as softsign's at 0) is not a
     # false alarm. A wrong gradient does not move with the step, so this costs no power.
-    tol_r = ((ratio * p2.rounding + p1.rounding) / ratio
-             + np.abs(p2.error - p1.error) + floor)
+    # (rounding of the extrapolation: p2's plus p1's / ratio; written so that equal steps,
+    # ratio = ∞, give p2's rounding instead of ∞/∞)
+    tol_r = (p2.rounding + p1.rounding / ratio + np.abs(p2.error - p1.error) + floor)
     # Smooth model: one-sided (D± − a) = c ± f''·δ±/2, so with f'' read off the second gap
     # the first gap and both one-sided changes are predicted; a kink within the step
     # breaks at least one prediction (whatever its distance from θ).
@@ -704,14 +728,17 @@ def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndar
     """
     values, linear = [], []
     try:
-        for offset in offsets:
-            term = 0.0
-            for t, d in zip(targets, dirs, strict=True):
-                up, _, delta, _ = t.realize(t.values, offset * d)
-                term += float(np.sum(t.analytic_flat * delta))  # no BLAS thread wake-up
-                t.flat()[:] = up
-            values.append(phi())
-            linear.append(term)
+        # a probe line may leave the function's domain: NumPy's warnings there are not the
+        # user's (a non-finite value is handled by the caller), even under -W error
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            for offset in offsets:
+                term = 0.0
+                for t, d in zip(targets, dirs, strict=True):
+                    up, _, delta, _ = t.realize(t.values, offset * d)
+                    term += float(np.sum(t.analytic_flat * delta))  # no BLAS thread wake-up
+                    t.flat()[:] = up
+                values.append(phi())
+                linear.append(term)
     except Exception as err:
         raise UserCodeError(f"{describe} raised {type(err).__name__} {during}: {err}") from err
     finally:

@@ -191,8 +191,8 @@ def test_fast_mode_on_a_small_tensor_agrees_with_full_mode_at_kinks(seed):
     # fast mode resolves the whole direction, full mode each entry: small entries beside
     # large ones may be unresolved entry by entry only; neither ever cries wolf
     assert fast.verdict != "wrong" and full.verdict != "wrong", str(fast) + str(full)
-    if full.ok:
-        assert fast.ok, str(fast)
+    if full.ok:  # fast mode may only be less sure (directions across kinks), never wrong
+        assert fast.verdict in ("ok", "inconclusive"), str(fast)
     assert not fast.history_dependent
     disagreed = any("disagrees" in n for n in fast.notes)
     said_agree = any("random directions over" in n for n in fast.notes)
