@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         check_layer,
         check_model,
     )
+    from gradcheck.adapters.functions import assert_function, check_function
     from gradcheck.engine.safety import (
         CheckInputError,
         CheckTypeError,
@@ -53,8 +54,10 @@ if (os.path.isfile(os.path.join(_checkout, "models", "__init__.py"))
 _EXPORTS = {
     **dict.fromkeys(
         ["assert_grad", "assert_hvp", "assert_jacobian", "assert_layer", "assert_model",
-         "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
+         "check_function",
+    "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
         "gradcheck.adapters.checks"),
+    **dict.fromkeys(["assert_function", "check_function"], "gradcheck.adapters.functions"),
     **dict.fromkeys(["CheckResult", "GradientMismatch", "TensorReport"], "gradcheck.results.result"),
     **dict.fromkeys(["CheckInputError", "CheckTypeError", "NonFiniteError", "UserCodeError"],
                     "gradcheck.engine.safety"),
@@ -85,11 +88,13 @@ __all__ = [
     "TensorReport",
     "UserCodeError",
     "__version__",
+    "assert_function",
     "assert_grad",
     "assert_hvp",
     "assert_jacobian",
     "assert_layer",
     "assert_model",
+    "check_function",
     "check_grad",
     "check_hvp",
     "check_jacobian",

@@ -1,0 +1,839 @@
+"""Functions of several (nested) inputs and outputs: ``check_function`` / ``assert_function``.
+
+Builds the engine's one :class:`~gradcheck.engine.runner.Problem` for code shaped
+``f(*args) -> outputs`` with a reverse-mode ``vjp``, a forward-mode ``jvp`` or both, and
+is the core the other shape adapters (:mod:`~gradcheck.adapters.pairs`,
+:mod:`~gradcheck.adapters.objects`) build on.
+
+The objective
+-------------
+``φ = Σ_k Re⟨G_k, out_k⟩`` over the float (and complex) output leaves, with a seeded
+upstream ``G_k`` per output (:mod:`gradcheck.engine.streams`, purpose ``"upstream"``);
+``vjp(G, *args)`` must return ``dφ/d args``. A JVP is checked on the same ``φ``: its
+``⟨G, J t⟩`` for unit tangents ``t`` (every entry, up to
+:data:`~gradcheck.engine.tolerances.AUTO_FULL_MAX_ENTRIES` entries or in ``mode="full"``)
+or for ``directions`` random tangents per tensor (above that, or ``mode="fast"``) is a
+gradient of ``φ`` like any other. With both, the step-free forward-versus-reverse test
+``⟨G, J u⟩ = ⟨u, Jᵀ G⟩`` joins the verdict.
+
+Leaves and their names
+----------------------
+Each positional argument is an array, a nested dict / list / tuple of arrays, or a
+constant. Leaves are named by path from the argument's name (``names=("x", "params")``;
+default ``arg0``, ``arg1``, …): ``x``, ``params.W1``, ``params.layers[1]``.
+
+* float arrays are checked (float32 ones are differenced through a float64 copy with
+  float32-sized steps, when the function accepts float64);
+* complex arrays are checked as pairs ``(real, imag)``: a tensor of shape ``shape + (2,)``,
+  index ``[..., 0]`` the real part. The gradient convention is PyTorch's, the conjugate
+  Wirtinger one: for a real ``φ`` the gradient of ``z`` is ``∂φ/∂Re z + i ∂φ/∂Im z``
+  (``2 ∂φ/∂z̄``); complex outputs take a complex ``G`` and ``φ = Σ Re(conj(G)·out)``;
+* integer and bool arrays (token ids, labels, masks) and everything that is not an
+  array (a ``conv_param`` dict, a Python number) are constants, passed as they are
+  (arrays as copies), and noted;
+* entries that are NaN or ±inf (an attention mask's −inf) are held constant and noted;
+  the other entries of that tensor are checked;
+* ``wrt=`` (names or fnmatch patterns; a pattern naming a subtree, ``params``, selects
+  its leaves) picks the tensors to check; the others are held constant.
+
+The user's arrays are never modified: the function gets working copies.
+
+>>> import numpy as np
+>>> f = lambda x, W: np.tanh(W @ x)
+>>> def vjp(g, x, W):
+...     d = g * (1 - np.tanh(W @ x) ** 2)
+...     return W.T @ d, np.outer(d, x)
+>>> check_function(f, np.ones(3), np.full((2, 3), 0.1), vjp=vjp, names=("x", "W")).ok
+True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradcheck.adapters.trees import flatten, is_container, match, rebuild
+from gradcheck.engine.numeric import Target
+from gradcheck.engine.runner import Options, Problem, run
+from gradcheck.engine.safety import (
+    TOO_COARSE,
+    CheckInputError,
+    CheckTypeError,
+    bit_identical,
+    call_user,
+    check_gradient_array,
+    require_callable,
+    require_finite,
+)
+from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import (
+    AUTO_FULL_MAX_ENTRIES,
+    FAST_DIRECTIONS,
+    coarser,
+    observed_precision,
+    precision_of,
+)
+from gradcheck.results.result import CheckResult, GradientMismatch
+
+Reverse = Callable[..., tuple[Sequence[Any], list[Any]]]
+Forward = Callable[..., Any]
+
+
+# ------------------------------------------------------------------ targets
+@dataclass
+class MappedTarget(Target):
+    """A target whose entries are some coordinates of a larger array.
+
+    ``positions[i]`` is entry ``i``'s flat position in an array of shape ``full_shape``
+    (the finite entries of a masked input; the ``(real, imag)`` pairs of a complex one),
+    so reports name the user's index, not the position in the checked subset.
+    """
+
+    positions: np.ndarray | None = None
+    full_shape: tuple[int, ...] = ()
+
+    def index(self, i: int) -> tuple[int, ...]:
+        if self.positions is None:
+            return super().index(i)
+        flat = int(self.positions[int(i)])
+        return tuple(int(k) for k in np.unravel_index(flat, self.full_shape))
+
+
+@dataclass
+class Slot:
+    """One checked leaf: the array the user's code reads and the targets that move it.
+
+    The *coordinates* of the leaf are its real entries (``(real, imag)`` pairs for a
+    complex leaf) that are finite at the point. ``work`` is what the code reads;
+    ``base`` its coordinates at the point. The VJP target's array holds coordinates
+    (it *is* ``work`` when nothing else moves it); the JVP target holds coordinates
+    (per entry) or coefficients of random directions ``U`` (one row per direction).
+    """
+
+    name: str
+    role: str
+    work: np.ndarray
+    storage: np.dtype
+    is_complex: bool
+    mask: np.ndarray | None  # flat over coordinates; None when all are finite
+    base: np.ndarray = field(repr=False)
+    n_masked: int = 0
+    vjp_array: np.ndarray | None = None
+    jvp_array: np.ndarray | None = None
+    U: np.ndarray | None = None
+
+    @property
+    def coord_shape(self) -> tuple[int, ...]:
+        return self.work.shape + ((2,) if self.is_complex else ())
+
+    def coords_view(self) -> np.ndarray:
+        """A writable real view of ``work``, shape :attr:`coord_shape`."""
+        if self.is_complex:
+            return self.work.view(self.work.real.dtype).reshape(self.coord_shape)
+        return self.work
+
+    def direct(self) -> bool:
+        """True when the VJP target is ``work`` itself (nothing to write before a call)."""
+        return self.vjp_array is not None and self.jvp_array is None and self.mask is None
+
+    def write(self) -> None:
+        """Set ``work`` from the targets' current values."""
+        if self.direct():
+            return
+        c = self.vjp_array.reshape(-1) if self.vjp_array is not None else self.base
+        if self.jvp_array is not None:
+            if self.U is not None:
+                c = c + self.jvp_array @ self.U
+            else:
+                c = c + (self.jvp_array.reshape(-1) - self.base)
+        flat = self.coords_view().reshape(-1)
+        if self.mask is None:
+            flat[:] = c
+        else:
+            flat[self.mask] = c
+
+    def coords_of(self, gradient: np.ndarray) -> np.ndarray:
+        """A gradient of ``work``'s shape as checked coordinates (flat)."""
+        g = np.asarray(gradient)
+        if self.is_complex:
+            g = np.stack([g.real, np.imag(g)], axis=-1)
+        g = np.asarray(g, dtype=np.float64).reshape(-1)
+        return g if self.mask is None else g[self.mask]
+
+    def tangent(self, coords: np.ndarray) -> np.ndarray:
+        """A tangent array shaped like ``work`` from checked coordinates."""
+        full = np.zeros(int(np.prod(self.coord_shape)), dtype=np.float64)
+        if self.mask is None:
+            full[:] = coords
+        else:
+            full[self.mask] = coords
+        full = full.reshape(self.coord_shape)
+        if self.is_complex:
+            return full[..., 0] + 1j * full[..., 1]
+        return full
+
+    def target(self, which: str, analytic: np.ndarray, name: str) -> Target:
+        array = self.vjp_array if which == "vjp" else self.jvp_array
+        if which == "jvp" and self.U is not None:
+            return Target(name, self.role, array, analytic, storage=np.float64)
+        if self.mask is None and not self.is_complex:
+            return Target(name, self.role, array, analytic.reshape(array.shape),
+                          storage=self.storage)
+        if self.mask is None:  # complex, unmasked: the (..., 2) view keeps the index
+            return Target(name, self.role, array, analytic.reshape(array.shape),
+                          storage=self.storage)
+        return MappedTarget(name, self.role, array, analytic, storage=self.storage,
+                            positions=np.flatnonzero(self.mask),
+                            full_shape=self.coord_shape)
+
+
+# ------------------------------------------------------------------ leaves of the inputs
+@dataclass
+class Inputs:
+    """The working arguments (copies) and the checked slots, built from the user's args."""
+
+    args: list[Any]
+    leaves: list[list[Any]]  # per arg: the working leaf values in flatten order
+    slots: list[Slot]
+    slot_of: dict[tuple[int, int], Slot]  # (arg, leaf) -> slot
+    notes: list[str]
+    differentiable: list[bool]  # per arg: has float/complex leaves at all
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        k = np.asarray(value).dtype.kind
+        return {"f": "float", "c": "complex", "i": "int", "u": "int", "b": "int"}.get(k, "other")
+    return "other"
+
+
+def _selected(name: str, patterns: Sequence[str] | None) -> bool:
+    if patterns is None:
+        return True
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*")
+               or fnmatch.fnmatchcase(name, p + "[[]*") for p in patterns)
+
+
+def arg_names(n: int, names: Sequence[str] | str | None) -> list[str]:
+    """``names`` as a list of ``n`` roots (default ``arg0``, ``arg1``, …)."""
+    if names is None:
+        return [f"arg{i}" for i in range(n)]
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if len(names) != n or not all(isinstance(s, str) for s in names):
+        raise CheckInputError(f"names={names!r} must be {n} strings, one per positional "
+                              f"argument")
+    if len(set(names)) != n:
+        raise CheckInputError(f"names={names!r} repeats a name; each argument needs its own")
+    return names
+
+
+def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | None, *,
+                 promote: bool, jvp: bool, vjp: bool, fast_jvp: bool,
+                 directions: int, seed: int) -> Inputs:
+    """Working copies of ``args`` and one :class:`Slot` per checked float leaf."""
+    if isinstance(wrt, str):
+        wrt = [wrt]
+    work_args, leaves, slots, slot_of, notes = [], [], [], {}, []
+    constants: list[str] = []
+    differentiable = []
+    rng = stream(seed, "directions", 7)
+    for a, (arg, root) in enumerate(zip(args, names, strict=True)):
+        values, has_float = [], False
+        for j, leaf in enumerate(flatten(arg, root)):
+            kind = _kind(leaf.value)
+            value = leaf.value
+            if kind in ("float", "complex"):
+                has_float = True
+                arr = np.asarray(value)
+                real = arr.real.dtype if kind == "complex" else arr.dtype
+                if real.itemsize < 4:
+                    raise CheckTypeError(f"{leaf.name} has dtype {arr.dtype}: {TOO_COARSE}; "
+                                         f"pass {leaf.name}.astype(np.float32)")
+                if arr.size == 0 or not _selected(leaf.name, wrt):
+                    values.append(arr.copy())
+                    continue
+                work_dtype = (np.complex128 if kind == "complex" else np.float64) \
+                    if promote else arr.dtype
+                work = np.array(arr, dtype=work_dtype, copy=True, order="C")
+                coords = (np.stack([work.real, work.imag], axis=-1) if kind == "complex"
+                          else work).reshape(-1)
+                finite = np.isfinite(coords)
+                mask = None if finite.all() else finite
+                if mask is not None and not mask.any():
+                    notes.append(f"{leaf.name}: every entry is NaN or inf; held constant")
+                    values.append(work)
+                    continue
+                base = np.array(coords if mask is None else coords[mask], dtype=np.float64)
+                slot = Slot(leaf.name, "input", work, real, kind == "complex", mask,
+                            base=base, n_masked=0 if mask is None else int((~mask).sum()))
+                if slot.n_masked:
+                    notes.append(f"{leaf.name}: {slot.n_masked} entries that are NaN or inf "
+                                 f"(a mask) held constant; the other {base.size} checked")
+                if kind == "complex":
+                    notes.append(f"{leaf.name}: complex, checked as (real, imag) pairs "
+                                 f"(last index 0 = real, 1 = imaginary); gradient convention "
+                                 f"dφ/dRe + i dφ/dIm (PyTorch's conjugate Wirtinger)")
+                if vjp:
+                    slot.vjp_array = (slot.coords_view() if mask is None and not jvp
+                                      else base.copy())
+                if jvp:
+                    if fast_jvp:
+                        scale = np.maximum(np.abs(base), 1.0)
+                        slot.U = rng.standard_normal((directions, base.size)) * scale
+                        slot.jvp_array = np.zeros(directions)
+                    else:
+                        slot.jvp_array = base.copy()
+                slot_of[(a, j)] = slot
+                slots.append(slot)
+                values.append(work)
+            elif kind == "int":
+                constants.append(leaf.name)
+                values.append(np.array(value, copy=True))
+            else:
+                values.append(value)
+        differentiable.append(has_float)
+        leaves.append(values)
+        work_args.append(rebuild(arg, values) if is_container(arg) else values[0])
+    if constants:
+        notes.append(f"integer/bool inputs held constant: {', '.join(constants)}")
+    return Inputs(work_args, leaves, slots, slot_of, notes, differentiable)
+
+
+def require_selection(inputs: Inputs, wrt: Sequence[str] | None, all_names: list[str],
+                      owner: str) -> None:
+    """A check needs at least one tensor; every ``wrt`` pattern must select one."""
+    if isinstance(wrt, str):
+        wrt = [wrt]
+    checked = [s.name for s in inputs.slots]
+    for pattern in wrt or ():
+        if not any(_selected(name, [pattern]) for name in checked):
+            raise CheckInputError(f"wrt pattern {pattern!r} matches no float tensor of "
+                                  f"{owner}; the tensors are {all_names}")
+    if not checked:
+        raise CheckInputError(f"{owner} has no float tensor to check (the tensors are "
+                              f"{all_names}; integer, bool and non-array inputs are "
+                              f"constants)")
+
+
+# ------------------------------------------------------------------ outputs
+@dataclass
+class Outputs:
+    """The output tree at the point, its checked leaves and their upstream gradients."""
+
+    tree: Any
+    shapes: list[tuple[int, ...] | None]  # per leaf; None: not differentiated
+    G: list[Any]
+    masks: list[np.ndarray | None]
+    complex: list[bool]
+    values: np.ndarray  # every checked output value (precision detection)
+    dtype: np.dtype
+    notes: list[str]
+
+    def phi(self, out: Any, describe: str) -> float:
+        leaves = flatten(out)
+        if len(leaves) != len(self.shapes):
+            raise CheckInputError(f"{describe} returned {len(leaves)} outputs, then "
+                                  f"{len(self.shapes)}")
+        total = 0.0
+        for leaf, shape, g, m, cx in zip(leaves, self.shapes, self.G, self.masks,
+                                         self.complex, strict=True):
+            if shape is None:
+                continue
+            y = np.asarray(leaf.value)
+            if y.shape != shape:
+                raise CheckInputError(f"{describe} returned shape {y.shape} for "
+                                      f"{leaf.name or 'its output'}, then {shape}")
+            if m is not None:
+                y = np.where(m, y, 0)
+            total += float(np.sum(np.real(np.conj(g) * y)) if cx else np.sum(g * y))
+        return total
+
+    def pair(self, tangent: Any, owner: str) -> float:
+        """``Re⟨G, tangent⟩`` for an output tangent shaped like the outputs."""
+        total = 0.0
+        for theirs, shape, g, m, cx in zip(match(self.tree, tangent, owner, "out"),
+                                           self.shapes, self.G, self.masks, self.complex,
+                                           strict=True):
+            if shape is None or theirs is None:
+                continue
+            t = np.asarray(theirs)
+            if t.shape != shape:
+                raise CheckInputError(f"{owner} returned an output tangent of shape "
+                                      f"{t.shape}, expected {shape}")
+            require_finite(f"the output tangent of {owner}", np.where(m, t, 0) if m is not None
+                           else t)
+            if m is not None:
+                t = np.where(m, t, 0)
+            total += float(np.sum(np.real(np.conj(g) * t)) if cx else np.sum(g * t))
+        return total
+
+    def cotangent(self) -> Any:
+        """A fresh copy of the upstream gradients, shaped like the outputs."""
+        return rebuild(self.tree, [None if s is None else
+                                   (float(g) if isinstance(leaf.value, float) else np.array(g))
+                                   for leaf, s, g in zip(flatten(self.tree), self.shapes,
+                                                         self.G, strict=True)])
+
+    def magnitude(self, out: Any) -> float:
+        total = 0.0
+        for leaf, shape, g, m in zip(flatten(out), self.shapes, self.G, self.masks,
+                                     strict=True):
+            if shape is not None:
+                y = np.asarray(leaf.value)
+                total += float(np.sum(np.abs(np.where(m, y, 0) if m is not None else y)
+                                      * np.abs(g)))
+        return total
+
+
+def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> Outputs:
+    """Read the output tree at the point and draw one upstream gradient per float leaf."""
+    if out is None:
+        raise CheckTypeError(f"{describe} returned None; it must return an array or a "
+                             f"tuple / list / dict of arrays")
+    rng = stream(seed, "upstream")
+    shapes, G, masks, cxs, values, dtypes, notes = [], [], [], [], [], [], []
+    leaves = flatten(out, "out")
+    for leaf in leaves:
+        value = leaf.value
+        if isinstance(value, (float, int)) and not isinstance(value, bool):
+            value = np.asarray(value, dtype=np.float64)
+        kind = _kind(value)
+        if kind not in ("float", "complex"):
+            shapes.append(None), G.append(None), masks.append(None), cxs.append(False)
+            if kind == "int":
+                notes.append(f"{leaf.name or 'the output'} is an integer/bool array: not "
+                             f"differentiated")
+            continue
+        y = np.asarray(value)
+        finite = np.isfinite(y)
+        mask = None if finite.all() else finite
+        if mask is not None:
+            notes.append(f"{leaf.name or 'the output'}: {int((~finite).sum())} entries are "
+                         f"NaN or inf at the point; left out of the objective")
+        if unit and len(leaves) == 1 and y.size == 1:
+            g = np.ones(y.shape)
+        else:
+            g = rng.standard_normal(y.shape)
+            if kind == "complex":
+                g = (g + 1j * rng.standard_normal(y.shape)) / np.sqrt(2)
+        if mask is not None:
+            g = np.where(mask, g, 0)
+        shapes.append(y.shape), G.append(g), masks.append(mask), cxs.append(kind == "complex")
+        kept = y if mask is None else y[mask]
+        values.append(np.abs(kept).ravel() if kind == "complex" else kept.ravel())
+        values.append(kept.imag.ravel() if kind == "complex" else np.zeros(0))
+        dtypes.append(y.real.dtype if kind == "complex" else y.dtype)
+    if not dtypes:
+        raise CheckTypeError(f"{describe} returned no float array (got "
+                             f"{type(out).__name__}); it must return floats")
+    return Outputs(out, shapes, G, masks, cxs, np.concatenate(values).astype(np.float64),
+                   np.dtype(max(dtypes, key=lambda d: np.finfo(d).eps)), notes)
+
+
+# ------------------------------------------------------------------ the gradients a user returns
+def per_argument(value: Any, args: Sequence[Any], differentiable: Sequence[bool],
+                 owner: str, names: Sequence[str]) -> list[Any]:
+    """One gradient tree per argument from what a VJP/backward returned.
+
+    Accepted: a tuple/list with one entry per argument (``None`` for a constant one), or
+    one per argument that has float leaves (constants skipped: an embedding's backward
+    returning only ``dW``), or, with one differentiable argument, its gradient bare.
+    """
+    n = len(args)
+    idx = [i for i in range(n) if differentiable[i]]
+    if n == 1 or (len(idx) == 1 and not _sequence_of(value, n)):
+        single = idx[0] if idx else 0
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            try:
+                match(args[single], value, owner)
+            except CheckInputError:
+                value = value[0]
+        elif _sequence_of(value, n) and n > 1:
+            return list(value)
+        return [value if i == single else None for i in range(n)]
+    if _sequence_of(value, n):
+        return list(value)
+    if _sequence_of(value, len(idx)):
+        out: list[Any] = [None] * n
+        for i, g in zip(idx, value, strict=True):
+            out[i] = g
+        return out
+    got = (f"{len(value)} gradients" if isinstance(value, (tuple, list))
+           else f"a {type(value).__name__}")
+    raise CheckInputError(
+        f"{owner} returned {got}; expected a tuple of {n} (one per argument "
+        f"{list(names)}, None for a constant) or of {len(idx)} (one per float argument "
+        f"{[names[i] for i in idx]})")
+
+
+def _sequence_of(value: Any, n: int) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == n
+
+
+def gradient_coords(inputs: Inputs, grads: list[Any], args: Sequence[Any],
+                    names: Sequence[str], owner: str, notes: list[str]
+                    ) -> tuple[dict[int, np.ndarray], list[np.dtype]]:
+    """Checked coordinates of the gradient of every slot (by slot id) and their dtypes."""
+    out: dict[int, np.ndarray] = {}
+    dtypes: list[np.dtype] = []
+    for a, (arg, g, root) in enumerate(zip(args, grads, names, strict=True)):
+        theirs = match(arg, g, owner, root)
+        for j, _leaf in enumerate(flatten(arg, root)):
+            slot = inputs.slot_of.get((a, j))
+            if slot is None:
+                continue
+            if theirs[j] is None:
+                note = f"{owner} returned None for {slot.name}: taken as zero"
+                if note not in notes:
+                    notes.append(note)
+                out[id(slot)] = np.zeros(slot.base.size)
+                continue
+            arr = np.asarray(theirs[j])
+            if arr.shape != slot.work.shape:
+                raise CheckInputError(f"{owner} returned shape {arr.shape} for "
+                                      f"{slot.name}, expected {slot.work.shape}")
+            if arr.dtype.kind not in "fciu":
+                raise CheckTypeError(f"{owner} returned dtype {arr.dtype} for {slot.name}; "
+                                     f"return a float array")
+            require_finite(f"the gradient of {slot.name} from {owner}",
+                           arr if slot.mask is None or slot.is_complex
+                           else np.where(slot.mask.reshape(arr.shape), arr, 0))
+            dtypes.append(arr.real.dtype if arr.dtype.kind == "c" else arr.dtype)
+            out[id(slot)] = slot.coords_of(arr)
+    return out, dtypes
+
+
+# ------------------------------------------------------------------ the problem
+@dataclass
+class Built:
+    """A problem and what the adapter needs after the run (the dot-product test)."""
+
+    problem: Problem
+    dot_test: Callable[[], tuple[bool, str]] | None = None
+
+
+def _snapshot(values: list[list[Any]]) -> list[np.ndarray]:
+    return [v.copy() for leaves in values for v in leaves if isinstance(v, np.ndarray)]
+
+
+def _unchanged(values: list[list[Any]], saved: list[np.ndarray]) -> bool:
+    now = [v for leaves in values for v in leaves if isinstance(v, np.ndarray)]
+    return all(bit_identical(a, b) for a, b in zip(now, saved, strict=True))
+
+
+def build_function_problem(
+        *, kind: str, label: str, describe: str, f: Callable[..., Any], args: Sequence[Any],
+        names: list[str], reverse: Reverse | None, reverse_name: str,
+        forward: Forward | None, forward_name: str, wrt: Sequence[str] | None,
+        opts: Options, held: Sequence[tuple[str, np.ndarray]] = (),
+        unit_cotangent: bool = False, extra_notes: Sequence[str] = ()) -> Built:
+    """The engine's problem for ``f(*args)`` with a reverse and/or forward derivative.
+
+    Parameters
+    ----------
+    reverse : callable ``(cotangent, *args) -> (per-argument gradients, held gradients)``
+        The per-argument gradients as :func:`per_argument` accepts them; one gradient
+        array per ``held`` array (in order). None when only a forward derivative is
+        checked.
+    forward : callable ``(tangents, *args) -> output tangent``, optional
+    held : ``(name, array)`` pairs
+        Arrays the code reads from elsewhere (an object's parameters): perturbed in
+        place, restored by the caller (a :class:`~gradcheck.engine.safety.Snapshot`).
+    """
+    if reverse is None and forward is None:
+        raise CheckInputError(f"{kind} needs vjp= (reverse mode), jvp= (forward mode) "
+                              f"or both")
+    all_names = [leaf.name for arg, root in zip(args, names, strict=True)
+                 for leaf in flatten(arg, root)] + [n for n, _ in held]
+    n_float = sum(np.asarray(leaf.value).size for arg, root in zip(args, names, strict=True)
+                  for leaf in flatten(arg, root) if _kind(leaf.value) in ("float", "complex"))
+    fast_jvp = forward is not None and (
+        opts.mode == "fast" or (opts.mode == "auto" and n_float > AUTO_FULL_MAX_ENTRIES))
+
+    def make(promote: bool) -> Inputs:
+        return build_inputs(args, names, wrt, promote=promote, jvp=forward is not None,
+                            vjp=reverse is not None, fast_jvp=fast_jvp,
+                            directions=opts.directions, seed=opts.seed)
+
+    inputs = make(True)
+    try:
+        with np.errstate(all="ignore"):
+            out0 = f(*inputs.args)
+    except Exception:  # the function insists on its own dtypes: difference in them
+        inputs = make(False)
+        out0 = call_user(describe, f, *inputs.args)
+    held_slots = []
+    for name, arr in held:
+        if not _selected(name, wrt):
+            continue
+        slot = Slot(name, "param", arr, arr.dtype, False, None,
+                    base=np.array(arr, dtype=np.float64).reshape(-1), vjp_array=arr)
+        held_slots.append(slot)
+    inputs.slots += held_slots
+    require_selection(inputs, wrt, all_names, label)
+    saved = _snapshot(inputs.leaves)
+    # f's first output may share memory with what it returns next time: copy the tree
+    outputs = build_outputs(_copy_tree(out0), describe, opts.seed, unit=unit_cotangent)
+    if not _unchanged(inputs.leaves, saved):
+        raise CheckInputError(f"{describe} modified an input array in place; the checker "
+                              f"needs a pure function: copy the input before modifying it")
+    notes = list(extra_notes) + inputs.notes + outputs.notes
+    slots = inputs.slots
+
+    def evaluate() -> Any:
+        for s in slots:
+            s.write()
+        return f(*inputs.args)
+
+    def phi() -> float:
+        return outputs.phi(evaluate(), describe)
+
+    f_first = outputs.phi(out0, describe)
+    evaluations = 1
+    targets: list[Target] = []
+    grad_dtypes: list[np.dtype] = []
+    vjp_coords: dict[int, np.ndarray] = {}
+    both = reverse is not None and forward is not None
+    if reverse is not None:
+        cot = outputs.cotangent()
+        value, held_grads = call_user(reverse_name, reverse, cot, *inputs.args)
+        evaluations += 1
+        if not _unchanged(inputs.leaves, saved):
+            raise CheckInputError(f"{reverse_name} modified an input array in place; copy "
+                                  f"it before modifying it")
+        grads = per_argument(value, args, inputs.differentiable, reverse_name, names)
+        vjp_coords, grad_dtypes = gradient_coords(inputs, grads, args, names, reverse_name,
+                                                  notes)
+        kept = dict(zip((n for n, _ in held), held_grads, strict=True))
+        for slot in held_slots:
+            g = check_gradient_array(f"{reverse_name}: the gradient of {slot.name}",
+                                     kept[slot.name], slot.work.shape)
+            grad_dtypes.append(np.asarray(kept[slot.name]).dtype)
+            vjp_coords[id(slot)] = g.reshape(-1)
+        targets += [s.target("vjp", vjp_coords[id(s)], s.name) for s in slots]
+    jvp_analytic: dict[int, np.ndarray] = {}
+    if forward is not None:
+        def directional(slot: Slot, coords: np.ndarray) -> float:
+            dout = call_user(forward_name, forward,
+                             all_tangents(args, inputs, {id(slot): coords}), *inputs.args)
+            return outputs.pair(dout, forward_name)
+
+        for slot in (s for s in slots if s.role == "input"):
+            if slot.U is not None:
+                a = np.array([directional(slot, u) for u in slot.U])
+            else:
+                a = np.array([directional(slot, e) for e in np.eye(slot.base.size)])
+            jvp_analytic[id(slot)] = a
+            evaluations += a.size
+        if not _unchanged(inputs.leaves, saved):
+            raise CheckInputError(f"{forward_name} modified an input array in place")
+        targets += [s.target("jvp", jvp_analytic[id(s)], f"{s.name} (jvp)" if both
+                             else s.name) for s in slots if s.role == "input"]
+        if any(s.role == "param" for s in slots):
+            notes.append("parameters held by an object are checked in reverse mode only")
+    f0 = phi()
+    evaluations += 1
+    seen = np.concatenate([outputs.values, _generic(lambda: f(*inputs.args), inputs, outputs)])
+    precision = observed_precision(seen, outputs.dtype)
+    grad_prec = coarser(*(precision_of(d) for d in grad_dtypes or [np.dtype(np.float64)]),
+                        precision_of(np.float64))
+    batch = next((s.work.shape[0] for s in slots if s.role == "input" and s.work.ndim >= 2),
+                 None)
+    problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,
+                      f0=f0, noise=max(outputs.magnitude(out0), abs(f0)),
+                      precision=precision, grad_precision=grad_prec,
+                      evaluations=evaluations + 1, batch_size=batch,
+                      nondeterministic=f0 != f_first, notes=notes, seen=seen,
+                      declared=outputs.dtype)
+    dot = None
+    if both:
+        def dot() -> tuple[bool, str]:
+            rng = stream(opts.seed, "directions", 8)
+            us = {id(s): rng.standard_normal(s.base.size) * np.maximum(np.abs(s.base), 1.0)
+                  for s in slots if s.role == "input"}
+            dout = call_user(forward_name, forward,
+                             all_tangents(args, inputs, us), *inputs.args)
+            lhs = outputs.pair(dout, forward_name)
+            terms = [us[k] * vjp_coords[k] for k in us]
+            rhs = float(sum(np.sum(t) for t in terms))
+            scale = float(sum(np.sum(np.abs(t)) for t in terms)) + abs(lhs)
+            tol = 64 * coarser(precision, grad_prec).rtol * scale + 1e-300
+            ok = abs(lhs - rhs) <= tol
+            return ok, (f"forward vs reverse (step-free): <G, J u> = {lhs:.10g}, "
+                        f"<u, J^T G> = {rhs:.10g}, difference {abs(lhs - rhs):.3g} "
+                        f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
+
+    return Built(problem, dot)
+
+
+def all_tangents(args: Sequence[Any], inputs: Inputs,
+                 coords: dict[int, np.ndarray]) -> tuple[Any, ...]:
+    """Tangents, one per argument shaped like it, from checked coordinates per slot id.
+
+    Slots not in ``coords`` and constant float leaves get zeros; integer and non-array
+    leaves ``None``; an argument with no float leaf is ``None`` as a whole.
+    """
+    out: list[Any] = []
+    for a, arg in enumerate(args):
+        if not inputs.differentiable[a]:
+            out.append(None)
+            continue
+        leaves = []
+        for j, leaf in enumerate(inputs.leaves[a]):
+            s = inputs.slot_of.get((a, j))
+            if s is not None:
+                c = coords.get(id(s))
+                leaves.append(s.tangent(c if c is not None else np.zeros(s.base.size)))
+            elif _kind(leaf) in ("float", "complex"):
+                leaves.append(np.zeros_like(np.asarray(leaf)))
+            else:
+                leaves.append(None)
+        out.append(rebuild(arg, leaves) if is_container(arg) else leaves[0])
+    return tuple(out)
+
+
+def _copy_tree(tree: Any) -> Any:
+    leaves = flatten(tree)
+    return rebuild(tree, [np.array(leaf.value, copy=True) if isinstance(leaf.value, np.ndarray)
+                          else leaf.value for leaf in leaves]) if is_container(tree) else (
+        np.array(tree, copy=True) if isinstance(tree, np.ndarray) else tree)
+
+
+def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs) -> np.ndarray:
+    """Outputs at a generic point near the inputs (their real precision shows there)."""
+    rng = stream(0, "shifted input", 9)
+    moved = [s for s in inputs.slots if s.role == "input"]
+    if not moved:
+        return np.zeros(0)
+    saved = [s.work.copy() for s in moved]
+    try:
+        for s in moved:
+            view = s.coords_view().reshape(-1)
+            idx = np.arange(view.size) if s.mask is None else np.flatnonzero(s.mask)
+            nudge = 1e-3 * np.maximum(np.abs(view[idx]), 1.0) * rng.standard_normal(idx.size)
+            view[idx] = (view[idx] + nudge).astype(s.storage)
+        with np.errstate(all="ignore"):
+            value = flatten(call())
+        vals = [np.abs(np.asarray(leaf.value, dtype=complex)).ravel()
+                for leaf, shape in zip(value, outputs.shapes, strict=True) if shape is not None]
+        got = np.concatenate(vals) if vals else np.zeros(0)
+        return got[np.isfinite(got)]
+    except Exception:  # outside the domain after all: the outputs at the point must do
+        return np.zeros(0)
+    finally:
+        for s, w in zip(moved, saved, strict=True):
+            np.copyto(s.work, w)
+
+
+def run_built(built: Built, opts: Options, start: float) -> CheckResult:
+    """Run the problem; fold the forward-versus-reverse test into the verdict."""
+    result = run(built.problem, opts, start)
+    if built.dot_test is not None and not result.nondeterministic:
+        agrees, line = built.dot_test()
+        result.notes.append(line)
+        result.options["dot_test"] = "agrees" if agrees else "disagrees"
+        if not agrees:
+            if result.ok:
+                result.ok = False
+                result.diagnosis.append(
+                    "the step-free forward-versus-reverse test fails: <G, J u> from the jvp "
+                    "differs from <u, J^T G> from the vjp although every difference agreed; "
+                    "one of them is wrong by less than finite differences resolve")
+            else:
+                result.diagnosis.append("the forward-versus-reverse test disagrees too "
+                                        "(vjp and jvp are not transposes of each other)")
+    return result
+
+
+# ------------------------------------------------------------------ public entry points
+def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | None = None,
+                   jvp: Callable[..., Any] | None = None,
+                   wrt: str | Sequence[str] | None = None,
+                   names: str | Sequence[str] | None = None, mode: str = "auto",
+                   rtol: float | None = None, atol: float | None = None,
+                   eps: float | None = None, method: str = "central", seed: int = 0,
+                   directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check a VJP and/or a JVP of ``f(*args)`` against finite differences.
+
+    Parameters
+    ----------
+    f : callable, ``f(*args) -> out``
+        ``out``: an array, a scalar, or a tuple / list / dict (nested) of arrays.
+    *args : arrays, trees of arrays, or constants
+        The point (copied; never modified). See the module docstring for which leaves
+        are checked and how they are named.
+    vjp : callable, ``vjp(cotangent, *args) -> grads``, optional
+        ``cotangent`` has the structure of ``out``; returns one gradient per argument (a
+        tuple; bare when there is one argument), each shaped like its argument, ``None``
+        for a constant. A tuple with one gradient per *float* argument is accepted too.
+    jvp : callable, ``jvp(tangents, *args) -> out_tangent``, optional
+        ``tangents``: a tuple, one per argument shaped like it (``None`` for a constant
+        argument, zeros for a constant leaf inside a tree); returns the tangent of
+        ``out``. With both ``vjp`` and ``jvp`` the forward-versus-reverse test is added
+        and the JVP tensors are named ``"<name> (jvp)"``.
+    wrt : str or sequence of str, optional
+        Names or fnmatch patterns of the tensors to check (default: every float tensor).
+    names : str or sequence of str, optional
+        Root names of the arguments (default ``arg0``, ``arg1``, …).
+    mode, rtol, atol, eps, method, seed, directions
+        See :mod:`gradcheck.adapters.checks` (``method="complex"`` is not available).
+
+    Returns
+    -------
+    CheckResult
+
+    >>> import numpy as np
+    >>> def f(x, p): return x * p["a"], np.sum(x ** 2)
+    >>> def vjp(g, x, p): return g[0] * p["a"] + 2 * x * g[1], {"a": g[0] * x}
+    >>> check_function(f, np.ones(3), {"a": np.arange(3.0)}, vjp=vjp).ok
+    True
+    """
+    opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
+                          seed=seed, directions=directions), time.perf_counter()
+    require_callable("f", f)
+    if method == "complex":
+        raise CheckInputError("method='complex' is not available for check_function; use "
+                              "'central' or 'richardson'")
+    if not args:
+        raise CheckInputError("check_function needs at least one argument after f")
+    if vjp is not None:
+        require_callable("vjp", vjp)
+    if jvp is not None:
+        require_callable("jvp", jvp)
+    label = getattr(f, "__name__", "f")
+    roots = arg_names(len(args), names)
+    reverse = None
+    if vjp is not None:
+        def reverse(cot: Any, *work: Any) -> tuple[Any, list[Any]]:
+            return vjp(cot, *work), []
+    vjp_name = f"vjp ({getattr(vjp, '__name__', 'vjp')})"
+    jvp_name = f"jvp ({getattr(jvp, '__name__', 'jvp')})"
+    built = build_function_problem(
+        kind="check_function", label=label, describe=f"f ({label})", f=f, args=args,
+        names=roots, reverse=reverse, reverse_name=vjp_name, forward=jvp,
+        forward_name=jvp_name, wrt=wrt, opts=opts)
+    return run_built(built, opts, start)
+
+
+def raise_unless_ok(result: CheckResult) -> CheckResult:
+    """Return ``result`` when ok, else raise :class:`GradientMismatch` carrying it."""
+    __tracebackhide__ = True
+    if not result.ok:
+        raise GradientMismatch(result)
+    return result
+
+
+def assert_function(f: Callable[..., Any], *args: Any, **opts: Any) -> CheckResult:
+    """:func:`check_function`, raising :class:`GradientMismatch` unless ``ok``."""
+    __tracebackhide__ = True
+    return raise_unless_ok(check_function(f, *args, **opts))
+
+
+__all__ = ["assert_function", "check_function"]
