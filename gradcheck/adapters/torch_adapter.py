@@ -44,6 +44,8 @@ import torch.utils._pytree as pytree
 from torch.autograd.gradcheck import GradcheckError as _TorchGradcheckError
 
 from gradcheck.adapters.framework_bridge import ArrayInput, run_arrays, sample
+from gradcheck.adapters.functions import arg_names
+from gradcheck.adapters.trees import child_name
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import FAST_DIRECTIONS
@@ -105,19 +107,39 @@ class _Slot:
 
 
 # ------------------------------------------------------------------ naming and selection
-def _key_text(key: Any) -> str:
+def _key_text(key: Any) -> Any:
     for attr in ("key", "idx", "name"):
         if hasattr(key, attr):
-            return str(getattr(key, attr))
-    return str(key)
+            return getattr(key, attr)
+    return key
 
 
-def _path_name(path: Sequence[Any], names: Sequence[str] | None) -> str:
-    """``(SequenceKey(1), MappingKey('W'))`` -> ``"arg1.W"`` (or ``names[1] + ".W"``)."""
-    head, *rest = path
-    i = int(_key_text(head))
-    first = names[i] if names is not None and i < len(names) else f"arg{i}"
-    return ".".join([first, *(_key_text(k) for k in rest)])
+def leaf_names(path_leaves: Sequence[tuple[Sequence[Any], Any]], roots: Sequence[str]
+               ) -> list[str]:
+    """Names by path, as :func:`~gradcheck.adapters.functions.check_function` gives them.
+
+    ``roots[i]`` names positional argument ``i``; positions inside add ``[j]``, dict keys
+    ``.key`` (``arg1.W``, ``arg0[1]``); keyword arguments are named by their key.
+    """
+    out = []
+    for path, _ in path_leaves:
+        which, *rest = (_key_text(k) for k in path)
+        if which == 0:
+            first, *rest = rest
+            name = roots[first]
+        else:
+            name, *rest = rest
+            name = str(name)
+        for key in rest:
+            name = child_name(name, key)
+        out.append(name)
+    return out
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """``wrt`` semantics of ``check_function``: a pattern naming a subtree selects its leaves."""
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*")
+               or fnmatch.fnmatchcase(name, p + "[[]*") for p in patterns)
 
 
 def _is_float_tensor(value: Any) -> bool:
@@ -129,10 +151,8 @@ def _selected(named: list[tuple[str, Any]], wrt: str | Sequence[str] | None) -> 
     floats = [_is_float_tensor(v) for _, v in named]
     if wrt is not None:
         patterns = [wrt] if isinstance(wrt, str) else list(wrt)
-        chosen = [f and any(fnmatch.fnmatchcase(n, p) for p in patterns)
-                  for (n, _), f in zip(named, floats, strict=True)]
-        unknown = [p for p in patterns
-                   if not any(fnmatch.fnmatchcase(n, p) for n, _ in named)]
+        chosen = [f and matches(n, patterns) for (n, _), f in zip(named, floats, strict=True)]
+        unknown = [p for p in patterns if not any(matches(n, [p]) for n, _ in named)]
         if unknown:
             raise CheckInputError(f"wrt={unknown!r} matches no input; the inputs are "
                                   f"{[n for n, _ in named]}")
@@ -404,19 +424,15 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     label = _label or _label_of(fn)
     describe = f"{label}"
     flat, spec = pytree.tree_flatten_with_path((tuple(inputs), kwargs))
-    named = []
-    for path, value in flat:
-        if _key_text(path[0]) == "0":
-            named.append((_path_name(path[1:], names), value))
-        else:
-            named.append((".".join(_key_text(k) for k in path[1:]), value))
+    named = list(zip(leaf_names(flat, arg_names(len(inputs), names)),
+                     [value for _, value in flat], strict=True))
     _complex_guard(named)
     chosen = _selected(named, wrt)
     leaves = [value.detach().clone() if isinstance(value, torch.Tensor) else value
               for _, value in named]
     if order == 2:
-        positional = [i for i, c in enumerate(chosen) if c and _key_text(flat[i][0][0]) == "0"
-                      and len(flat[i][0]) == 2]
+        positional = [i for i, c in enumerate(chosen) if c and len(flat[i][0]) == 2
+                      and _key_text(flat[i][0][0]) == 0]
         if len(positional) != sum(chosen) or kwargs or len(flat) != len(inputs):
             raise CheckInputError("order=2 checks top-level positional tensors only; pass "
                                   "each checked tensor as its own positional argument")

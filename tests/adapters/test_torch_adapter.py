@@ -86,7 +86,7 @@ def test_users_tensors_are_unchanged():
     before = [t.detach().clone() for t in (x, w, c)]
     gt.check(lambda a, b, k: a * b + k, x, w, c)
     gt.gradcheck(lambda a, b, k: a * b + k, (x, w, c))
-    for t, b in zip((x, w, c), before):
+    for t, b in zip((x, w, c), before, strict=True):
         assert torch.equal(t.detach(), b)
     assert x.requires_grad and w.requires_grad and not c.requires_grad
     assert x.grad is None
@@ -260,7 +260,7 @@ def test_bad_input_gets_clear_errors():
     def in_place(t):
         return t.mul_(2)
 
-    with pytest.raises((ValueError, RuntimeError), match="in-place|in place"):
+    with pytest.raises((ValueError, RuntimeError), match=r"in-place|in place"):
         gt.check(in_place, torch.ones(3, requires_grad=True))
 
 
