@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.adapters.trees import child_name
 from gradcheck.engine.numeric import Target
 from gradcheck.engine.runner import Options, Problem, run
 from gradcheck.engine.safety import CheckInputError, call_user
@@ -71,6 +73,42 @@ class ArrayInput:
     analytic: np.ndarray
     storage: np.dtype | None = None
     role: str = "input"
+
+
+def key_value(key: Any) -> Any:
+    """The key or index inside a pytree path entry (torch's and JAX's key classes)."""
+    for attr in ("key", "idx", "name"):
+        if hasattr(key, attr):
+            return getattr(key, attr)
+    return key
+
+
+def leaf_names(path_leaves: Sequence[tuple[Sequence[Any], Any]], roots: Sequence[str]
+               ) -> list[str]:
+    """Names by path, as :func:`~gradcheck.adapters.functions.check_function` gives them.
+
+    ``roots[i]`` names positional argument ``i``; positions inside add ``[j]``, dict keys
+    ``.key`` (``arg1.W``, ``arg0[1]``); keyword arguments are named by their key.
+    """
+    out = []
+    for path, _ in path_leaves:
+        which, *rest = (key_value(k) for k in path)
+        if which == 0:
+            first, *rest = rest
+            name = roots[first]
+        else:
+            name, *rest = rest
+            name = str(name)
+        for key in rest:
+            name = child_name(name, key)
+        out.append(name)
+    return out
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """``wrt`` semantics of ``check_function``: a pattern naming a subtree selects its leaves."""
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*")
+               or fnmatch.fnmatchcase(name, p + "[[]*") for p in patterns)
 
 
 def sample(values: np.ndarray) -> np.ndarray:
@@ -132,4 +170,5 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
     return run(problem, opts, start)
 
 
-__all__ = ["SEEN_SAMPLE", "ArrayInput", "run_arrays", "sample"]
+__all__ = ["SEEN_SAMPLE", "ArrayInput", "key_value", "leaf_names", "matches", "run_arrays",
+           "sample"]

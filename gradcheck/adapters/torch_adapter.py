@@ -32,7 +32,6 @@ How tensors are handled
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,9 +42,15 @@ import torch
 import torch.utils._pytree as pytree
 from torch.autograd.gradcheck import GradcheckError as _TorchGradcheckError
 
-from gradcheck.adapters.framework_bridge import ArrayInput, run_arrays, sample
+from gradcheck.adapters.framework_bridge import (
+    ArrayInput,
+    key_value,
+    leaf_names,
+    matches,
+    run_arrays,
+    sample,
+)
 from gradcheck.adapters.functions import arg_names
-from gradcheck.adapters.trees import child_name
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import FAST_DIRECTIONS
@@ -107,41 +112,6 @@ class _Slot:
 
 
 # ------------------------------------------------------------------ naming and selection
-def _key_text(key: Any) -> Any:
-    for attr in ("key", "idx", "name"):
-        if hasattr(key, attr):
-            return getattr(key, attr)
-    return key
-
-
-def leaf_names(path_leaves: Sequence[tuple[Sequence[Any], Any]], roots: Sequence[str]
-               ) -> list[str]:
-    """Names by path, as :func:`~gradcheck.adapters.functions.check_function` gives them.
-
-    ``roots[i]`` names positional argument ``i``; positions inside add ``[j]``, dict keys
-    ``.key`` (``arg1.W``, ``arg0[1]``); keyword arguments are named by their key.
-    """
-    out = []
-    for path, _ in path_leaves:
-        which, *rest = (_key_text(k) for k in path)
-        if which == 0:
-            first, *rest = rest
-            name = roots[first]
-        else:
-            name, *rest = rest
-            name = str(name)
-        for key in rest:
-            name = child_name(name, key)
-        out.append(name)
-    return out
-
-
-def matches(name: str, patterns: Sequence[str]) -> bool:
-    """``wrt`` semantics of ``check_function``: a pattern naming a subtree selects its leaves."""
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, p + ".*")
-               or fnmatch.fnmatchcase(name, p + "[[]*") for p in patterns)
-
-
 def _is_float_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
 
@@ -432,7 +402,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
               for _, value in named]
     if order == 2:
         positional = [i for i, c in enumerate(chosen) if c and len(flat[i][0]) == 2
-                      and _key_text(flat[i][0][0]) == 0]
+                      and key_value(flat[i][0][0]) == 0]
         if len(positional) != sum(chosen) or kwargs or len(flat) != len(inputs):
             raise CheckInputError("order=2 checks top-level positional tensors only; pass "
                                   "each checked tensor as its own positional argument")
