@@ -141,5 +141,5 @@ def test_bad_arguments():
         gj.check_grads(jnp.sin, (jnp.ones(2),), 1, modes=("sideways",))
     with pytest.raises(TypeError):
         gj.check(jnp.sin, jnp.ones(2, dtype=jnp.complex64))
-    with pytest.raises(RuntimeError, match="jvp|forward"):  # custom_vjp has no forward mode
+    with pytest.raises(RuntimeError, match=r"jvp|forward"):  # custom_vjp has no forward mode
         gj.check(_sin_vjp(), jnp.ones(2), ad="fwd")
