@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         check_model,
     )
     from gradcheck.adapters.functions import assert_function, check_function
+    from gradcheck.adapters.objects import assert_loss, assert_object, check_loss, check_object
+    from gradcheck.adapters.pairs import assert_pair, check_pair
     from gradcheck.engine.safety import (
         CheckInputError,
         CheckTypeError,
@@ -58,6 +60,9 @@ _EXPORTS = {
     "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
         "gradcheck.adapters.checks"),
     **dict.fromkeys(["assert_function", "check_function"], "gradcheck.adapters.functions"),
+    **dict.fromkeys(["assert_pair", "check_pair"], "gradcheck.adapters.pairs"),
+    **dict.fromkeys(["assert_loss", "assert_object", "check_loss", "check_object"],
+                    "gradcheck.adapters.objects"),
     **dict.fromkeys(["CheckResult", "GradientMismatch", "TensorReport"], "gradcheck.results.result"),
     **dict.fromkeys(["CheckInputError", "CheckTypeError", "NonFiniteError", "UserCodeError"],
                     "gradcheck.engine.safety"),
@@ -93,11 +98,17 @@ __all__ = [
     "assert_hvp",
     "assert_jacobian",
     "assert_layer",
+    "assert_loss",
     "assert_model",
+    "assert_object",
+    "assert_pair",
     "check_function",
     "check_grad",
     "check_hvp",
     "check_jacobian",
     "check_layer",
+    "check_loss",
     "check_model",
+    "check_object",
+    "check_pair",
 ]

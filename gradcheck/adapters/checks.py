@@ -486,6 +486,10 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                               seed=seed, directions=directions))
     label = _require_layer(layer)
+    if _nested(layer.params):  # a tree of parameters: the generic object adapter
+        from gradcheck.adapters.objects import check_object
+        return check_object(layer, x, names="x", mode=mode, rtol=rtol, atol=atol, eps=eps,
+                            method=method, seed=seed, directions=directions)
     if method == "complex":
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
                               "layers are checked with 'central' or 'richardson'")
@@ -641,6 +645,10 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     x0 = as_float_array("x", x)
     yw = np.array(y, copy=True)
     params = model.params
+    if _nested(params):  # a tree of parameters: loss-and-grads over it
+        return _check_nested_model(model, loss, x0, yw, opts=dict(
+            mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
+            directions=directions))
     check_params(label, params, model.grads, allow_empty=False)
     penalty = getattr(model, "penalty", None)
     loss_name = type(loss).__name__
@@ -684,6 +692,32 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
         return run(problem, opts, start, flow)
+
+
+def _nested(params: Any) -> bool:
+    """Parameters given as a tree (a dict holding dicts or lists), not a flat dict."""
+    return isinstance(params, Mapping) and any(
+        isinstance(v, (Mapping, list, tuple)) for v in params.values())
+
+
+def _check_nested_model(model: Any, loss: Any, x0: np.ndarray, yw: np.ndarray,
+                        opts: dict[str, Any]) -> CheckResult:
+    """check_model over a parameter tree: ``check_loss`` with the model's protocol."""
+    from gradcheck.adapters.objects import check_loss
+
+    penalty = getattr(model, "penalty", None)
+    xw = x0.copy()
+
+    def objective() -> float:
+        value = float(loss.forward(model.forward(xw), yw))
+        return value + (float(penalty()) if callable(penalty) else 0.0)
+
+    def gradients() -> Any:
+        objective()
+        model.backward(loss.backward())
+        return model.grads
+
+    return check_loss(objective, gradients, model.params, **opts)
 
 
 # ------------------------------------------------------------------ assert twins

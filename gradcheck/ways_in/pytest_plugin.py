@@ -3,7 +3,8 @@
 What it adds to a test session:
 
 - the ``gradcheck`` fixture: a :class:`GradChecker` whose ``.grad``, ``.jacobian``,
-  ``.layer``, ``.model`` and ``.hvp`` run a check and raise
+  ``.layer``, ``.model``, ``.hvp``, ``.function``, ``.pair``, ``.loss`` and ``.object``
+  run a check and raise
   :class:`gradcheck.GradientMismatch` (an ``AssertionError`` whose message is the compact
   result table and the diagnosis) when the gradients disagree;
 - options ``--gradcheck-mode``, ``--gradcheck-rtol``, ``--gradcheck-atol``,
@@ -182,6 +183,28 @@ class GradChecker:
         """Assert a Hessian-vector product against differences of ``grad``."""
         __tracebackhide__ = True
         return self._run("check_hvp", grad, hvp, x, **opts)
+
+    def function(self, f: Callable, *args: Any, **opts: Any) -> CheckResult:
+        """Assert ``vjp=`` and/or ``jvp=`` of ``f(*args)`` (arrays or trees of arrays)."""
+        __tracebackhide__ = True
+        return self._run("check_function", f, *args, **opts)
+
+    def pair(self, forward: Callable, backward: Callable, *args: Any,
+             **opts: Any) -> CheckResult:
+        """Assert ``backward(*upstream, cache)`` against ``forward(*args) -> (*outs, cache)``."""
+        __tracebackhide__ = True
+        return self._run("check_pair", forward, backward, *args, **opts)
+
+    def loss(self, loss: Callable, grads: Callable | None = None, params: Any = None,
+             **opts: Any) -> CheckResult:
+        """Assert ``grads()`` (or ``loss()[1]``) against differences of ``loss()``."""
+        __tracebackhide__ = True
+        return self._run("check_loss", loss, grads, params, **opts)
+
+    def object(self, layer: Any, *inputs: Any, **opts: Any) -> CheckResult:
+        """Assert another library's layer object (renamed dicts, lazy params, tuples)."""
+        __tracebackhide__ = True
+        return self._run("check_object", layer, *inputs, **opts)
 
 
 def _marker_options(node: pytest.Item) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["gradcheck", "gradcheck.adapters.checks", "gradcheck.engine.runner", "gradcheck.engine.numeric",
+MODULES = ["gradcheck", "gradcheck.adapters.checks", "gradcheck.adapters.functions",
+           "gradcheck.adapters.trees", "gradcheck.adapters.pairs", "gradcheck.adapters.objects", "gradcheck.engine.runner", "gradcheck.engine.numeric",
            "gradcheck.engine.fast", "gradcheck.engine.taylor", "gradcheck.results.result", "gradcheck.engine.safety",
            "gradcheck.engine.tolerances", "gradcheck.diagnosis.detectors"]
 
