@@ -59,14 +59,16 @@ def _is_float(value: Any) -> bool:
 class _Slot:
     """A checked leaf: the host working array and the JAX array rebuilt from it."""
 
-    def __init__(self, name: str, value: Any, dtype: Any) -> None:
+    def __init__(self, name: str, value: Any, dtype: Any, rebuild_all: bool | None = None
+                 ) -> None:
         self.name = name
         arr = jnp.asarray(value)
         self.original_dtype = arr.dtype
         self.device = next(iter(arr.devices())) if hasattr(arr, "devices") else None
         self.work = np.array(arr.astype(dtype), copy=True)
         self.dtype = self.work.dtype
-        self.cpu = self.device is None or self.device.platform == "cpu"
+        cpu = self.device is None or self.device.platform == "cpu"
+        self.cpu = cpu if rebuild_all is None else rebuild_all
         self.twin = jnp.asarray(self.work)
         self.last = self.work.copy()
 

@@ -78,7 +78,7 @@ class _Slot:
     """A checked tensor: host working array (perturbed by the engine) and its device twin."""
 
     def __init__(self, name: str, tensor: torch.Tensor, dtype: torch.dtype,
-                 role: str = "input") -> None:
+                 role: str = "input", share: bool | None = None) -> None:
         self.name, self.role, self.dtype = name, role, dtype
         self.device = tensor.device
         self.shape = tuple(tensor.shape)
@@ -86,7 +86,7 @@ class _Slot:
         base = tensor.detach().to(dtype=dtype).contiguous()
         self.work = np.ascontiguousarray(base.cpu().numpy()).copy()
         self.storage = np.dtype(NUMPY_DTYPES[dtype])
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" if share is None else share:
             self.twin = torch.from_numpy(self.work)  # shares memory: perturbations show
             self.last: np.ndarray | None = None
         else:

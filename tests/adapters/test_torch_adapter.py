@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -270,3 +271,18 @@ def test_import_gradcheck_imports_neither_torch_nor_jax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_device_twin_receives_exactly_the_changed_entries():
+    """The accelerator path (a twin updated entry by entry), exercised on the CPU."""
+    from gradcheck.adapters.torch_adapter import _Slot
+
+    t = torch.randn(4, 5, dtype=torch.float32)
+    slot = _Slot("x", t, torch.float32, share=False)
+    assert slot.twin.data_ptr() != torch.from_numpy(slot.work).data_ptr()
+    rng = np.random.default_rng(0)
+    for changed in (1, 2, 20, 0, 1):
+        idx = rng.choice(slot.work.size, changed, replace=False)
+        slot.work.reshape(-1)[idx] += np.float32(0.25)
+        assert torch.equal(slot.current(), torch.from_numpy(slot.work))
+    assert torch.equal(t, t.clone())  # the user's tensor is not the twin
