@@ -77,7 +77,8 @@ def problem(op, dtype):
                 call = list(args)
                 for i, t in zip(slots, rest, strict=True):
                     call[i] = t
-                return post(op(x, *call, **kwargs))
+                # op_db's own wrapper (e.g. symmetrizing the input of cholesky)
+                return post(op.gradcheck_wrapper(op, x, *call, **kwargs))
 
             fn.__name__ = op.name
             return fn, inputs
@@ -163,6 +164,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N differentiable ops")
     parser.add_argument("--ops", default="", help="comma-separated op names")
     parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list gradcheck's misses and errors by operator")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from torch.testing._internal.common_methods_invocations import op_db
@@ -175,6 +178,7 @@ def main() -> None:
         ops = ops[:args.limit]
     stats: dict = defaultdict(lambda: defaultdict(int))
     alarms: list[str] = []
+    misses: list[str] = []
     for dtype in [getattr(torch, d) for d in args.dtypes.split(",")]:
         dn = str(dtype).replace("torch.", "")
         for op in ops:
@@ -193,6 +197,8 @@ def main() -> None:
                 s["evaluations"] += calls
                 if verdict.startswith("error"):
                     s["errors"] += 1
+                    if who == "gradcheck":
+                        misses.append(f"{dn} {op.name} {verdict}")
                 elif verdict != "ok":
                     key = "alarm (op_db marks failing)" if marked else (
                         "unresolved" if verdict == "unresolved" else "false alarm")
@@ -220,6 +226,8 @@ def main() -> None:
                     s["evaluations"] += calls
                     s["caught"] += verdict not in ("ok",) and not verdict.startswith("error")
                     s["errors"] += verdict.startswith("error")
+                    if who == "gradcheck" and verdict == "ok":
+                        misses.append(f"{dn} {op.name} {bug}")
     print(f"{len(ops)} operators considered; first usable sample each, <= {MAX_ENTRIES} "
           f"checked entries\n")
     print(f"{'dtype':8} {'checker':10} {'case':16} {'n':>5} {'caught/alarms':>14} "
@@ -232,6 +240,8 @@ def main() -> None:
               f"{s['seconds']:8.1f} {s['evaluations']:8d}")
     if alarms:
         print("\ngradcheck false alarms:", ", ".join(alarms))
+    if args.verbose and misses:
+        print("\ngradcheck misses and errors:\n  " + "\n  ".join(misses))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ class ArrayInput:
         Dtype perturbed values are realized in (default: ``work.dtype``).
     role : str
         ``"input"`` or ``"param"``.
+    grad_dtype : dtype, optional
+        Dtype the analytic gradient was computed in (default: ``work.dtype``): a float32
+        backward differenced through a float64 evaluation is judged at float32's rtol.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ArrayInput:
     analytic: np.ndarray
     storage: np.dtype | None = None
     role: str = "input"
+    grad_dtype: np.dtype | None = None
 
 
 def key_value(key: Any) -> Any:
@@ -161,7 +165,7 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
     again = call_user(describe, phi)
     targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage)
                for i in inputs]
-    grad_prec = coarser(*(precision_of(i.work.dtype) for i in inputs))
+    grad_prec = coarser(*(precision_of(i.grad_dtype or i.work.dtype) for i in inputs))
     problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,
                       f0=again, noise=max(noise, abs(f0)),
                       precision=observed_precision(seen, declared), grad_precision=grad_prec,

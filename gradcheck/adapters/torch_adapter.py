@@ -75,22 +75,31 @@ class GradcheckError(GradientMismatch, _TorchGradcheckError):
 
 # ------------------------------------------------------------------ one checked tensor
 class _Slot:
-    """A checked tensor: host working array (perturbed by the engine) and its device twin."""
+    """A checked tensor: host working array (perturbed by the engine) and its device twin.
+
+    ``dtype`` is the analytic side's dtype (the backward under test runs in it);
+    ``eval_dtype`` the one ``φ`` is evaluated in (float64 for a float32 tensor when the
+    function accepts it, as ``check_layer`` and ``check_function`` do); perturbed values
+    are always realized in ``dtype`` (float32 steps stay float32-representable).
+    """
 
     def __init__(self, name: str, tensor: torch.Tensor, dtype: torch.dtype,
-                 role: str = "input", share: bool | None = None) -> None:
+                 role: str = "input", share: bool | None = None,
+                 eval_dtype: torch.dtype | None = None) -> None:
         self.name, self.role, self.dtype = name, role, dtype
+        self.eval_dtype = eval_dtype or dtype
         self.device = tensor.device
         self.shape = tuple(tensor.shape)
         self.original_dtype = tensor.dtype
-        base = tensor.detach().to(dtype=dtype).contiguous()
-        self.work = np.ascontiguousarray(base.cpu().numpy()).copy()
+        self.base = tensor.detach().to(dtype=dtype).contiguous().clone()
+        twin = self.base.to(self.eval_dtype)
+        self.work = np.ascontiguousarray(twin.cpu().numpy()).copy()
         self.storage = np.dtype(NUMPY_DTYPES[dtype])
         if self.device.type == "cpu" if share is None else share:
             self.twin = torch.from_numpy(self.work)  # shares memory: perturbations show
             self.last: np.ndarray | None = None
         else:
-            self.twin = base.clone()
+            self.twin = twin.clone()
             self.last = self.work.copy()
 
     def current(self) -> torch.Tensor:
@@ -108,7 +117,8 @@ class _Slot:
         return self.twin
 
     def leaf(self) -> torch.Tensor:
-        return self.current().detach().clone().requires_grad_(True)
+        """A private leaf at the point, in the analytic dtype."""
+        return self.base.clone().requires_grad_(True)
 
 
 # ------------------------------------------------------------------ naming and selection
@@ -165,14 +175,19 @@ class _Evaluation:
     """The user's function over slots and constants, the objective and the analytic side."""
 
     def __init__(self, fn: Callable[..., Any], describe: str, leaves: list[Any],
-                 spec: Any, slots: dict[int, _Slot], seed: int) -> None:
+                 spec: Any, slots: dict[int, _Slot], seed: int, promote: bool = False) -> None:
         self.fn, self.describe, self.leaves, self.spec = fn, describe, leaves, spec
         self.slots, self.seed = slots, seed
+        #: the constants as φ sees them: float32 tensors promoted with the inputs
+        self.eval_leaves = [l.to(torch.float64) if promote and isinstance(l, torch.Tensor)
+                            and l.dtype == torch.float32 else l for l in leaves]
         self.devices = [s.device for s in slots.values()]
         self.cotangents: list[torch.Tensor] = []
 
-    def call(self, values: Mapping[int, torch.Tensor]) -> list[torch.Tensor]:
-        filled = [values.get(i, leaf) for i, leaf in enumerate(self.leaves)]
+    def call(self, values: Mapping[int, torch.Tensor], evaluated: bool = False
+             ) -> list[torch.Tensor]:
+        constants = self.eval_leaves if evaluated else self.leaves
+        filled = [values.get(i, leaf) for i, leaf in enumerate(constants)]
         args, kwargs = pytree.tree_unflatten(filled, self.spec)
         try:
             with _same_randomness(self.devices):
@@ -197,7 +212,7 @@ class _Evaluation:
     def phi(self, grad_mode: bool) -> float:
         values = {i: s.current() for i, s in self.slots.items()}
         with torch.set_grad_enabled(grad_mode):
-            outs = self.call(values)
+            outs = self.call(values, evaluated=True)
             total = None
             for v, y in zip(self.cotangents, outs, strict=True):
                 acc = _accumulator(y)
@@ -235,18 +250,18 @@ class _Evaluation:
         import torch.autograd.forward_ad as fwad
 
         with torch.no_grad():
-            outs = self.call({i: s.current() for i, s in self.slots.items()})
+            outs = self.call({i: s.base for i, s in self.slots.items()})
         if not self.cotangents:
             self.draw_cotangents(outs)
         grads = []
         for i, slot in self.slots.items():
             flat = np.zeros(slot.work.size)
-            primal = slot.current().detach()
+            primal = slot.base.detach()
             for j in range(slot.work.size):
                 basis = torch.zeros_like(primal).view(-1)
                 basis[j] = 1
                 with fwad.dual_level():
-                    values = {k: s.current().detach() for k, s in self.slots.items()}
+                    values = {k: s.base.detach() for k, s in self.slots.items()}
                     values[i] = fwad.make_dual(primal, basis.view(primal.shape))
                     try:
                         ys = self.call(values)
@@ -265,7 +280,7 @@ class _Evaluation:
     def _require_unmutated(self, leaves: Mapping[int, torch.Tensor]) -> None:
         for i, leaf in leaves.items():
             slot = self.slots[i]
-            if not torch.equal(leaf.detach(), slot.current()):
+            if not torch.equal(leaf.detach(), slot.base):
                 raise CheckInputError(f"{self.describe} modified its input {slot.name} in "
                                       f"place; the checker needs a pure function: clone the "
                                       f"input before modifying it (x = x.clone())")
@@ -339,9 +354,10 @@ def _label_of(fn: Callable[..., Any]) -> str:
 
 def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None = None,
           names: Sequence[str] | None = None, wrt: str | Sequence[str] | None = None,
-          ad: str = "rev", order: int = 1, mode: str = "auto", rtol: float | None = None,
-          atol: float | None = None, eps: float | None = None, method: str = "central",
-          seed: int = 0, directions: int = FAST_DIRECTIONS, _kind: str = "torch.check",
+          ad: str = "rev", order: int = 1, promote: bool = True, mode: str = "auto",
+          rtol: float | None = None, atol: float | None = None, eps: float | None = None,
+          method: str = "central", seed: int = 0, directions: int = FAST_DIRECTIONS,
+          _kind: str = "torch.check",
           _label: str | None = None, _grad_mode: bool = False) -> CheckResult:
     """Check PyTorch's gradients of ``fn(*inputs, **kwargs)`` against finite differences.
 
@@ -366,6 +382,13 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     order : 1 | 2
         ``2`` checks the gradient of the gradient (``create_graph=True``) with seeded
         cotangents, as ``gradgradcheck`` does.
+    promote : bool
+        Difference float32 (and half) inputs through a float64 evaluation of the same
+        function when it accepts one (steps stay float32-representable; the backward
+        under test still runs in the tensor's dtype and is judged at its precision), as
+        ``check_layer``/``check_function`` do: float32 rounding of ``Σ v·y`` over many
+        outputs then no longer hides errors of 1e-3. ``False``: difference in the
+        tensor's own dtype (a kernel without a float64 path falls back to it anyway).
     mode, rtol, atol, eps, method, seed, directions
         As for every check (:mod:`gradcheck.adapters.checks`); defaults need no tuning
         in float64 or float32.
@@ -411,12 +434,17 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         grad_inputs = [leaf.requires_grad_(chosen[i]) if _is_float_tensor(leaf) else leaf
                        for i, leaf in enumerate(leaves)]
         return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
-                     mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
+                     promote=promote, mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
                      directions=directions, _kind=f"{_kind}(order=2)",
                      _label=f"grad of {label}", _grad_mode=True)
     spec = pytree.tree_structure((tuple(inputs), kwargs))
     notes: list[str] = []
-    for eval_half in (True, False):
+    halves_present = any(c and v.dtype in HALF for (_, v), c in zip(named, chosen, strict=True))
+    widenable = any(c and v.dtype in (torch.float32, *HALF)
+                    for (_, v), c in zip(named, chosen, strict=True))
+    attempts = [(True, True)] if promote and widenable else []
+    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
+    for k, (eval_half, widen) in enumerate(attempts):
         slots: dict[int, _Slot] = {}
         for i, ((name, value), c) in enumerate(zip(named, chosen, strict=True)):
             if not c:
@@ -430,35 +458,49 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                                          f"input {name}; gradcheck differences bfloat16 code "
                                          f"through a float32 evaluation: make the function "
                                          f"accept float32 inputs")
-            slots[i] = _Slot(name, value, dtype)
-        evaluation = _Evaluation(fn, describe, leaves, spec, slots, seed)
+            wide = torch.float64 if widen and dtype == torch.float32 else dtype
+            slots[i] = _Slot(name, value, dtype, eval_dtype=wide)
+        evaluation = _Evaluation(fn, describe, leaves, spec, slots, seed, promote=widen)
         halves = [s.name for s in slots.values() if s.original_dtype in HALF]
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
-            if halves and eval_half:
-                notes.append(f"{', '.join(halves)}: half-precision inputs evaluated in "
-                             f"float32 (the function's derivative is checked, not its "
-                             f"half-precision rounding)")
-            elif halves:
-                notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
-                             f"(coarse: what half precision resolves)")
+            evaluated = outs
+            if widen:
+                with torch.set_grad_enabled(_grad_mode):
+                    evaluated = evaluation.call({i: s.current() for i, s in slots.items()},
+                                                evaluated=True)
             break
         except (UserCodeError, RuntimeError):
-            if not halves or not eval_half:
+            if k == len(attempts) - 1:
                 raise
-    arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role)
+    if widen:
+        names_32 = [s.name for s in slots.values() if s.eval_dtype != s.dtype]
+        notes.append(f"{', '.join(names_32)}: float32 differenced through a float64 evaluation "
+                     f"of the same function (steps float32-representable), the float32 "
+                     f"backward judged at float32 precision; promote=False differences in "
+                     f"float32")
+    if halves and eval_half:
+        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
+                     f"(the function's derivative is checked, not its half-precision "
+                     f"rounding)")
+    elif halves:
+        notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
+                     f"(coarse: what half precision resolves)")
+    arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
+                         grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
               for s, g in zip(slots.values(), grads, strict=True)]
     declared = np.dtype(NUMPY_DTYPES.get(
-        max((o.dtype for o in outs), key=lambda d: torch.finfo(d).eps), np.float64))
+        max((o.dtype for o in evaluated), key=lambda d: torch.finfo(d).eps), np.float64))
     return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
-                      arrays, seen=_seen(outs), declared=declared,
-                      noise=evaluation.scale(outs),
+                      arrays, seen=_seen(evaluated), declared=declared,
+                      noise=evaluation.scale(evaluated),
                       options=_options(mode, rtol, atol, eps, method, seed, directions),
                       notes=notes, start=start)
 
 
 def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = None,
                  wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
+                 promote: bool = True,
                  mode: str = "auto", rtol: float | None = None, atol: float | None = None,
                  eps: float | None = None, method: str = "central", seed: int = 0,
                  directions: int = FAST_DIRECTIONS) -> CheckResult:
@@ -474,7 +516,7 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
     module : torch.nn.Module
     *inputs : tensors or constants
         The forward's positional arguments.
-    kwargs, wrt, ad, order, mode, rtol, atol, eps, method, seed, directions
+    kwargs, wrt, ad, order, promote, mode, rtol, atol, eps, method, seed, directions
         As for :func:`check`; ``wrt`` globs see parameter names (``"*.weight"``) and
         ``arg0``...
 
@@ -499,7 +541,10 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
 
     def forward(*args: Any, **kw: Any) -> Any:
         values = dict(zip(params, args[n:], strict=True))
-        return functional_call(module, {**values, **frozen, **buffers}, tuple(args[:n]), kw)
+        wide = any(v.dtype == torch.float64 for v in values.values())
+        rest = {k: b.to(torch.float64) if wide and b.dtype == torch.float32 else b
+                for k, b in {**frozen, **buffers}.items()}  # a float64 evaluation: widen all
+        return functional_call(module, {**values, **rest}, tuple(args[:n]), kw)
 
     names = [f"arg{i}" for i in range(n)] + list(params)
     if wrt is None:
@@ -508,7 +553,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
         wrt = wanted or None
     label = type(module).__name__
     return check(forward, *inputs, *(p.detach() for p in params.values()), kwargs=kwargs,
-                 names=names, wrt=wrt, ad=ad, order=order, mode=mode, rtol=rtol, atol=atol,
+                 names=names, wrt=wrt, ad=ad, order=order, promote=promote, mode=mode,
+                 rtol=rtol, atol=atol,
                  eps=eps, method=method, seed=seed, directions=directions,
                  _kind="torch.check_module", _label=label)
 

@@ -60,10 +60,6 @@ def test_correct_function_passes_in_float32_and_float64(dtype):
 @pytest.mark.parametrize("bug", [dict(factor=1.01), dict(entry=5), dict(use_sin_for_w=True)])
 def test_planted_bug_in_w_is_caught_and_named(dtype, bug):
     x, w = _inputs(dtype)
-    if "entry" in bug and dtype == torch.float32:
-        # float32 differences resolve ~1e-3 of one entry only where the output is small:
-        # the rounding of Σ v·y over every output bounds what one entry can show
-        bug = dict(bug, off=1e-2)
     result = gt.check(_scale_sin(**bug).apply, x, w, names=("x", "w"))
     assert not result.ok
     verdict = {t.name: t.ok for t in result.tensors}
@@ -78,6 +74,29 @@ def test_sign_flip_is_caught_on_x(dtype):
     x, w = _inputs(dtype)
     result = gt.check(_scale_sin(sign_flip=True).apply, x, w)
     assert {t.name: t.ok for t in result.tensors} == {"arg0": False, "arg1": True}
+
+
+def test_float32_in_its_own_dtype_still_catches_a_one_percent_error():
+    x, w = _inputs(torch.float32)
+    result = gt.check(_scale_sin(factor=1.01).apply, x, w, names=("x", "w"), promote=False)
+    assert {t.name: t.ok for t in result.tensors} == {"x": True, "w": False}
+    assert result.options["precision"] == "float32"
+    assert gt.check(_scale_sin().apply, x, w, promote=False).ok
+
+
+def test_float32_is_differenced_through_float64_and_says_so():
+    x, w = _inputs(torch.float32)
+    result = gt.check(_scale_sin().apply, x, w)
+    assert result.ok and any("float64 evaluation" in n for n in result.notes)
+
+    def float32_only(a, b):
+        if a.dtype != torch.float32:
+            raise TypeError("this kernel takes float32 only")
+        return _scale_sin().apply(a, b)
+
+    own = gt.check(float32_only, x, w)
+    assert own.ok and own.options["precision"] == "float32"
+    assert not any("float64 evaluation" in n for n in own.notes)
 
 
 def test_users_tensors_are_unchanged():
