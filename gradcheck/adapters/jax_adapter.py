@@ -59,14 +59,15 @@ def _is_float(value: Any) -> bool:
 class _Slot:
     """A checked leaf: the host working array and the JAX array rebuilt from it."""
 
-    def __init__(self, name: str, value: Any, dtype: Any, rebuild_all: bool | None = None
-                 ) -> None:
+    def __init__(self, name: str, value: Any, dtype: Any, rebuild_all: bool | None = None,
+                 eval_dtype: Any = None) -> None:
         self.name = name
         arr = jnp.asarray(value)
         self.original_dtype = arr.dtype
         self.device = next(iter(arr.devices())) if hasattr(arr, "devices") else None
-        self.work = np.array(arr.astype(dtype), copy=True)
-        self.dtype = self.work.dtype
+        self.base = arr.astype(dtype)  # the point, in the analytic side's dtype
+        self.dtype = np.dtype(self.base.dtype)
+        self.work = np.array(self.base.astype(eval_dtype or dtype), copy=True)
         cpu = self.device is None or self.device.platform == "cpu"
         self.cpu = cpu if rebuild_all is None else rebuild_all
         self.twin = jnp.asarray(self.work)
@@ -89,14 +90,17 @@ class _Slot:
 
 class _Evaluation:
     def __init__(self, f: Callable[..., Any], describe: str, leaves: list[Any], spec: Any,
-                 slots: dict[int, _Slot], seed: int) -> None:
+                 slots: dict[int, _Slot], seed: int, promote: bool = False) -> None:
         self.f, self.describe, self.leaves, self.spec = f, describe, leaves, spec
         self.slots, self.seed = slots, seed
         self.cotangents: list[jax.Array] = []
+        self.eval_leaves = [l.astype(jnp.float64) if promote and hasattr(l, "dtype")
+                            and l.dtype == jnp.float32 else l for l in leaves]
+        self.evaluated = False  # outputs() reads eval_leaves (φ) instead of leaves
 
     def outputs(self, *checked: Any) -> list[jax.Array]:
         """The float outputs of ``f`` with the checked leaves replaced by ``checked``."""
-        filled = list(self.leaves)
+        filled = list(self.eval_leaves if self.evaluated else self.leaves)
         for i, value in zip(self.slots, checked, strict=True):
             filled[i] = value
         args = jax.tree_util.tree_unflatten(self.spec, filled)
@@ -115,7 +119,8 @@ class _Evaluation:
             raise UserCodeError(f"{self.describe} raised {type(err).__name__}: {err}") from err
 
     def primals(self) -> list[jax.Array]:
-        return [s.current() for s in self.slots.values()]
+        """The analytic side's point (in the checked dtypes)."""
+        return [s.base for s in self.slots.values()]
 
     def draw(self, outs: list[jax.Array]) -> None:
         rng = stream(self.seed, "upstream")
@@ -127,8 +132,16 @@ class _Evaluation:
         return sum(jnp.sum(v.astype(acc) * y.astype(acc))
                    for v, y in zip(self.cotangents, ys, strict=True))
 
+    def evaluate(self) -> list[jax.Array]:
+        """The outputs at the working point, as φ sees them."""
+        self.evaluated = True
+        try:
+            return self.call(self.outputs, *(s.current() for s in self.slots.values()))
+        finally:
+            self.evaluated = False
+
     def phi(self) -> float:
-        return float(self.call(lambda: self.pair(self.outputs(*self.primals()))))
+        return float(self.call(lambda: self.pair(self.evaluate())))
 
     def scale(self, outs: list[jax.Array]) -> float:
         return float(sum(float(jnp.sum(jnp.abs(v * y)))
@@ -198,7 +211,7 @@ def _derived(f: Callable[..., Any], args: Sequence[Any], ad: str, seed: int
 
 def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
           wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
-          mode: str = "auto", rtol: float | None = None, atol: float | None = None,
+          promote: bool = True, mode: str = "auto", rtol: float | None = None, atol: float | None = None,
           eps: float | None = None, method: str = "central", seed: int = 0,
           directions: int = FAST_DIRECTIONS) -> CheckResult:
     """Check JAX's derivative of ``f(*args)`` against finite differences.
@@ -219,6 +232,11 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     order : int
         ``1``; ``2`` checks the derivative of ``f``'s VJP (``ad="rev"``) or JVP
         (``ad="fwd"``) with seeded cotangents/tangents, and so on.
+    promote : bool
+        With x64 on, difference float32 (and half) leaves through a float64 evaluation of
+        the same function (steps float32-representable; JAX's derivative still taken in
+        the leaf's dtype and judged at its precision). ``False``, or x64 off: difference
+        in the leaf's own dtype.
     mode, rtol, atol, eps, method, seed, directions
         As for every check (:mod:`gradcheck.adapters.checks`).
 
@@ -261,33 +279,48 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
                           for _, v in flat if isinstance(v, (np.ndarray, float))):
         notes.append("jax_enable_x64 is off: float64 inputs were evaluated and judged in "
                      "float32 (JAX's own rule; enable x64 to check in float64)")
-    for half_to_float32 in (True, False):
+    widenable = _x64() and any(c and leaves[i].dtype in (jnp.float32, jnp.float16,
+                                                         jnp.bfloat16)
+                               for i, c in enumerate(chosen))
+    halves_present = any(c and leaves[i].dtype in (jnp.float16, jnp.bfloat16)
+                         for i, c in enumerate(chosen))
+    attempts = [(True, True)] if promote and widenable else []
+    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
+    for k, (half_to_float32, widen) in enumerate(attempts):
         slots = {}
         for i, c in enumerate(chosen):
             if c:
                 dtype = leaves[i].dtype
                 if half_to_float32 and dtype in (jnp.float16, jnp.bfloat16):
                     dtype = jnp.float32
-                slots[i] = _Slot(named[i], leaves[i], dtype)
-        evaluation = _Evaluation(f, label, leaves, spec, slots, seed)
+                wide = jnp.float64 if widen and dtype == jnp.float32 else None
+                slots[i] = _Slot(named[i], leaves[i], dtype, eval_dtype=wide)
+        evaluation = _Evaluation(f, label, leaves, spec, slots, seed, promote=widen)
         halves = [s.name for s in slots.values() if s.original_dtype != s.dtype]
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
+            evaluated = evaluation.evaluate() if widen else outs
             break
         except UserCodeError:
-            if not halves or not half_to_float32:
+            if k == len(attempts) - 1:
                 raise
+    if widen:
+        notes.append(f"{', '.join(s.name for s in slots.values() if s.work.dtype != s.dtype)}"
+                     f": float32 differenced through a float64 evaluation of the same function "
+                     f"(x64 is on; steps float32-representable), the float32 derivative "
+                     f"judged at float32 precision; promote=False differences in float32")
     if halves:
         notes.append(f"{', '.join(halves)}: half-precision leaves evaluated in float32 (the "
                      f"function's derivative is checked, not its half-precision rounding)")
-    arrays = [ArrayInput(s.name, s.work, g) for s, g in zip(slots.values(), grads, strict=True)]
-    declared = np.dtype(max((np.dtype(y.dtype) for y in outs),
+    arrays = [ArrayInput(s.name, s.work, g, storage=s.dtype, grad_dtype=s.dtype)
+              for s, g in zip(slots.values(), grads, strict=True)]
+    declared = np.dtype(max((np.dtype(y.dtype) for y in evaluated),
                             key=lambda d: np.finfo(d).eps if d.kind == "f" else 0.0))
     if declared.name not in ("float64", "float32", "float16"):
         declared = np.dtype(np.float32)
     kind = "jax.check" + (f"(order={order}, {ad})" if order > 1 else f"({ad})")
-    return run_arrays(kind, label, label, evaluation.phi, arrays, seen=_seen(outs),
-                      declared=declared, noise=evaluation.scale(outs),
+    return run_arrays(kind, label, label, evaluation.phi, arrays, seen=_seen(evaluated),
+                      declared=declared, noise=evaluation.scale(evaluated),
                       options=dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                                    seed=seed, directions=directions),
                       notes=notes, start=start)

@@ -123,6 +123,17 @@ def test_x64_is_read_not_flipped():
     assert not jax.config.jax_enable_x64
 
 
+def test_with_x64_float32_leaves_are_differenced_through_float64():
+    x = jnp.asarray(X, dtype=jnp.float32)
+    with jax.enable_x64(True):
+        result = gj.check(_sin_vjp(entry=3, off=1e-3), x)
+        assert not result.ok and result.tensors[0].n_wrong == 1
+        assert any("float64 evaluation" in n for n in result.notes)
+        assert gj.check(_sin_vjp(), x).ok
+        own = gj.check(_sin_vjp(), x, promote=False)
+        assert own.ok and own.options["precision"] == "float32"
+
+
 def test_float32_planted_bugs_are_caught_without_tuning():
     x = jnp.asarray(X, dtype=jnp.float32)
     assert not gj.check(_sin_vjp(1.01), x).ok
