@@ -93,7 +93,7 @@ class _Slot:
         self.original_dtype = tensor.dtype
         self.base = tensor.detach().to(dtype=dtype).contiguous().clone()
         twin = self.base.to(self.eval_dtype)
-        self.work = np.ascontiguousarray(twin.cpu().numpy()).copy()
+        self.work = np.array(twin.cpu().numpy(), order="C", copy=True)  # 0-d stays 0-d
         self.storage = np.dtype(NUMPY_DTYPES[dtype])
         if self.device.type == "cpu" if share is None else share:
             self.twin = torch.from_numpy(self.work)  # shares memory: perturbations show
@@ -296,6 +296,23 @@ def _host(g: torch.Tensor | None, slot: _Slot) -> np.ndarray:
     return g.detach().to(torch.float64).cpu().numpy().reshape(slot.shape)
 
 
+def _nudged(slots: Mapping[int, _Slot], seed: int) -> dict[int, torch.Tensor]:
+    """The evaluation point moved by a float64-only nudge (not float32-representable).
+
+    Outputs there show whether the function really computes in float64: a copy-like op
+    (``clone``, ``flip``) returns float32-representable values at a float32 point even in
+    float64, which would otherwise read as float32 precision.
+    """
+    rng = stream(seed, "shifted input", 7)
+    out = {}
+    for i, s in slots.items():
+        t = s.current()
+        noise = torch.from_numpy(rng.standard_normal(s.shape)).to(device=t.device,
+                                                                   dtype=t.dtype)
+        out[i] = t + 1e-7 * noise * t.abs().clamp(min=1.0)
+    return out
+
+
 def _seen(outs: list[torch.Tensor]) -> np.ndarray:
     parts = []
     for y in outs:
@@ -464,11 +481,14 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         halves = [s.name for s in slots.values() if s.original_dtype in HALF]
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
-            evaluated = outs
+            evaluated, seen = outs, _seen(outs)
             if widen:
                 with torch.set_grad_enabled(_grad_mode):
                     evaluated = evaluation.call({i: s.current() for i, s in slots.items()},
                                                 evaluated=True)
+                    seen = np.concatenate([_seen(evaluated),
+                                           _seen(evaluation.call(_nudged(slots, seed),
+                                                                 evaluated=True))])
             break
         except (UserCodeError, RuntimeError):
             if k == len(attempts) - 1:
@@ -492,7 +512,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     declared = np.dtype(NUMPY_DTYPES.get(
         max((o.dtype for o in evaluated), key=lambda d: torch.finfo(d).eps), np.float64))
     return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
-                      arrays, seen=_seen(evaluated), declared=declared,
+                      arrays, seen=seen, declared=declared,
                       noise=evaluation.scale(evaluated),
                       options=_options(mode, rtol, atol, eps, method, seed, directions),
                       notes=notes, start=start)

@@ -305,3 +305,32 @@ def test_device_twin_receives_exactly_the_changed_entries():
         slot.work.reshape(-1)[idx] += np.float32(0.25)
         assert torch.equal(slot.current(), torch.from_numpy(slot.work))
     assert torch.equal(t, t.clone())  # the user's tensor is not the twin
+
+
+@pytest.mark.parametrize("op", [torch.clone, torch.flip, torch.positive])
+def test_copy_like_ops_in_float32_are_judged_at_float64_rounding(op):
+    """Their float64 outputs at a float32 point are float32-exact: the nudge tells."""
+    x = torch.randn(5, 10, 5, dtype=torch.float32, requires_grad=True)
+
+    def fn(t):
+        return op(t, (0,)) if op is torch.flip else op(t)
+
+    assert gt.check(fn, x).ok
+
+    class OnePercentOff(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return fn(t)
+
+        @staticmethod
+        def backward(ctx, g):
+            return fn(g) * 1.01 if op is not torch.flip else op(g, (0,)) * 1.01
+
+    assert not gt.check(OnePercentOff.apply, x).ok
+
+
+def test_zero_dimensional_inputs_keep_their_shape():
+    a = torch.tensor(0.7, dtype=torch.float32, requires_grad=True)
+    b = torch.tensor(-1.2, dtype=torch.float32, requires_grad=True)
+    result = gt.check(torch.mul, a, b)
+    assert result.ok and [t.shape for t in result.tensors] == [(), ()]
