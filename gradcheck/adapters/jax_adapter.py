@@ -132,11 +132,21 @@ class _Evaluation:
         return sum(jnp.sum(v.astype(acc) * y.astype(acc))
                    for v, y in zip(self.cotangents, ys, strict=True))
 
-    def evaluate(self) -> list[jax.Array]:
-        """The outputs at the working point, as φ sees them."""
+    def evaluate(self, nudge: bool = False) -> list[jax.Array]:
+        """The outputs at the working point, as φ sees them.
+
+        ``nudge``: at the point moved by a float64-only nudge instead, whose outputs show
+        whether the function really computes in float64 (a copy-like op returns
+        float32-representable values at a float32 point even in float64).
+        """
+        values = [s.current() for s in self.slots.values()]
+        if nudge:
+            rng = stream(self.seed, "shifted input", 7)
+            values = [v + 1e-7 * jnp.asarray(rng.standard_normal(v.shape), dtype=v.dtype)
+                      * jnp.maximum(jnp.abs(v), 1.0) for v in values]
         self.evaluated = True
         try:
-            return self.call(self.outputs, *(s.current() for s in self.slots.values()))
+            return self.call(self.outputs, *values)
         finally:
             self.evaluated = False
 
@@ -299,7 +309,10 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
         halves = [s.name for s in slots.values() if s.original_dtype != s.dtype]
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
-            evaluated = evaluation.evaluate() if widen else outs
+            evaluated, seen = outs, _seen(outs)
+            if widen:
+                evaluated = evaluation.evaluate()
+                seen = np.concatenate([_seen(evaluated), _seen(evaluation.evaluate(True))])
             break
         except UserCodeError:
             if k == len(attempts) - 1:
@@ -319,7 +332,7 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     if declared.name not in ("float64", "float32", "float16"):
         declared = np.dtype(np.float32)
     kind = "jax.check" + (f"(order={order}, {ad})" if order > 1 else f"({ad})")
-    return run_arrays(kind, label, label, evaluation.phi, arrays, seen=_seen(evaluated),
+    return run_arrays(kind, label, label, evaluation.phi, arrays, seen=seen,
                       declared=declared, noise=evaluation.scale(evaluated),
                       options=dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                                    seed=seed, directions=directions),

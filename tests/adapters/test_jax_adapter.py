@@ -168,3 +168,16 @@ def test_accelerator_path_rebuilds_with_only_the_changed_entries():
         slot.work.reshape(-1)[idx] -= np.float32(0.5)
         assert np.array_equal(np.asarray(slot.current()), slot.work)
     assert np.array_equal(np.asarray(x), np.arange(12.0).reshape(3, 4))
+
+
+def test_copy_like_functions_with_x64_are_judged_at_float64_rounding():
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((5, 10, 5)), dtype=jnp.float32)
+
+    @jax.custom_vjp
+    def flip(t):
+        return jnp.flip(t, 0)
+
+    flip.defvjp(lambda t: (flip(t), None), lambda _, g: (jnp.flip(g, 0) * 1.01,))
+    with jax.enable_x64(True):
+        assert gj.check(lambda t: jnp.flip(t, 0), x).ok
+        assert not gj.check(flip, x).ok
