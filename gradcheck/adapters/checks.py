@@ -282,6 +282,18 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
                               seed=seed, directions=directions))
     require_callable("f", f)
     require_callable("grad", grad)
+    if _is_tree(x):  # a nested dict / list / tuple of arrays: the general adapter
+        from gradcheck.adapters.functions import check_function
+        from gradcheck.adapters.trees import flatten, rebuild
+
+        def vjp(g: Any, z: Any) -> Any:
+            tree = grad(z)
+            return rebuild(tree, [None if leaf.value is None else np.asarray(leaf.value) * g
+                                  for leaf in flatten(tree)])
+
+        vjp.__name__ = getattr(grad, "__name__", "grad")
+        return check_function(f, x, vjp=vjp, names="x", mode=mode, rtol=rtol, atol=atol,
+                              eps=eps, method=method, seed=seed, directions=directions)
     label = getattr(f, "__name__", "f")
     complex_fn = _complex_checked(f, x) if method == "complex" else None
     problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
@@ -346,6 +358,20 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     if (vjp is None) == (jac is None):
         raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
                               "jac=x -> J")
+    if _is_tree(x):  # a nested dict / list / tuple of arrays: the general adapter
+        from gradcheck.adapters.functions import check_function
+        if vjp is None:
+            raise CheckInputError("a tree x needs vjp=(x, v) -> vᵀJ (a Jacobian of a tree "
+                                  "has no single shape)")
+        user_vjp = vjp
+
+        def tree_vjp(v: Any, z: Any) -> Any:
+            return user_vjp(z, v)
+
+        tree_vjp.__name__ = getattr(vjp, "__name__", "vjp")
+        return check_function(f, x, vjp=tree_vjp, names="x", mode=mode, rtol=rtol,
+                              atol=atol, eps=eps, method=method, seed=seed,
+                              directions=directions)
     label = getattr(f, "__name__", "f")
     x0 = as_float_array("x", x)
     xw, y = _first_call(f"f ({label})", f, x0)
@@ -692,6 +718,16 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(pred, generic), declared=pred.dtype)
         return run(problem, opts, start, flow)
+
+
+def _is_tree(x: Any) -> bool:
+    """A dict, or a list/tuple holding arrays or containers (not a nested list of numbers)."""
+    if isinstance(x, Mapping):
+        return True
+    return isinstance(x, (list, tuple)) and any(
+        isinstance(v, (np.ndarray, Mapping, list, tuple)) and not (
+            isinstance(v, (list, tuple)) and all(isinstance(e, (int, float)) for e in v))
+        for v in x)
 
 
 def _nested(params: Any) -> bool:

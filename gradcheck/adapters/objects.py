@@ -43,17 +43,19 @@ from gradcheck.adapters.functions import (
     raise_unless_ok,
     run_built,
 )
-from gradcheck.adapters.trees import flatten, is_container, match
+from gradcheck.adapters.trees import flatten, is_container, match, rebuild
 from gradcheck.engine.runner import Options
 from gradcheck.engine.safety import (
     CheckInputError,
     CheckTypeError,
     Snapshot,
+    UserCodeError,
     call_user,
     check_params,
     require_callable,
     scalar_output,
 )
+from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
 
@@ -196,7 +198,8 @@ def _accumulates(calls: list[list[np.ndarray]]) -> bool:
 
 
 def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = "grads",
-                 forward: str = "forward", backward: str = "backward",
+                 forward: str | Callable[..., Any] = "forward",
+                 backward: str | Callable[..., Any] = "backward",
                  accumulates: bool = False, reset: Callable[[Any], Any] | None = None,
                  names: str | Sequence[str] | None = None,
                  wrt: str | Sequence[str] | None = None, mode: str = "auto",
@@ -217,8 +220,8 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         ``names`` says otherwise.
     params, grads : str
         Attribute names (dotted paths allowed) of the parameter and gradient dicts.
-    forward, backward : str
-        Method names.
+    forward, backward : str or callable
+        Method names, or callables (``forward=lambda x: layer.forward(x, train=True)``).
     accumulates : bool
         The library's backward adds into the gradients (``+=``) by design: zero them
         before each backward, read them after.
@@ -252,17 +255,20 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         raise CheckInputError("method='complex' is not available for check_object")
     if not inputs:
         raise CheckInputError("check_object needs the layer's inputs after the layer")
-    fwd_m, bwd_m = _attr(layer, forward, label), _attr(layer, backward, label)
+    def method(which: str | Callable[..., Any]) -> Callable[..., Any]:
+        return which if callable(which) else _attr(layer, which, label)
+
+    fwd_m, bwd_m = method(forward), method(backward)
     require_callable(f"{label}.{forward}", fwd_m)
     require_callable(f"{label}.{backward}", bwd_m)
-    fwd, bwd = f"{label}.{forward}", f"{label}.{backward}"
+    fwd, bwd = (f"{label}.{getattr(m, '__name__', m)}" for m in (forward, backward))
     roots = (arg_names(len(inputs), names) if names is not None else
              ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))])
 
     def call_forward(*work: Any) -> Any:
         if reset is not None:
             reset(layer)
-        return _attr(layer, forward, label)(*work)
+        return method(forward)(*work)
 
     def gradient_dict() -> Any:
         return _attr(layer, grads, label)
@@ -281,11 +287,17 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         if accumulates:
             zero_grads()
         upstream = tuple(cot) if isinstance(out, tuple) else (cot,)
-        return _attr(layer, backward, label)(*upstream)
+        return method(backward)(*upstream)
 
-    # The first forward creates lazy parameters; a first backward the gradient dict.
-    probe = [np.array(v, copy=True) if isinstance(v, np.ndarray) else v for v in inputs]
-    out = call_user(fwd, call_forward, *probe)
+    # The first forward creates lazy parameters; a first backward the gradient dict. It
+    # runs on a shifted input, so a layer that keeps its first input (a stale cache)
+    # shows at the point (back to the point itself if the shift leaves the domain).
+    rng = stream(seed, "shifted input", 10)
+    try:
+        with np.errstate(all="ignore"):
+            out = call_user(fwd, call_forward, *_shifted(inputs, rng))
+    except UserCodeError:
+        out = call_user(fwd, call_forward, *_shifted(inputs, None))
     if isinstance(out, list):
         out = tuple(out)
     ptree = _attr(layer, params, label)
@@ -347,6 +359,20 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
                     f"gradients by the same step; if the library zeroes them between steps "
                     f"by design, pass accumulates=True")
         return run_built(built, opts, start)
+
+
+def _shifted(inputs: Sequence[Any], rng: np.random.Generator | None) -> list[Any]:
+    """Copies of ``inputs`` with every float leaf moved randomly (``rng=None``: not moved)."""
+    def move(value: Any) -> Any:
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+            return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        if rng is None:
+            return value.copy()
+        noise = 0.1 * np.maximum(np.abs(value), 1.0) * rng.standard_normal(value.shape)
+        return (value + noise).astype(value.dtype)
+
+    return [rebuild(a, [move(leaf.value) for leaf in flatten(a)]) if is_container(a)
+            else move(a) for a in inputs]
 
 
 def _cotangent_of(built: Built) -> Any:

@@ -11,6 +11,11 @@ Commands
     (returning ``(layer, x)``) or its no-argument constructor plus ``--input-shape``.
     Exit 0 when the gradients agree, 1 on a mismatch, 2 on bad usage (missing file or
     class, not a layer, bad shape), with a one-line message and no traceback.
+``gradcheck check path/to/file.py:function_name [--seed N] [--mode ...] [--json]``
+    Run a function of the file that returns a ``gradcheck.check_*`` result (function
+    pairs, ``model.loss``, other libraries' layers: any shape); it is called with the
+    options it accepts (``mode``, ``seed``, ``rtol``, ``atol``, ``eps``). Same exit
+    statuses; the JSON has no ``input_shape``/``dtype``.
 ``gradcheck report ...``
     The derivation report; arguments go to ``gradcheck.reference.report_cli.main``.
 
@@ -76,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=0, help="seed of every sample (default 0)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    check = commands.add_parser("check", help="check a layer class from a Python file",
+    check = commands.add_parser("check", help="check a layer class (or run a check "
+                                "function) from a Python file",
                                 description="Check the gradients of a layer class defined "
-                                "in a Python file.")
-    check.add_argument("target", metavar="FILE.py:CLASS")
+                                "in a Python file, or run a function there that returns a "
+                                "gradcheck.check_* result (it receives the options it "
+                                "accepts: mode, seed, rtol, atol, eps).")
+    check.add_argument("target", metavar="FILE.py:CLASS_OR_FUNCTION")
     check.add_argument("--input-shape", default=None, metavar="N,D,...",
                        help="input shape, e.g. 8,4 (required without gradcheck_example())")
     check.add_argument("--dtype", choices=("float64", "float32"), default=None,
@@ -206,6 +214,8 @@ def _load_class(target: str) -> type:
     finally:
         sys.path.remove(str(path.resolve().parent))
     cls = getattr(module, class_name, None)
+    if inspect.isfunction(cls):  # a function that runs a check: see _check_function_target
+        return cls  # type: ignore[return-value]
     if cls is None:
         defined = sorted(n for n, v in vars(module).items()
                          if inspect.isclass(v) and v.__module__ == module.__name__)
@@ -256,26 +266,60 @@ def _build(cls: type, shape: tuple[int, ...] | None, dtype: str | None,
     return layer, x.astype(dtype or (x.dtype if x.dtype == np.float32 else np.float64))
 
 
+def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
+    """Run ``fn(**options)``: a function of the user's that returns a check's result.
+
+    The code people already have (function pairs, ``model.loss``, other libraries' layers)
+    is checked by a short function such as ``def check_conv(**options): return
+    gradcheck.check_pair(conv_forward, conv_backward, x, w, b, conv_param, **options)``;
+    the options it accepts (``mode``, ``seed``, ``rtol``, ``atol``, ``eps``) come from the
+    command line.
+    """
+    import gradcheck
+
+    if args.input_shape is not None or args.dtype is not None:
+        raise UsageError(f"{fn.__name__} is a function: it builds its own inputs, so "
+                         f"--input-shape and --dtype do not apply")
+    wanted = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol,
+              "eps": args.eps}
+    params = inspect.signature(fn).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    options = {k: v for k, v in wanted.items() if takes_all or k in params}
+    try:
+        result = fn(**options)
+    except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
+        message = " ".join(str(exc).split())
+        raise UsageError(f"{fn.__name__}(): {message}") from None
+    if not all(hasattr(result, a) for a in ("ok", "tensors", "to_dict")):  # a CheckResult
+        raise UsageError(f"{fn.__name__}() returned {type(result).__name__}; a function "
+                         f"target must return the result of a gradcheck.check_* call")
+    return result
+
+
 def _check(args: argparse.Namespace) -> int:
     shape = _parse_shape(args.input_shape) if args.input_shape is not None else None
     cls = _load_class(args.target)
-    layer, x = _build(cls, shape, args.dtype, args.seed)
 
     import gradcheck
     from gradcheck.results.session_report import record_from_result
 
-    try:
-        result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed,
-                                       rtol=args.rtol, atol=args.atol, eps=args.eps)
-    except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
-        # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
-        # layer's own exceptions, which the checker wraps naming the call that raised
-        message = " ".join(str(exc).split())
-        raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
+    if inspect.isfunction(cls):
+        result = _check_function_target(cls, args)
+        info: dict[str, Any] = {}
+    else:
+        layer, x = _build(cls, shape, args.dtype, args.seed)
+        try:
+            result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed,
+                                           rtol=args.rtol, atol=args.atol, eps=args.eps)
+        except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
+            # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
+            # layer's own exceptions, which the checker wraps naming the call that raised
+            message = " ".join(str(exc).split())
+            raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
+        info = {"input_shape": list(x.shape), "dtype": str(x.dtype)}
     if args.json:
         print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "check",
-                          "target": args.target, "ok": bool(result.ok),
-                          "input_shape": list(x.shape), "dtype": str(x.dtype),
+                          "target": args.target, "ok": bool(result.ok), **info,
                           "seed": args.seed,
                           "check": record_from_result(result, test=args.target),
                           "result": result.to_dict()}, indent=2))

@@ -228,7 +228,9 @@ def test_complex_input_real_output_uses_the_conj_wirtinger_gradient():
     def f(z):  # real: Σ |z|²
         return np.sum(np.abs(z) ** 2)
 
+    before = z.copy()
     assert gradcheck.check_function(f, z, vjp=lambda g, z: 2 * z * g).ok  # PyTorch: 2z
+    assert z.tobytes() == before.tobytes()
     wrong = gradcheck.check_function(f, z, vjp=lambda g, z: 2 * np.conj(z) * g)
     assert not wrong.ok
     assert wrong.tensors[0].shape == (2, 2)
@@ -276,3 +278,50 @@ def test_wrong_gradient_structures_name_the_problem(value, match):
 def test_needs_a_derivative():
     with pytest.raises(gradcheck.CheckInputError, match="vjp"):
         gradcheck.check_function(np.sin, np.ones(2))
+
+
+@settings(max_examples=15, deadline=None)
+@given(STRUCTURES, st.data())
+def test_pairs_with_any_numbers_of_inputs_and_outputs(structure, data):
+    specs, n_out, seed = structure
+    f, vjp_with, _, args, names = problem(specs, n_out, seed)
+    bad = data.draw(st.integers(-1, len(names) - 1))  # -1: the correct version
+
+    def forward(*a):  # the last argument is a constant passed through
+        assert a[-1] == {"passed": "through"}
+        out = f(*a[:-1])
+        return (*(out if isinstance(out, tuple) else (out,)), a[:-1])
+
+    def backward(*upstream_and_cache):
+        *upstream, cache = upstream_and_cache
+        g = upstream[0] if len(upstream) == 1 else tuple(upstream)
+        return vjp_with(lambda j: 1.25 if j == bad else 1.0)(g, *cache)
+
+    result = gradcheck.check_pair(forward, backward, *args, {"passed": "through"})
+    assert result.ok == (bad < 0), str(result)
+    assert [t.name for t in result.tensors if not t.ok] == ([] if bad < 0 else [names[bad]])
+
+
+@settings(max_examples=15, deadline=None)
+@given(trees(depth=3), st.integers(0, 2 ** 16), st.data())
+def test_loss_over_any_parameter_tree_is_restored_and_blames_the_leaf(spec, seed, data):
+    rng = np.random.default_rng(seed)
+    params, named = realize(spec, rng, "" if spec[0] == "dict" else "params")
+    leaves = [a for _, a in named]
+    c = rng.standard_normal(len(leaves))
+    before = [a.copy() for a in leaves]
+    bad = data.draw(st.integers(-1, len(leaves) - 1))
+
+    def loss():
+        return float(sum(cj * np.sum(np.sin(a)) for cj, a in zip(c, leaves, strict=True)))
+
+    def grads():
+        it = iter([cj * np.cos(a) * (1.2 if j == bad else 1.0)
+                   for j, (cj, a) in enumerate(zip(c, leaves, strict=True))])
+        return rebuild_like(params, it)
+
+    result = gradcheck.check_loss(loss, grads, params)
+    expected = [n for n, _ in named]  # dict keys as they are; a list's under "params"
+    assert [t.name for t in result.tensors] == expected
+    assert [t.name for t in result.tensors if not t.ok] == ([] if bad < 0 else [expected[bad]])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(leaves, before, strict=True))

@@ -129,10 +129,12 @@ def test_masked_entries_are_held_constant_and_reported():
     def vjp(g, z):
         return g * np.cos(np.where(np.isfinite(z), z, 0.0))
 
-    result = gradcheck.check_function(f, scores, vjp=vjp, names="scores")
+    before = scores.copy()
+    result = gradcheck.check_function(f, scores, vjp=vjp, names="scores", jvp=lambda t, z: (
+        t[0] * np.cos(np.where(np.isfinite(z), z, 0.0))))
     assert result.ok, str(result)
-    (t,) = result.tensors
-    assert t.n_checked == 4
+    assert scores.tobytes() == before.tobytes()  # NaN payloads and -inf included
+    assert [t.n_checked for t in result.tensors] == [4, 4]
     assert any("2 entries" in n and "scores" in n for n in result.notes)
     bad = gradcheck.check_function(f, scores, vjp=lambda g, z: vjp(g, z) * (np.arange(3) != 2),
                                    names="scores")
@@ -247,3 +249,63 @@ def test_check_layer_and_check_model_take_nested_parameters():
     assert gradcheck.check_model(NestedLayer(), MSE(), x, y).ok
     wrong = gradcheck.check_model(NestedLayer(bug=2.0), MSE(), x, y)
     assert {t.name for t in wrong.tensors if not t.ok} == {"b[0]"}
+
+
+class KeepsFirstInput:
+    """A library layer whose cache keeps the first input it saw (a stale cache)."""
+
+    def __init__(self):
+        self.parameters, self.gradients = {"w": np.array([0.5, -1.0, 2.0])}, {}
+
+    def forward(self, x):
+        if not hasattr(self, "x"):
+            self.x = x
+        return x * self.parameters["w"]
+
+    def backward(self, g):
+        self.gradients = {"w": np.sum(g * self.x, 0)}
+        return g * self.parameters["w"]
+
+
+def test_a_stale_cache_of_a_library_layer_shows():
+    result = gradcheck.check_object(KeepsFirstInput(), XM[:, :3], params="parameters",
+                                    grads="gradients")
+    assert {t.name for t in result.tensors if not t.ok} == {"w"}
+
+
+def test_check_grad_and_check_jacobian_take_trees():
+    x = {"a": np.array([0.5, -1.0]), "b": [np.array([2.0])]}
+
+    def f(t):
+        return float(np.sum(t["a"] ** 2) * t["b"][0][0])
+
+    def grad(t):
+        return {"a": 2 * t["a"] * t["b"][0][0], "b": [np.array([np.sum(t["a"] ** 2)])]}
+
+    r = gradcheck.check_grad(f, grad, x)
+    assert r.ok and [t.name for t in r.tensors] == ["x.a", "x.b[0]"]
+    wrong = gradcheck.check_grad(f, lambda t: {"a": grad(t)["a"], "b": [-grad(t)["b"][0]]}, x)
+    assert [t.name for t in wrong.tensors if not t.ok] == ["x.b[0]"]
+
+    def g(t):
+        return t["a"] * t["b"][0]
+
+    def vjp(t, v):
+        return {"a": v * t["b"][0], "b": [np.array([np.sum(v * t["a"])])]}
+
+    assert gradcheck.check_jacobian(g, x, vjp=vjp).ok
+    assert gradcheck.check_grad(lambda x: float(np.sum(np.asarray(x) ** 2)),
+                                lambda x: 2 * np.asarray(x), [[1.0, 2.0], [3.0, 4.0]]).ok
+
+
+def test_check_object_takes_callables_for_the_methods():
+    cell = s.LSTMCell(3, 4)
+    calls = []
+
+    def forward(x, h, c):
+        calls.append(1)
+        return cell.forward(x, h, c)
+
+    result = gradcheck.check_object(cell, *LSTM[:3], forward=forward, params="parameters",
+                                    grads="gradients", names=("x", "h", "c"))
+    assert result.ok and calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np  # noqa: F401  (imported before pytester runs in-process: it must not be re-imported)
 import pytest
 
 SHAPES = '''
@@ -84,3 +85,38 @@ def test_under_xdist_every_record_reaches_the_controller(project):
     result.assert_outcomes(passed=4, failed=1)
     report = json.loads((project.path / "report.json").read_text())
     assert len(report["checks"]) == 5
+
+
+CHECKS = SHAPES + '''
+import gradcheck
+
+def check_affine(**options):
+    return gradcheck.check_pair(affine_forward, affine_backward, X, W, B, **options)
+
+def check_bad(mode="auto"):
+    return gradcheck.check_pair(affine_forward, lambda d, c: affine_backward(d, c, 2.0), X, W,
+                                B, names=("x", "w", "b"), mode=mode)
+
+def not_a_check():
+    return 3
+'''
+
+
+@pytest.mark.parametrize(("target", "extra", "status"), [
+    ("check_affine", ["--mode", "fast"], 0), ("check_bad", [], 1), ("not_a_check", [], 2),
+    ("check_affine", ["--input-shape", "3,2"], 2)])
+def test_gradcheck_check_runs_a_check_function(tmp_path, capsys, target, extra, status):
+    from gradcheck.ways_in.cli import main
+
+    (tmp_path / "checks.py").write_text(CHECKS)
+    assert main(["check", f"{tmp_path / 'checks.py'}:{target}", *extra]) == status
+    capsys.readouterr()
+
+
+def test_gradcheck_check_json_of_a_check_function(tmp_path, capsys):
+    from gradcheck.ways_in.cli import main
+
+    (tmp_path / "checks.py").write_text(CHECKS)
+    assert main(["check", f"{tmp_path / 'checks.py'}:check_bad", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["check"]["kind"] == "check_pair" and out["check"]["worst_tensor"] == "b"
