@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from gradcheck.ways_in.cli import main  # noqa: E402
+from gradcheck.ways_in.cli import main
 
 SOURCE = '''
 import torch
