@@ -182,6 +182,9 @@ class _Evaluation:
         self.eval_leaves = [l.to(torch.float64) if promote and isinstance(l, torch.Tensor)
                             and l.dtype == torch.float32 else l for l in leaves]
         self.devices = [s.device for s in slots.values()]
+        #: Does fn draw random numbers? Unknown (None) until the first call, which runs
+        #: under the forked, seeded RNG either way; on accelerators always assumed.
+        self.random: bool | None = None
         self.cotangents: list[torch.Tensor] = []
 
     def call(self, values: Mapping[int, torch.Tensor], evaluated: bool = False
@@ -190,8 +193,15 @@ class _Evaluation:
         filled = [values.get(i, leaf) for i, leaf in enumerate(constants)]
         args, kwargs = pytree.tree_unflatten(filled, self.spec)
         try:
-            with _same_randomness(self.devices):
+            if self.random is False:  # draws no random numbers: no RNG fork needed
                 out = self.fn(*args, **kwargs)
+            else:
+                with _same_randomness(self.devices):
+                    state = torch.random.get_rng_state() if self.random is None else None
+                    out = self.fn(*args, **kwargs)
+                    if state is not None:  # the first call tells whether fn draws any
+                        self.random = (any(d.type != "cpu" for d in self.devices)
+                                       or not torch.equal(state, torch.random.get_rng_state()))
         except (CheckInputError, CheckTypeError):
             raise
         except Exception as err:
