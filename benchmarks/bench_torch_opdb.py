@@ -115,7 +115,7 @@ def planted(fn, inputs, bug):
         def backward(ctx, gy):
             gs = torch.autograd.grad(ctx.y, ctx.ls, gy, allow_unused=True, retain_graph=True)
             gs = [torch.zeros_like(t) if g is None else g for g, t in zip(gs, ctx.ls, strict=True)]
-            first = gs[0].clone()
+            first = gs[0].clone(memory_format=torch.contiguous_format)
             if bug == "entry*(1+1e-3)":
                 first.view(-1)[j] *= 1 + 1e-3
             elif bug == "all*1.01":

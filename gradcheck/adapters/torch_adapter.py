@@ -185,6 +185,7 @@ class _Evaluation:
         #: Does fn draw random numbers? Unknown (None) until the first call, which runs
         #: under the forked, seeded RNG either way; on accelerators always assumed.
         self.random: bool | None = None
+        self.skipped: list[int] = []  # outputs that do not require grad (not checked)
         self.cotangents: list[torch.Tensor] = []
 
     def call(self, values: Mapping[int, torch.Tensor], evaluated: bool = False
@@ -243,6 +244,12 @@ class _Evaluation:
                 self.draw_cotangents(outs)
             pairs = [(y, v) for y, v in zip(outs, self.cotangents, strict=True)
                      if y.requires_grad]
+            if pairs and len(pairs) < len(outs):
+                # outputs the function declares non-differentiable (native_layer_norm's
+                # mean and rstd, mark_non_differentiable): left out of φ, as torch does
+                self.skipped = [k for k, y in enumerate(outs) if not y.requires_grad]
+                self.cotangents = [v if y.requires_grad else torch.zeros_like(v)
+                                   for y, v in zip(outs, self.cotangents, strict=True)]
             grads: Sequence[torch.Tensor | None] = [None] * len(leaves)
             if pairs:
                 try:
@@ -509,6 +516,9 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                      f"of the same function (steps float32-representable), the float32 "
                      f"backward judged at float32 precision; promote=False differences in "
                      f"float32")
+    if evaluation.skipped:
+        notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
+                     f"non-differentiable by the function): not checked, as torch does")
     if halves and eval_half:
         notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
                      f"(the function's derivative is checked, not its half-precision "

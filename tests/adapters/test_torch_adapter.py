@@ -334,3 +334,22 @@ def test_zero_dimensional_inputs_keep_their_shape():
     b = torch.tensor(-1.2, dtype=torch.float32, requires_grad=True)
     result = gt.check(torch.mul, a, b)
     assert result.ok and [t.shape for t in result.tensors] == [(), ()]
+
+
+def test_outputs_declared_non_differentiable_are_left_out():
+    class WithIndex(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            m = x.sum(0)  # returned for inspection only
+            ctx.mark_non_differentiable(m)
+            return x * 2, m
+
+        @staticmethod
+        def backward(ctx, g, _):
+            return g * 2
+
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    result = gt.check(WithIndex.apply, x)
+    assert result.ok and any("[1]" in n for n in result.notes)
+    detached = gt.check(lambda t: t.detach() * 2, x)  # nothing differentiable: all wrong
+    assert not detached.ok
