@@ -1,11 +1,13 @@
 """``jax.numpy`` functions through ``gradcheck.jax`` and ``jax.test_util.check_grads``.
 
-For each function below (a (4, 5) input in its domain), in float32 (JAX's default) and
-float64 (``jax.enable_x64``, for the run only), both checkers see the correct gradient
+For each function below (a (4, 5) input in its domain), in float32 (JAX's default),
+float64 (``jax.enable_x64``, for the run only) and float32 with x64 on ("f32+x64":
+gradcheck differences those through a float64 evaluation), both checkers see the correct gradient
 (JAX's own rules: any rejection is a false alarm) and three planted bugs through a
 ``custom_vjp`` that wraps the correct VJP: one entry × (1 + 1e-3) (the entry with the
 largest gradient under a fixed cotangent), the whole gradient × 1.01, one sign flipped.
-``check_grads`` runs with its defaults, ``order=1, modes=("rev",)``.
+``check_grads`` runs with its defaults, ``order=1, modes=("rev",)``; its "evals" are
+Python-level calls of ``f`` (JAX batches its differences inside them).
 
 Usage::
 
@@ -101,8 +103,8 @@ def theirs(f, x):
     return ok, time.perf_counter() - start, calls[0]
 
 
-def sweep(dtype, stats, alarms) -> None:
-    dn = jnp.dtype(dtype).name
+def sweep(dtype, stats, alarms, label: str = "") -> None:
+    dn = label or jnp.dtype(dtype).name
     for name, (f, domain) in FUNCTIONS.items():
         x = point(domain, dtype)
         for case in ("correct", *BUGS):
@@ -124,6 +126,8 @@ def main() -> None:
     sweep(jnp.float32, stats, alarms)
     with jax.enable_x64(True):
         sweep(jnp.float64, stats, alarms)
+        # float32 leaves with x64 on: gradcheck differences them through float64
+        sweep(jnp.float32, stats, alarms, label="f32+x64")
     print(f"{len(FUNCTIONS)} jax.numpy functions, input (4, 5)\n")
     print(f"{'dtype':8} {'checker':12} {'case':16} {'n':>4} {'alarms/caught':>13} "
           f"{'seconds':>8} {'evals':>7}")
