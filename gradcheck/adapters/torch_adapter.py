@@ -407,7 +407,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         Keyword arguments, checked by the same rule and named by their keys.
     names : sequence of str, optional
         Names of the positional inputs (default ``arg0``, ``arg1``, ...; nested entries
-        add their keys: ``arg1.W``, ``arg0.0``).
+        add their keys: ``arg1.W``, ``arg0[0]``).
     wrt : str or sequence of str, optional
         Names or globs (``"arg1.*"``) of the inputs to check; overrides ``requires_grad``.
     ad : "rev" | "fwd"
