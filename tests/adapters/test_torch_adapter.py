@@ -194,7 +194,8 @@ def test_drop_in_return_convention():
 def test_drop_in_float32_needs_no_tolerances_where_torch_fails():
     x = torch.randn(20, dtype=torch.float32, requires_grad=True)
     assert gt.gradcheck(torch.tanh, (x,))
-    assert not torch.autograd.gradcheck(torch.tanh, (x,), raise_exception=False)
+    with pytest.warns(UserWarning):  # torch itself warns that float32 will likely fail
+        assert not torch.autograd.gradcheck(torch.tanh, (x,), raise_exception=False)
 
 
 def _cube(detach_in_backward):
