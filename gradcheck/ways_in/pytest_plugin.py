@@ -3,7 +3,8 @@
 What it adds to a test session:
 
 - the ``gradcheck`` fixture: a :class:`GradChecker` whose ``.grad``, ``.jacobian``,
-  ``.layer``, ``.model``, ``.hvp``, ``.function``, ``.pair``, ``.loss`` and ``.object``
+  ``.layer``, ``.model``, ``.hvp``, ``.function``, ``.pair``, ``.loss``, ``.object``,
+  ``.torch`` and ``.jax`` (PyTorch / JAX callables; the framework imported on use)
   run a check and raise
   :class:`gradcheck.GradientMismatch` (an ``AssertionError`` whose message is the compact
   result table and the diagnosis) when the gradients disagree;
@@ -215,6 +216,33 @@ class GradChecker:
         """Assert another library's layer object (renamed dicts, lazy params, tuples)."""
         __tracebackhide__ = True
         return self._run("check_object", layer, *inputs, **opts)
+
+    def torch(self, fn: Any, *inputs: Any, **opts: Any) -> CheckResult:
+        """Assert PyTorch's gradients of ``fn(*inputs)`` (an ``nn.Module``: its parameters too).
+
+        Runs ``gradcheck.torch.check`` (``check_module`` for a module); needs torch.
+        """
+        __tracebackhide__ = True
+        from gradcheck import torch as gt
+
+        check = gt.check_module if callable(getattr(fn, "named_parameters", None)) else gt.check
+        return self._assert(check(fn, *inputs, **{**self.options, **opts}))
+
+    def jax(self, f: Callable, *args: Any, **opts: Any) -> CheckResult:
+        """Assert JAX's derivative of ``f(*args)`` (``gradcheck.jax.check``); needs jax."""
+        __tracebackhide__ = True
+        from gradcheck import jax as gj
+
+        return self._assert(gj.check(f, *args, **{**self.options, **opts}))
+
+    def _assert(self, result: CheckResult) -> CheckResult:
+        __tracebackhide__ = True
+        from gradcheck import GradientMismatch
+
+        self._record(result)
+        if not result.ok:
+            raise GradientMismatch(result)
+        return result
 
 
 def _marker_options(node: pytest.Item) -> dict[str, Any]:

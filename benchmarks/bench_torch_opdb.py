@@ -1,0 +1,251 @@
+"""PyTorch's operator database through ``gradcheck.torch`` and ``torch.autograd.gradcheck``.
+
+For each differentiable operator of ``op_db`` (``torch.testing._internal.
+common_methods_invocations``, needs ``pip install expecttest``) and its first sample
+inputs, in float64 and float32, both checkers see
+
+* the correct gradient (PyTorch's own backward formula): any rejection is a false
+  alarm, counted apart when ``op_db`` itself marks the operator's gradient test as
+  failing or skipped (``TestBwdGradients.test_fn_grad``) or when our result says
+  "unresolved"/inconclusive;
+* three planted bugs in the gradient of the first input, through an
+  ``autograd.Function`` that wraps the correct backward: one entry × (1 + 1e-3) (the
+  entry with the largest gradient under a fixed cotangent), the whole gradient × 1.01,
+  one entry's sign flipped (skipped where that gradient is at rounding level: scaling
+  it plants no bug);
+
+and the script prints rates, time and function evaluations of both, side by side.
+torch's checker runs with its defaults (slow mode, eps=1e-6, atol=1e-5, rtol=1e-3).
+
+Usage::
+
+    python benchmarks/bench_torch_opdb.py --limit 60            # first 60 operators
+    python benchmarks/bench_torch_opdb.py --ops sin,tanh,matmul
+    python benchmarks/bench_torch_opdb.py                        # all (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections import defaultdict
+
+import torch
+
+import gradcheck.torch as gt
+
+BUGS = ("entry*(1+1e-3)", "all*1.01", "sign flip")
+MAX_ENTRIES = 400  # samples whose checked inputs are larger are skipped (time)
+
+
+def marked_failing(op, dtype) -> bool:
+    """Does op_db mark this operator's gradient test as expected to fail or skipped?"""
+    for info in list(op.decorators) + list(op.skips):
+        if getattr(info, "test_name", None) not in ("test_fn_grad", None):
+            continue
+        if getattr(info, "cls_name", None) not in ("TestBwdGradients", "TestGradients"):
+            continue
+        if getattr(info, "test_name", None) is None:
+            continue
+        dtypes = getattr(info, "dtypes", None)
+        if getattr(info, "device_type", None) not in (None, "cpu"):
+            continue
+        if dtypes is None or dtype in dtypes:
+            return True
+    return False
+
+
+def problem(op, dtype):
+    """(fn, inputs) for the op's first usable sample, or None."""
+    try:
+        samples = op.sample_inputs("cpu", dtype, requires_grad=True)
+        for s in samples:
+            tensors = [s.input] if isinstance(s.input, torch.Tensor) else []
+            if not tensors or not s.input.requires_grad or s.input.numel() == 0:
+                continue
+            if s.input.layout != torch.strided:  # sparse layouts: not this sweep
+                continue
+            extra = [a for a in s.args if isinstance(a, torch.Tensor) and a.requires_grad]
+            inputs = tensors + extra
+            if sum(t.numel() for t in inputs) > MAX_ENTRIES:
+                continue
+            args = list(s.args)
+            slots = [i for i, a in enumerate(args) if any(a is t for t in extra)]
+            kwargs, post = s.kwargs, s.output_process_fn_grad
+
+            def fn(x, *rest, args=args, slots=slots, kwargs=kwargs, post=post):
+                call = list(args)
+                for i, t in zip(slots, rest, strict=True):
+                    call[i] = t
+                # op_db's own wrapper (e.g. symmetrizing the input of cholesky)
+                return post(op.gradcheck_wrapper(op, x, *call, **kwargs))
+
+            fn.__name__ = op.name
+            return fn, inputs
+    except Exception:
+        return None
+    return None
+
+
+def planted(fn, inputs, bug):
+    """``fn`` with its gradient for the first input planted with ``bug``."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.enable_grad():
+        leaves = [t.detach().clone().requires_grad_() for t in inputs]
+        out = fn(*leaves)
+        g = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+        (d,) = torch.autograd.grad(out, leaves[:1], g, allow_unused=True)
+    if d is None or not torch.any(d != 0):
+        return None
+    if float(d.abs().max()) <= 1e3 * torch.finfo(d.dtype).eps * float(g.abs().max()):
+        return None  # a gradient at rounding level (corrcoef of one row is constant 1)
+    j = int(torch.argmax(d.abs().reshape(-1)))
+
+    class Planted(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *ts):
+            with torch.enable_grad():
+                ls = [t.detach().requires_grad_() for t in ts]
+                y = fn(*ls)
+            ctx.ls, ctx.y = ls, y
+            return y.detach()
+
+        @staticmethod
+        def backward(ctx, gy):
+            gs = torch.autograd.grad(ctx.y, ctx.ls, gy, allow_unused=True, retain_graph=True)
+            gs = [torch.zeros_like(t) if g is None else g for g, t in zip(gs, ctx.ls, strict=True)]
+            first = gs[0].clone(memory_format=torch.contiguous_format)
+            if bug == "entry*(1+1e-3)":
+                first.view(-1)[j] *= 1 + 1e-3
+            elif bug == "all*1.01":
+                first = first * 1.01
+            else:
+                first.view(-1)[j] *= -1
+            return (first, *gs[1:])
+
+    return Planted.apply
+
+
+def counted(fn):
+    calls = [0]
+
+    def wrapper(*args):
+        calls[0] += 1
+        return fn(*args)
+
+    wrapper.__name__ = getattr(fn, "__name__", "fn")
+    return wrapper, calls
+
+
+def ours(fn, inputs):
+    f, calls = counted(fn)
+    start = time.perf_counter()
+    try:
+        result = gt.check(f, *inputs)
+        verdict = "ok" if result.ok else (
+            "unresolved" if any("unresolved" in str(d).lower() or "inconclusive" in
+                                str(d).lower() for d in result.diagnosis) else "wrong")
+    except Exception as err:  # an error is neither a pass nor a catch
+        verdict = f"error:{type(err).__name__}"
+    return verdict, time.perf_counter() - start, calls[0]
+
+
+def theirs(fn, inputs):
+    f, calls = counted(fn)
+    start = time.perf_counter()
+    try:
+        ok = torch.autograd.gradcheck(f, tuple(inputs), raise_exception=False)
+        verdict = "ok" if ok else "wrong"
+    except Exception as err:
+        verdict = f"error:{type(err).__name__}"
+    return verdict, time.perf_counter() - start, calls[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=0, help="first N differentiable ops")
+    parser.add_argument("--ops", default="", help="comma-separated op names")
+    parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list gradcheck's misses and errors by operator")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    ops = [o for o in op_db if o.supports_autograd]
+    if args.ops:
+        wanted = set(args.ops.split(","))
+        ops = [o for o in ops if o.name in wanted]
+    if args.limit:
+        ops = ops[:args.limit]
+    stats: dict = defaultdict(lambda: defaultdict(int))
+    alarms: list[str] = []
+    misses: list[str] = []
+    for dtype in [getattr(torch, d) for d in args.dtypes.split(",")]:
+        dn = str(dtype).replace("torch.", "")
+        for op in ops:
+            if dtype not in op.supported_backward_dtypes("cpu"):
+                continue
+            built = problem(op, dtype)
+            if built is None:
+                continue
+            fn, inputs = built
+            marked = marked_failing(op, dtype)
+            for who, runner in (("gradcheck", ours), ("torch", theirs)):
+                verdict, seconds, calls = runner(fn, inputs)
+                s = stats[(dn, who, "correct")]
+                s["n"] += 1
+                s["seconds"] += seconds
+                s["evaluations"] += calls
+                if verdict.startswith("error"):
+                    s["errors"] += 1
+                    if who == "gradcheck":
+                        misses.append(f"{dn} {op.name} {verdict}")
+                elif verdict != "ok":
+                    key = "alarm (op_db marks failing)" if marked else (
+                        "unresolved" if verdict == "unresolved" else "false alarm")
+                    s[key] += 1
+                    if key == "false alarm" and who == "gradcheck":
+                        alarms.append(f"{dn} {op.name}")
+            try:
+                single = isinstance(fn(*inputs), torch.Tensor)
+            except Exception:
+                single = False
+            if not single:
+                continue
+            for bug in BUGS:
+                try:
+                    wrong = planted(fn, inputs, bug)
+                except Exception:
+                    wrong = None
+                if wrong is None:
+                    continue
+                for who, runner in (("gradcheck", ours), ("torch", theirs)):
+                    verdict, seconds, calls = runner(wrong, inputs)
+                    s = stats[(dn, who, bug)]
+                    s["n"] += 1
+                    s["seconds"] += seconds
+                    s["evaluations"] += calls
+                    s["caught"] += verdict not in ("ok",) and not verdict.startswith("error")
+                    s["errors"] += verdict.startswith("error")
+                    if who == "gradcheck" and (verdict == "ok" or verdict.startswith("error")):
+                        misses.append(f"{dn} {op.name} {bug} {verdict}")
+    print(f"{len(ops)} operators considered; first usable sample each, <= {MAX_ENTRIES} "
+          f"checked entries\n")
+    print(f"{'dtype':8} {'checker':10} {'case':16} {'n':>5} {'caught/alarms':>14} "
+          f"{'unresolved':>10} {'op_db-marked':>12} {'errors':>6} {'seconds':>8} "
+          f"{'evals':>8}")
+    for (dn, who, case), s in sorted(stats.items()):
+        hit = s["caught"] if case != "correct" else s["false alarm"]
+        print(f"{dn:8} {who:10} {case:16} {s['n']:5d} {hit:14d} {s['unresolved']:10d} "
+              f"{s['alarm (op_db marks failing)']:12d} {s['errors']:6d} "
+              f"{s['seconds']:8.1f} {s['evaluations']:8d}")
+    if alarms:
+        print("\ngradcheck false alarms:", ", ".join(alarms))
+    if args.verbose and misses:
+        print("\ngradcheck misses and errors:\n  " + "\n  ".join(misses))
+
+
+if __name__ == "__main__":
+    main()

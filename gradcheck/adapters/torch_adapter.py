@@ -1,0 +1,707 @@
+"""PyTorch code as the engine's problem: functions of tensors, ``autograd.Function``, ``nn.Module``.
+
+Imported only through :mod:`gradcheck.torch` (never by ``import gradcheck``). The
+analytic side is PyTorch's own autodiff: ``torch.autograd.grad`` with seeded cotangents
+(``ad="rev"``), forward AD with dual numbers (``ad="fwd"``: one forward pass per checked
+entry), or, for ``order=2``, the gradient of the gradient (``create_graph=True``), as
+``gradgradcheck`` checks it.
+
+How tensors are handled
+-----------------------
+* **Nothing of the user's changes**: every checked tensor is cloned (detached) once; the
+  user's tensors keep their values, ``requires_grad`` and ``.grad`` (gradients are taken
+  with ``torch.autograd.grad`` on private leaves, never ``.backward()``). Modules are
+  evaluated with ``torch.func.functional_call`` on cloned parameters and buffers, so
+  their parameters, buffers (BatchNorm's running statistics) and ``.grad`` stay as
+  they were.
+* **Devices**: the engine perturbs a host working copy of each checked tensor; on a CPU
+  the tensor handed to the function *shares memory* with it (no copy per evaluation);
+  on any other device a device twin is kept and only the changed entries are written
+  into it before each evaluation (one entry in full mode). The objective
+  ``Σ_k v_k · y_k`` is reduced on the device: one scalar comes back per evaluation,
+  plus, once, the analytic gradients and a sample of the outputs (their precision).
+* **dtypes**: float64 and float32 are evaluated in their own dtype (float32 first-class:
+  the tolerances follow the precision read from the outputs). float16 and bfloat16
+  inputs are evaluated in float32 when the function accepts it (the check then proves
+  the function's derivative, not its half-precision rounding; the result says so);
+  a float16-only function is differenced in float16 (coarse: what half precision can
+  resolve); a bfloat16-only function is refused with a clear error.
+* **Randomness**: every evaluation runs under ``torch.random.fork_rng`` with the same
+  seed, so dropout draws the same mask each time (the user's RNG state is untouched).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils._pytree as pytree
+from torch.autograd.gradcheck import GradcheckError as _TorchGradcheckError
+
+from gradcheck.adapters.framework_bridge import (
+    ArrayInput,
+    key_value,
+    leaf_names,
+    matches,
+    run_arrays,
+    sample,
+)
+from gradcheck.adapters.functions import arg_names
+from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
+from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import FAST_DIRECTIONS
+from gradcheck.results.result import CheckResult, GradientMismatch
+
+#: torch dtype -> the NumPy dtype of the host working copy.
+NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32,
+                torch.float16: np.float16}
+#: Half formats: evaluated in float32 when the function accepts it.
+HALF = (torch.float16, torch.bfloat16)
+ADS = ("rev", "fwd")
+#: The seed every evaluation's forked RNG starts from (dropout masks repeat).
+RNG_SEED = 20240607
+
+
+class GradcheckError(GradientMismatch, _TorchGradcheckError):
+    """A mismatch from the drop-ins: both an ``AssertionError`` and torch's ``GradcheckError``.
+
+    ``.result`` is the :class:`~gradcheck.results.result.CheckResult`.
+    """
+
+
+# ------------------------------------------------------------------ one checked tensor
+class _Slot:
+    """A checked tensor: host working array (perturbed by the engine) and its device twin.
+
+    ``dtype`` is the analytic side's dtype (the backward under test runs in it);
+    ``eval_dtype`` the one ``φ`` is evaluated in (float64 for a float32 tensor when the
+    function accepts it, as ``check_layer`` and ``check_function`` do); perturbed values
+    are always realized in ``dtype`` (float32 steps stay float32-representable).
+    """
+
+    def __init__(self, name: str, tensor: torch.Tensor, dtype: torch.dtype,
+                 role: str = "input", share: bool | None = None,
+                 eval_dtype: torch.dtype | None = None) -> None:
+        self.name, self.role, self.dtype = name, role, dtype
+        self.eval_dtype = eval_dtype or dtype
+        self.device = tensor.device
+        self.shape = tuple(tensor.shape)
+        self.original_dtype = tensor.dtype
+        self.base = tensor.detach().to(dtype=dtype).contiguous().clone()
+        twin = self.base.to(self.eval_dtype)
+        self.work = np.array(twin.cpu().numpy(), order="C", copy=True)  # 0-d stays 0-d
+        self.storage = np.dtype(NUMPY_DTYPES[dtype])
+        if self.device.type == "cpu" if share is None else share:
+            self.twin = torch.from_numpy(self.work)  # shares memory: perturbations show
+            self.last: np.ndarray | None = None
+        else:
+            self.twin = twin.clone()
+            self.last = self.work.copy()
+
+    def current(self) -> torch.Tensor:
+        """The device tensor holding the working array's current values."""
+        if self.last is not None:
+            flat, last = self.work.reshape(-1), self.last.reshape(-1)
+            changed = np.flatnonzero(flat != last)
+            if changed.size > max(1, flat.size // 8):
+                self.twin.copy_(torch.from_numpy(self.work).to(self.device))
+                last[:] = flat
+            elif changed.size:
+                idx = torch.from_numpy(changed).to(self.device)
+                self.twin.view(-1)[idx] = torch.from_numpy(flat[changed]).to(self.device)
+                last[changed] = flat[changed]
+        return self.twin
+
+    def leaf(self) -> torch.Tensor:
+        """A private leaf at the point, in the analytic dtype."""
+        return self.base.clone().requires_grad_(True)
+
+
+# ------------------------------------------------------------------ naming and selection
+def _is_float_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
+
+
+def _selected(named: list[tuple[str, Any]], wrt: str | Sequence[str] | None) -> list[bool]:
+    """Which leaves are checked: ``wrt`` names/globs; else ``requires_grad``; else all floats."""
+    floats = [_is_float_tensor(v) for _, v in named]
+    if wrt is not None:
+        patterns = [wrt] if isinstance(wrt, str) else list(wrt)
+        chosen = [f and matches(n, patterns) for (n, _), f in zip(named, floats, strict=True)]
+        unknown = [p for p in patterns if not any(matches(n, [p]) for n, _ in named)]
+        if unknown:
+            raise CheckInputError(f"wrt={unknown!r} matches no input; the inputs are "
+                                  f"{[n for n, _ in named]}")
+        return chosen
+    wanted = [f and v.requires_grad for (_, v), f in zip(named, floats, strict=True)]
+    return wanted if any(wanted) else floats
+
+
+def _complex_guard(named: list[tuple[str, Any]]) -> None:
+    for name, value in named:
+        if isinstance(value, torch.Tensor) and value.dtype.is_complex:
+            raise CheckTypeError(f"{name} is a complex tensor ({value.dtype}); gradcheck's "
+                                 f"PyTorch adapter checks real tensors: check the real and "
+                                 f"imaginary parts as two real inputs")
+
+
+# ------------------------------------------------------------------ evaluation
+@contextmanager
+def _same_randomness(devices: list[torch.device]) -> Any:
+    cuda = sorted({d.index or 0 for d in devices if d.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(RNG_SEED)
+        yield
+
+
+def _float_outputs(describe: str, out: Any) -> list[torch.Tensor]:
+    leaves = pytree.tree_leaves(out)
+    if any(isinstance(t, torch.Tensor) and t.dtype.is_complex for t in leaves):
+        raise CheckTypeError(f"{describe} returned a complex tensor; check real outputs "
+                             f"(e.g. torch.view_as_real(y))")
+    floats = [t for t in leaves if _is_float_tensor(t)]
+    if not floats:
+        raise CheckTypeError(f"{describe} returned no floating-point tensor "
+                             f"(got {type(out).__name__}); it must return a tensor or a "
+                             f"tuple/list/dict of tensors")
+    return floats
+
+
+class _Evaluation:
+    """The user's function over slots and constants, the objective and the analytic side."""
+
+    def __init__(self, fn: Callable[..., Any], describe: str, leaves: list[Any],
+                 spec: Any, slots: dict[int, _Slot], seed: int, promote: bool = False) -> None:
+        self.fn, self.describe, self.leaves, self.spec = fn, describe, leaves, spec
+        self.slots, self.seed = slots, seed
+        #: the constants as φ sees them: float32 tensors promoted with the inputs
+        self.eval_leaves = [l.to(torch.float64) if promote and isinstance(l, torch.Tensor)
+                            and l.dtype == torch.float32 else l for l in leaves]
+        self.devices = [s.device for s in slots.values()]
+        #: Does fn draw random numbers? Unknown (None) until the first call, which runs
+        #: under the forked, seeded RNG either way; on accelerators always assumed.
+        self.random: bool | None = None
+        self.skipped: list[int] = []  # outputs that do not require grad (not checked)
+        self.cotangents: list[torch.Tensor] = []
+
+    def call(self, values: Mapping[int, torch.Tensor], evaluated: bool = False
+             ) -> list[torch.Tensor]:
+        constants = self.eval_leaves if evaluated else self.leaves
+        filled = [values.get(i, leaf) for i, leaf in enumerate(constants)]
+        args, kwargs = pytree.tree_unflatten(filled, self.spec)
+        try:
+            if self.random is False:  # draws no random numbers: no RNG fork needed
+                out = self.fn(*args, **kwargs)
+            else:
+                with _same_randomness(self.devices):
+                    state = torch.random.get_rng_state() if self.random is None else None
+                    out = self.fn(*args, **kwargs)
+                    if state is not None:  # the first call tells whether fn draws any
+                        self.random = (any(d.type != "cpu" for d in self.devices)
+                                       or not torch.equal(state, torch.random.get_rng_state()))
+        except (CheckInputError, CheckTypeError):
+            raise
+        except Exception as err:
+            raise UserCodeError(f"{self.describe} raised {type(err).__name__}: {err}") from err
+        outs = _float_outputs(self.describe, out)
+        if self.cotangents and [tuple(o.shape) for o in outs] != [
+                tuple(v.shape) for v in self.cotangents]:
+            raise CheckInputError(f"{self.describe} returned outputs of shapes "
+                                  f"{[tuple(o.shape) for o in outs]}, earlier "
+                                  f"{[tuple(v.shape) for v in self.cotangents]}")
+        return outs
+
+    def draw_cotangents(self, outs: list[torch.Tensor]) -> None:
+        rng = stream(self.seed, "upstream")
+        self.cotangents = [torch.from_numpy(rng.standard_normal(tuple(o.shape))).to(
+            device=o.device, dtype=o.dtype) for o in outs]
+
+    def phi(self, grad_mode: bool) -> float:
+        values = {i: s.current() for i, s in self.slots.items()}
+        with torch.set_grad_enabled(grad_mode):
+            outs = self.call(values, evaluated=True)
+            total = None
+            for v, y in zip(self.cotangents, outs, strict=True):
+                acc = _accumulator(y)
+                term = (v.detach().to(acc) * y.detach().to(acc)).sum()
+                total = term if total is None else total + term.to(total.device)
+        return float(total.item())
+
+    def scale(self, outs: list[torch.Tensor]) -> float:
+        return float(sum(float((v.to(_accumulator(y)) * y.detach().to(_accumulator(y)))
+                               .abs().sum().item())
+                         for v, y in zip(self.cotangents, outs, strict=True)))
+
+    def reverse(self) -> tuple[list[torch.Tensor], list[np.ndarray]]:
+        leaves = {i: s.leaf() for i, s in self.slots.items()}
+        with torch.enable_grad():
+            outs = self.call(leaves)
+            if not self.cotangents:
+                self.draw_cotangents(outs)
+            pairs = [(y, v) for y, v in zip(outs, self.cotangents, strict=True)
+                     if y.requires_grad]
+            if pairs and len(pairs) < len(outs):
+                # outputs the function declares non-differentiable (native_layer_norm's
+                # mean and rstd, mark_non_differentiable): left out of φ, as torch does
+                self.skipped = [k for k, y in enumerate(outs) if not y.requires_grad]
+                self.cotangents = [v if y.requires_grad else torch.zeros_like(v)
+                                   for y, v in zip(outs, self.cotangents, strict=True)]
+            grads: Sequence[torch.Tensor | None] = [None] * len(leaves)
+            if pairs:
+                try:
+                    grads = torch.autograd.grad([y for y, _ in pairs], list(leaves.values()),
+                                                grad_outputs=[v for _, v in pairs],
+                                                allow_unused=True)
+                except Exception as err:
+                    raise UserCodeError(f"the backward of {self.describe} raised "
+                                        f"{type(err).__name__}: {err}") from err
+        self._require_unmutated(leaves)
+        return outs, [_host(g, s) for g, s in zip(grads, self.slots.values(), strict=True)]
+
+    def forward(self) -> tuple[list[torch.Tensor], list[np.ndarray]]:
+        """Forward AD: entry ``i`` of the gradient is ``Σ_k v_k · (J_k e_i)``."""
+        import torch.autograd.forward_ad as fwad
+
+        with torch.no_grad():
+            outs = self.call({i: s.base for i, s in self.slots.items()})
+        if not self.cotangents:
+            self.draw_cotangents(outs)
+        grads = []
+        for i, slot in self.slots.items():
+            flat = np.zeros(slot.work.size)
+            primal = slot.base.detach()
+            for j in range(slot.work.size):
+                basis = torch.zeros_like(primal).view(-1)
+                basis[j] = 1
+                with fwad.dual_level():
+                    values = {k: s.base.detach() for k, s in self.slots.items()}
+                    values[i] = fwad.make_dual(primal, basis.view(primal.shape))
+                    try:
+                        ys = self.call(values)
+                    except UserCodeError:
+                        raise
+                    total = 0.0
+                    for v, y in zip(self.cotangents, ys, strict=True):
+                        tangent = fwad.unpack_dual(y).tangent
+                        if tangent is not None:
+                            total += float((v.to(_accumulator(y)) *
+                                            tangent.to(_accumulator(y))).sum().item())
+                flat[j] = total
+            grads.append(flat.reshape(slot.work.shape))
+        return outs, grads
+
+    def _require_unmutated(self, leaves: Mapping[int, torch.Tensor]) -> None:
+        for i, leaf in leaves.items():
+            slot = self.slots[i]
+            if not torch.equal(leaf.detach(), slot.base):
+                raise CheckInputError(f"{self.describe} modified its input {slot.name} in "
+                                      f"place; the checker needs a pure function: clone the "
+                                      f"input before modifying it (x = x.clone())")
+
+
+def _accumulator(y: torch.Tensor) -> torch.dtype:
+    return torch.float32 if y.device.type == "mps" else torch.float64
+
+
+def _host(g: torch.Tensor | None, slot: _Slot) -> np.ndarray:
+    if g is None:
+        return np.zeros(slot.shape)
+    return g.detach().to(torch.float64).cpu().numpy().reshape(slot.shape)
+
+
+def _nudged(slots: Mapping[int, _Slot], seed: int) -> dict[int, torch.Tensor]:
+    """The evaluation point moved by a float64-only nudge (not float32-representable).
+
+    Outputs there show whether the function really computes in float64: a copy-like op
+    (``clone``, ``flip``) returns float32-representable values at a float32 point even in
+    float64, which would otherwise read as float32 precision.
+    """
+    rng = stream(seed, "shifted input", 7)
+    out = {}
+    for i, s in slots.items():
+        t = s.current()
+        noise = torch.from_numpy(rng.standard_normal(s.shape)).to(device=t.device,
+                                                                   dtype=t.dtype)
+        out[i] = t + 1e-7 * noise * t.abs().clamp(min=1.0)
+    return out
+
+
+def _seen(outs: list[torch.Tensor]) -> np.ndarray:
+    parts = []
+    for y in outs:
+        flat = y.detach().reshape(-1)
+        if flat.numel() > 4096:
+            idx = torch.linspace(0, flat.numel() - 1, 4096, device=flat.device).long()
+            flat = flat[idx]
+        parts.append(sample(flat.to(torch.float64).cpu().numpy()))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+# ------------------------------------------------------------------ the check
+def _options(mode: str, rtol: float | None, atol: float | None, eps: float | None,
+             method: str, seed: int, directions: int) -> dict[str, Any]:
+    return dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
+                directions=directions)
+
+
+def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: int,
+                       seed: int, describe: str) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """``x -> vᵀ ∂fn/∂x`` for the checked positional arguments (``create_graph=True``).
+
+    Checking this function's gradient is checking the gradient of the gradient (the
+    Hessian-vector products ``wᵀ ∂(vᵀJ)/∂x``), which is what ``gradgradcheck`` does.
+    """
+    cotangents: list[torch.Tensor] = []
+
+    def grad_of(*args: Any) -> tuple[torch.Tensor, ...]:
+        with torch.enable_grad():
+            args = list(args)
+            for i in checked:
+                if not args[i].requires_grad:
+                    args[i] = args[i].detach().requires_grad_(True)
+            outs = _float_outputs(describe, fn(*args))
+            if not cotangents:
+                rng = stream(seed, "upstream", 2)
+                cotangents.extend(torch.from_numpy(rng.standard_normal(tuple(o.shape))).to(
+                    device=o.device, dtype=o.dtype) for o in outs)
+            pairs = [(y, v) for y, v in zip(outs, cotangents, strict=True) if y.requires_grad]
+            grads = torch.autograd.grad([y for y, _ in pairs], [args[i] for i in checked],
+                                        grad_outputs=[v for _, v in pairs],
+                                        create_graph=True, allow_unused=True,
+                                        materialize_grads=True)
+        return tuple(grads)
+
+    grad_of.__name__ = f"grad({getattr(fn, '__name__', 'fn')})"
+    return grad_of
+
+
+def _label_of(fn: Callable[..., Any]) -> str:
+    owner = getattr(fn, "__self__", None)  # MyFunction.apply: name the Function
+    if isinstance(owner, type):
+        return f"{owner.__name__}.{getattr(fn, '__name__', 'apply')}"
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None = None,
+          names: Sequence[str] | None = None, wrt: str | Sequence[str] | None = None,
+          ad: str = "rev", order: int = 1, promote: bool = True, mode: str = "auto",
+          rtol: float | None = None, atol: float | None = None, eps: float | None = None,
+          method: str = "central", seed: int = 0, directions: int = FAST_DIRECTIONS,
+          _kind: str = "torch.check",
+          _label: str | None = None, _grad_mode: bool = False) -> CheckResult:
+    """Check PyTorch's gradients of ``fn(*inputs, **kwargs)`` against finite differences.
+
+    Parameters
+    ----------
+    fn : callable
+        A function of tensors (``MyFunction.apply``, a lambda, a module's forward)
+        returning a tensor or a tuple/list/dict of tensors (non-float outputs ignored).
+    *inputs : tensors, or tuples/lists/dicts of tensors, or constants
+        Float tensors with ``requires_grad`` are checked (all float tensors when none
+        has it); integer tensors and other values are passed through as constants.
+    kwargs : mapping, optional
+        Keyword arguments, checked by the same rule and named by their keys.
+    names : sequence of str, optional
+        Names of the positional inputs (default ``arg0``, ``arg1``, ...; nested entries
+        add their keys: ``arg1.W``, ``arg0[0]``).
+    wrt : str or sequence of str, optional
+        Names or globs (``"arg1.*"``) of the inputs to check; overrides ``requires_grad``.
+    ad : "rev" | "fwd"
+        Reverse mode (``torch.autograd.grad``) or forward mode (dual numbers; the
+        function must support forward AD; one forward pass per checked entry).
+    order : 1 | 2
+        ``2`` checks the gradient of the gradient (``create_graph=True``) with seeded
+        cotangents, as ``gradgradcheck`` does.
+    promote : bool
+        Difference float32 (and half) inputs through a float64 evaluation of the same
+        function when it accepts one (steps stay float32-representable; the backward
+        under test still runs in the tensor's dtype and is judged at its precision), as
+        ``check_layer``/``check_function`` do: float32 rounding of ``Σ v·y`` over many
+        outputs then no longer hides errors of 1e-3. ``False``: difference in the
+        tensor's own dtype (a kernel without a float64 path falls back to it anyway).
+    mode, rtol, atol, eps, method, seed, directions
+        As for every check (:mod:`gradcheck.adapters.checks`); defaults need no tuning
+        in float64 or float32.
+
+    Returns
+    -------
+    CheckResult
+        Tensors named as above; ``.ok``, ``.tensors``, ``.worst``, ``.diagnosis``.
+
+    >>> import torch
+    >>> x = torch.randn(3, dtype=torch.float32, requires_grad=True)
+    >>> check(torch.sin, x).ok
+    True
+    """
+    start = time.perf_counter()
+    if not callable(fn):
+        raise CheckTypeError(f"fn must be callable, got {type(fn).__name__}")
+    if ad not in ADS:
+        raise CheckInputError(f"ad={ad!r} is not one of {ADS}")
+    if order not in (1, 2):
+        raise CheckInputError(f"order={order!r}: gradcheck checks order 1 or 2")
+    if order == 2 and ad == "fwd":
+        raise CheckInputError("order=2 is checked in reverse mode (ad='rev'), as "
+                              "gradgradcheck does")
+    kwargs = dict(kwargs or {})
+    label = _label or _label_of(fn)
+    describe = f"{label}"
+    flat, spec = pytree.tree_flatten_with_path((tuple(inputs), kwargs))
+    named = list(zip(leaf_names(flat, arg_names(len(inputs), names)),
+                     [value for _, value in flat], strict=True))
+    _complex_guard(named)
+    chosen = _selected(named, wrt)
+    leaves = [value.detach().clone() if isinstance(value, torch.Tensor) else value
+              for _, value in named]
+    if order == 2:
+        positional = [i for i, c in enumerate(chosen) if c and len(flat[i][0]) == 2
+                      and key_value(flat[i][0][0]) == 0]
+        if len(positional) != sum(chosen) or kwargs or len(flat) != len(inputs):
+            raise CheckInputError("order=2 checks top-level positional tensors only; pass "
+                                  "each checked tensor as its own positional argument")
+        inner = _gradient_function(fn, positional, len(inputs), seed, describe)
+        # private clones: requires_grad marks what the inner check differentiates
+        grad_inputs = [leaf.requires_grad_(chosen[i]) if _is_float_tensor(leaf) else leaf
+                       for i, leaf in enumerate(leaves)]
+        return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
+                     promote=promote, mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
+                     directions=directions, _kind=f"{_kind}(order=2)",
+                     _label=f"grad of {label}", _grad_mode=True)
+    spec = pytree.tree_structure((tuple(inputs), kwargs))
+    notes: list[str] = []
+    halves_present = any(c and v.dtype in HALF for (_, v), c in zip(named, chosen, strict=True))
+    widenable = any(c and v.dtype in (torch.float32, *HALF)
+                    for (_, v), c in zip(named, chosen, strict=True))
+    attempts = [(True, True)] if promote and widenable else []
+    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
+    for k, (eval_half, widen) in enumerate(attempts):
+        slots: dict[int, _Slot] = {}
+        for i, ((name, value), c) in enumerate(zip(named, chosen, strict=True)):
+            if not c:
+                continue
+            dtype = value.dtype
+            if dtype in HALF:
+                if eval_half:
+                    dtype = torch.float32
+                elif dtype == torch.bfloat16:
+                    raise CheckTypeError(f"{describe} rejected float32 for the bfloat16 "
+                                         f"input {name}; gradcheck differences bfloat16 code "
+                                         f"through a float32 evaluation: make the function "
+                                         f"accept float32 inputs")
+            wide = torch.float64 if widen and dtype == torch.float32 else dtype
+            slots[i] = _Slot(name, value, dtype, eval_dtype=wide)
+        evaluation = _Evaluation(fn, describe, leaves, spec, slots, seed, promote=widen)
+        halves = [s.name for s in slots.values() if s.original_dtype in HALF]
+        try:
+            outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
+            evaluated, seen = outs, _seen(outs)
+            if widen:
+                with torch.set_grad_enabled(_grad_mode):
+                    evaluated = evaluation.call({i: s.current() for i, s in slots.items()},
+                                                evaluated=True)
+                    seen = np.concatenate([_seen(evaluated),
+                                           _seen(evaluation.call(_nudged(slots, seed),
+                                                                 evaluated=True))])
+            break
+        except (UserCodeError, RuntimeError):
+            if k == len(attempts) - 1:
+                raise
+    if widen:
+        names_32 = [s.name for s in slots.values() if s.eval_dtype != s.dtype]
+        notes.append(f"{', '.join(names_32)}: float32 differenced through a float64 evaluation "
+                     f"of the same function (steps float32-representable), the float32 "
+                     f"backward judged at float32 precision; promote=False differences in "
+                     f"float32")
+    if evaluation.skipped:
+        notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
+                     f"non-differentiable by the function): not checked, as torch does")
+    if halves and eval_half:
+        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
+                     f"(the function's derivative is checked, not its half-precision "
+                     f"rounding)")
+    elif halves:
+        notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
+                     f"(coarse: what half precision resolves)")
+    arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
+                         grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
+              for s, g in zip(slots.values(), grads, strict=True)]
+    declared = np.dtype(NUMPY_DTYPES.get(
+        max((o.dtype for o in evaluated), key=lambda d: torch.finfo(d).eps), np.float64))
+    return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
+                      arrays, seen=seen, declared=declared,
+                      noise=evaluation.scale(evaluated),
+                      options=_options(mode, rtol, atol, eps, method, seed, directions),
+                      notes=notes, start=start)
+
+
+def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = None,
+                 wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
+                 promote: bool = True,
+                 mode: str = "auto", rtol: float | None = None, atol: float | None = None,
+                 eps: float | None = None, method: str = "central", seed: int = 0,
+                 directions: int = FAST_DIRECTIONS) -> CheckResult:
+    """Check an ``nn.Module``'s parameter gradients (and input gradients) at ``inputs``.
+
+    Parameters are named as ``module.named_parameters()`` names them (``"0.weight"``);
+    inputs with ``requires_grad`` are checked too (``arg0``, ...). The module is
+    evaluated with ``torch.func.functional_call`` on clones of its parameters and
+    buffers: its parameters, buffers and ``.grad`` are unchanged afterwards.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    *inputs : tensors or constants
+        The forward's positional arguments.
+    kwargs, wrt, ad, order, promote, mode, rtol, atol, eps, method, seed, directions
+        As for :func:`check`; ``wrt`` globs see parameter names (``"*.weight"``) and
+        ``arg0``...
+
+    Returns
+    -------
+    CheckResult
+
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> check_module(torch.nn.Linear(3, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)).ok
+    True
+    """
+    from torch.func import functional_call
+
+    if not isinstance(module, torch.nn.Module):
+        raise CheckTypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    params = {k: p for k, p in module.named_parameters() if p.requires_grad}
+    frozen = {k: p.detach().clone() for k, p in module.named_parameters()
+              if not p.requires_grad}
+    buffers = {k: b.detach().clone() for k, b in module.named_buffers()}
+    n = len(inputs)
+
+    def forward(*args: Any, **kw: Any) -> Any:
+        values = dict(zip(params, args[n:], strict=True))
+        wide = any(v.dtype == torch.float64 for v in values.values())
+        rest = {k: b.to(torch.float64) if wide and b.dtype == torch.float32 else b
+                for k, b in {**frozen, **buffers}.items()}  # a float64 evaluation: widen all
+        return functional_call(module, {**values, **rest}, tuple(args[:n]), kw)
+
+    names = [f"arg{i}" for i in range(n)] + list(params)
+    if wrt is None:
+        wanted = [nm for nm, x in zip(names, inputs, strict=False)
+                  if _is_float_tensor(x) and x.requires_grad] + list(params)
+        wrt = wanted or None
+    label = type(module).__name__
+    return check(forward, *inputs, *(p.detach() for p in params.values()), kwargs=kwargs,
+                 names=names, wrt=wrt, ad=ad, order=order, promote=promote, mode=mode,
+                 rtol=rtol, atol=atol,
+                 eps=eps, method=method, seed=seed, directions=directions,
+                 _kind="torch.check_module", _label=label)
+
+
+# ------------------------------------------------------------------ drop-ins
+def _as_tuple(inputs: Any) -> tuple[Any, ...]:
+    return (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+
+
+def _verdict(results: list[CheckResult], raise_exception: bool) -> bool:
+    for result in results:
+        if not result.ok:
+            if raise_exception:
+                raise GradcheckError(result)
+            return False
+    return True
+
+
+def _drop_in_tolerances(use_given: bool, rtol: float, atol: float
+                        ) -> tuple[float | None, float | None]:
+    return (rtol, atol) if use_given else (None, None)
+
+
+def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
+              nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+              check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+              check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
+              check_backward_ad: bool = True, fast_mode: bool = False,
+              masked: bool | None = None, use_given_tolerances: bool = False,
+              seed: int = 0) -> bool:
+    """Drop-in for ``torch.autograd.gradcheck``: same signature, same return convention.
+
+    Returns ``True``, or raises :class:`GradcheckError` (an ``AssertionError`` and torch's
+    ``GradcheckError``, a ``RuntimeError``) carrying ``.result``; with
+    ``raise_exception=False`` returns ``False`` instead. Inputs with ``requires_grad``
+    are checked, in their own dtype (float32 too, with no tolerance to tune).
+
+    How torch's arguments are used:
+
+    * ``fast_mode=True`` -> ``mode="fast"`` (random directions, localized on failure);
+      otherwise ``mode="auto"`` (every entry up to 2048 checked entries);
+    * ``check_backward_ad`` (reverse mode) and ``check_forward_ad`` (forward mode) select
+      which derivatives are checked;
+    * ``atol`` and ``rtol`` are **ignored** unless ``use_given_tolerances=True`` (then
+      they override the relative and absolute floors; the finite-difference error
+      estimate is still added): torch's values are tuned for float64 and would make
+      float32 checks fail or pass by accident;
+    * ``eps`` is **ignored**: the step follows the precision read from the outputs;
+    * ``nondet_tol``, ``check_undefined_grad``, ``check_grad_dtypes``,
+      ``check_batched_grad``, ``check_batched_forward_grad`` and ``masked`` are accepted
+      and ignored (nondeterminism is always detected and reported).
+
+    >>> import torch
+    >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    >>> gradcheck(torch.tanh, (x,))
+    True
+    """
+    __tracebackhide__ = True
+    r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
+    ads = [ad for ad, on in (("rev", check_backward_ad), ("fwd", check_forward_ad)) if on]
+    mode = "fast" if fast_mode else "auto"
+    results = [check(func, *_as_tuple(inputs), ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
+                     _kind="torch.gradcheck") for ad in ads]
+    return _verdict(results, raise_exception)
+
+
+def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = None, *,
+                  eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  gen_non_contig_grad_outputs: bool = False, raise_exception: bool = True,
+                  nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+                  check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+                  check_fwd_over_rev: bool = False, check_rev_over_rev: bool = True,
+                  fast_mode: bool = False, masked: bool = False,
+                  use_given_tolerances: bool = False, seed: int = 0) -> bool:
+    """Drop-in for ``torch.autograd.gradgradcheck``: the gradient of the gradient.
+
+    Checks ``x -> vᵀ ∂func/∂x`` (built with ``create_graph=True``; ``v`` = ``grad_outputs``
+    or seeded Gaussian cotangents) against finite differences of that first-order
+    gradient, with the double-backward as the analytic side: every entry of
+    ``wᵀ ∂(vᵀJ)/∂x`` for a seeded ``w`` (Hessian-vector products). Return convention and
+    the use of torch's arguments as in :func:`gradcheck`; ``check_fwd_over_rev``,
+    ``gen_non_contig_grad_outputs`` are accepted and ignored.
+
+    >>> import torch
+    >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    >>> gradgradcheck(lambda t: (t ** 3).sum(), (x,))
+    True
+    """
+    __tracebackhide__ = True
+    r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
+    args = _as_tuple(inputs)
+    mode = "fast" if fast_mode else "auto"
+    if grad_outputs is None:
+        fn = func
+    else:
+        given = [g.detach() for g in _as_tuple(grad_outputs) if g is not None]
+
+        def fn(*xs: Any) -> Any:  # the gradient function below uses its own cotangents:
+            outs = _float_outputs("func", func(*xs))  # fold the given ones into the output
+            return sum((o * g.to(o.dtype)).sum() for o, g in zip(outs, given, strict=True))
+        fn.__name__ = getattr(func, "__name__", "func")
+    if not check_rev_over_rev:
+        return True
+    result = check(fn, *args, order=2, mode=mode, rtol=r, atol=a, seed=seed,
+                   _kind="torch.gradgradcheck")
+    return _verdict([result], raise_exception)
+
+
+__all__ = ["GradcheckError", "check", "check_module", "gradcheck", "gradgradcheck"]

@@ -1,0 +1,35 @@
+"""``gradcheck.jax``: check JAX code with gradcheck's engine (needs ``jax``).
+
+A drop-in for ``jax.test_util.check_grads`` (change one import line) and a check that
+names the leaf and entry at fault:
+
+>>> from gradcheck.jax import check_grads     # was: from jax.test_util import check_grads
+>>> import jax.numpy as jnp
+>>> check_grads(jnp.sin, (jnp.arange(4.0),), order=1, modes=("rev",))
+
+This module imports nothing heavy itself: JAX is imported on first use of a name below
+(``import gradcheck`` never imports JAX). See :mod:`gradcheck.adapters.jax_adapter` for
+pytrees, immutable arrays and the ``jax_enable_x64`` rule.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradcheck.adapters.jax_adapter import check, check_grads
+
+__all__ = ["check", "check_grads"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'gradcheck.jax' has no attribute {name!r}")
+    value = getattr(importlib.import_module("gradcheck.adapters.jax_adapter"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
