@@ -347,14 +347,16 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
     elif sampled_wrong >= MANY_WRONG:
         out.n_wrong = round(sampled_wrong / sample.size * target.size)
         notes.append(f"fast mode: {target.name}: {sampled_wrong} of {sample.size} sampled "
-                     f"entries wrong, about {out.n_wrong} of {target.size} in all")
+                     f"entries wrong, an estimated {out.n_wrong} of {target.size} in all "
+                     f"(mode='full' counts them)")
     else:
         found, capped = _bisect(target, order, prober, check, floor, rng, out)
         estimate = sampled_wrong / sample.size * target.size
         out.n_wrong = max(found, int(out.wrong.sum()), round(estimate) if capped else 0)
         if capped:
-            notes.append(f"fast mode: {target.name}: localized {found} wrong entries, then "
-                         f"stopped (cap {MAX_LOCALIZED}); about {out.n_wrong} wrong in all")
+            notes.append(f"fast mode: {target.name}: at least {found} wrong entries "
+                         f"(localization stopped at its cap of {MAX_LOCALIZED}; "
+                         f"mode='full' counts them all)")
     if out.n_wrong == 0 and out.kink.any():
         # One-sided directional derivatives across several kinks bound only a convex
         # combination; every entry probed on its own has a valid subgradient.
