@@ -518,28 +518,73 @@ def _take(out: Judged, items: np.ndarray, again: Judged, mask: np.ndarray) -> No
     out.hull[items] = False if again.hull is None else again.hull[mask]
 
 
+@dataclass(frozen=True)
+class _Bar:
+    """What each item must resolve, and how sharply (see :func:`judge_resolving`)."""
+
+    analytic: np.ndarray  # the claimed value per item
+    scale_floor: float
+    floors_resolve: bool
+    precision: Precision
+
+    def resolution(self, judged: Judged, items: np.ndarray) -> np.ndarray:
+        """Tolerance over what each item must resolve (0 = perfect; ∞ where nothing sets a
+        size; NaN fails every comparison). ``judged`` holds exactly the ``items``."""
+        a = self.analytic[items]
+        # the one-sided derivatives set the size only at a kink (elsewhere, at a step
+        # too coarse for the function, they can be garbage of any size)
+        sides = np.where(judged.kink, np.nan_to_num(np.maximum(np.abs(a + judged.left),
+                                                               np.abs(a + judged.right))), 0.0)
+        need = np.maximum.reduce([np.abs(a), np.abs(a + judged.error), sides,
+                                  np.full(a.size, self.scale_floor)])
+        tolerance = judged.tolerance if self.floors_resolve else judged.estimate
+        assert tolerance is not None
+        if judged.hull is not None:  # a hull pass away from a kink is as sharp as its gap
+            gap = np.nan_to_num(np.abs(judged.right - judged.left))
+            tolerance = tolerance + np.where(judged.hull & ~judged.kink, gap, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(need > 0, tolerance / need, np.inf)
+
+    def unresolved(self, judged: Judged, items: np.ndarray) -> np.ndarray:
+        shrunk = judged.shrunk if judged.shrunk is not None else np.zeros(items.size, bool)
+        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, RESOLUTION)
+        return ~(self.resolution(judged, items) <= limit)
+
+    def zero(self, judged: Judged, items: np.ndarray) -> np.ndarray:
+        """A claimed exact zero that differences confirm to within ZERO_GRADIENT·√eps in
+        absolute terms: where the check has no (or only a tiny) scale (x² at 0, x³ at
+        1e-7) nothing else can be relative; a gradient hidden under a large φ leaves a far
+        larger estimate, and stays unresolved."""
+        estimate = judged.estimate
+        assert estimate is not None
+        return ((self.analytic[items] == 0) & (np.abs(judged.error) <= estimate)
+                & (estimate <= ZERO_GRADIENT * self.precision.atol))
+
+
 def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np.ndarray,
                     magnitude: np.ndarray, noise: float, precision: Precision, *,
                     step: float, min_step: float, rtol: float, atol: float,
                     scale_floor: float, refine_all: bool = False,
                     floors_resolve: bool = True) -> Judged:
-    """:func:`judge_shrinking`, then larger steps for items the estimate cannot resolve.
+    """:func:`judge_shrinking`, then other steps for items the tolerance cannot resolve.
 
-    An item *agrees* only when its finite-difference error estimate (rounding and
-    truncation, ``Judged.estimate``) is at most :data:`RESOLUTION` times what it must
-    resolve: ``max(|analytic|, |numeric|, |one-sided derivatives|, scale_floor)``
-    (:data:`KINK_RESOLUTION` inside a kink's hull, or where the verdict came from a smaller
-    step because a kink lies within the first). Otherwise a sign flip or a zero
-    gradient could hide inside the tolerance (a large value next to a small variation:
-    ``1e10 + Σx²``). Rounding falls like ``1/h``, so such items — and those resolved only
-    coarsely, above :data:`FINE_RESOLUTION`, where a 1 % error could hide — are judged
-    again at steps :data:`RAISE_RATIO` times larger, up to :data:`MAX_RELATIVE_STEP`, for
-    as long as each larger step sharpens the estimate. A verdict there replaces the first
-    when it is sharper, not at a kink, and consistent with the first measurement (the
-    two errors differ by less than the sum of their tolerances: a wrong gradient's error
-    stays put, a step too large for the function moves it). Items still unresolved (or
-    whose larger steps leave the function's domain) are marked ``unresolved``: not
-    wrong, and never an agreement. Wrong items stay wrong.
+    An item *agrees* only when its tolerance (``Judged.estimate``, rounding and
+    truncation, plus the floors when ``floors_resolve``; a hull pass away from a kink
+    adds its gap) is at most :data:`RESOLUTION` times what it must resolve:
+    ``max(|analytic|, |numeric|, scale_floor)`` (and the one-sided derivatives at a kink,
+    where :data:`KINK_RESOLUTION` applies, as it does where the verdict came from a
+    smaller step). Otherwise a sign flip or a zero gradient could hide inside the
+    tolerance (a large value next to a small variation: ``1e10 + Σx²``). Rounding falls
+    like ``1/h``, so such items — and those resolved only above
+    :data:`FINE_RESOLUTION`, where a 1 % error could hide — are judged again at steps
+    :data:`RAISE_RATIO` times larger, up to :data:`MAX_RELATIVE_STEP`; those still
+    unresolved (truncation-bound: a step far above the function's scale) at smaller
+    steps. A verdict there replaces the first when it is sharper, not at a kink, and
+    consistent with the first measurement (the two errors differ by less than the sum of
+    their tolerances: a wrong gradient's error stays put, a step too large for the
+    function moves it). Items still unresolved (or whose steps leave the function's
+    domain), and wrong items a smaller step contradicted without settling, are marked
+    ``unresolved``: not wrong, and never an agreement. Other wrong items stay wrong.
 
     Parameters
     ----------
@@ -547,63 +592,28 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
         The claimed value per item (an entry's gradient, or ``g·u`` for a direction).
     magnitude : ndarray
         As for :func:`judge` (``|a_i|``, or ``Σ|a_i u_i|`` for a direction).
+    scale_floor : float
+        The least size an item must resolve: the tensor's RMS gradient (entries) or the
+        direction's expected ``|g·u|`` (fast mode), so entries whose true value is 0 are
+        judged against the tensor's scale instead of their own.
     floors_resolve : bool
         Count the ``rtol``/``atol`` floors into the resolution (True when they are the
         precision table's defaults: a default floor as wide as the gradient — ``rtol`` of
         a noisy float32 φ times a long direction's ``Σ|a_i u_i|`` — resolves nothing);
         False when the user chose them.
-    scale_floor : float
-        The least size an item must resolve: the tensor's RMS gradient (entries) or the
-        direction's expected ``|g·u|`` (fast mode), so entries whose true value is 0 are
-        judged against the tensor's scale instead of their own.
     """
     out = judge_shrinking(probe_at, magnitude, noise, precision, step=step, min_step=min_step,
                           rtol=rtol, atol=atol, refine_all=refine_all)
-
-    def resolution(judged: Judged, items: np.ndarray) -> np.ndarray:
-        """Error estimate over what the item must resolve (0 = perfect; NaN fails)."""
-        a = analytic[items]
-        # the one-sided derivatives set the size only at a kink (elsewhere, at a step
-        # too coarse for the function, they can be garbage of any size)
-        sides = np.where(judged.kink, np.nan_to_num(np.maximum(np.abs(a + judged.left),
-                                                               np.abs(a + judged.right))), 0.0)
-        need = np.maximum.reduce([np.abs(a), np.abs(a + judged.error), sides,
-                                  np.full(a.size, scale_floor)])
-        estimate = judged.tolerance if floors_resolve else judged.estimate
-        if judged.hull is not None:  # a hull pass away from a kink is only as sharp as its gap
-            gap = np.nan_to_num(np.abs(judged.right - judged.left))
-            estimate = estimate + np.where(judged.hull & ~judged.kink, gap, 0.0)  # type: ignore[operator]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(need > 0, estimate / need, np.inf)  # type: ignore[operator]
-
-    def unresolved(judged: Judged, items: np.ndarray) -> np.ndarray:
-        shrunk = judged.shrunk if judged.shrunk is not None else np.zeros(items.size, bool)
-        limit = np.where(judged.kink | shrunk, KINK_RESOLUTION, RESOLUTION)
-        return ~(resolution(judged, items) <= limit)
-
-    def zero_within_estimate(judged: Judged, items: np.ndarray) -> np.ndarray:
-        # A claimed exact zero where the check has no (or only a tiny) scale (x² at 0,
-        # x³ at 1e-7) has nothing to be relative to: it agrees when the differences
-        # confirm it to within ZERO_GRADIENT·√eps in absolute terms. A gradient hidden
-        # under a large φ leaves a far larger estimate, and stays unresolved.
-        return ((analytic[items] == 0) & (np.abs(judged.error) <= judged.estimate)
-                & (judged.estimate <= ZERO_GRADIENT * precision.atol))  # type: ignore[operator]
-
+    bar = _Bar(analytic, scale_floor, floors_resolve, precision)
     every = np.arange(magnitude.size)
-    if out.contested is not None and out.contested.any():
-        out.wrong &= ~out.contested
-    pending = (unresolved(out, every) & ~out.wrong) | (
-        out.contested if out.contested is not None else False)
-    zero = zero_within_estimate(out, every)
+    contested = out.contested if out.contested is not None else np.zeros(every.size, bool)
+    out.wrong &= ~contested
+    pending = (bar.unresolved(out, every) & ~out.wrong) | contested
+    zero = bar.zero(out, every)
     base_error, base_tolerance = out.error.copy(), out.tolerance.copy()
-    # Unresolved items must be resolved; coarsely resolved ones (above FINE_RESOLUTION:
-    # a 1 % error would hide) are sharpened where a larger step can. A kink is judged at
-    # its own step: a larger one would only straddle more of the function.
-    retry = np.flatnonzero((pending | (resolution(out, every) > FINE_RESOLUTION))
-                           & ~out.wrong & ~out.kink)
 
     def climb(retry: np.ndarray, steps: Iterable[float]) -> None:
-        """Re-judge ``retry`` along ``steps`` while each step sharpens the estimate."""
+        """Re-judge ``retry`` along ``steps`` while each step sharpens the resolution."""
         for s in steps:
             if not retry.size:
                 return
@@ -622,24 +632,23 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
             consistent = (np.abs(again.error - base_error[items])
                           <= base_tolerance[items] + again.tolerance)
             sharper = (~again.kink & consistent
-                       & (resolution(again, items) < resolution(out, every)[items]))
+                       & (bar.resolution(again, items) < bar.resolution(out, every)[items]))
             _take(out, items[sharper], again, sharper)
             out.shrunk[items[sharper]] = False  # type: ignore[index]
-            pending[items[sharper]] &= unresolved(again, items)[sharper]
-            zero[items] |= zero_within_estimate(again, items)
-            # go on with the items this step sharpened and that are not yet fine
-            retry = items[sharper & (resolution(again, items) > FINE_RESOLUTION)
+            pending[items[sharper]] &= bar.unresolved(again, items)[sharper]
+            zero[items] |= bar.zero(again, items)
+            retry = items[sharper & (bar.resolution(again, items) > FINE_RESOLUTION)
                           & ~again.wrong]
 
-    # Rounding-bound items resolve at larger steps (rounding falls as 1/h) ...
-    raised = [min(step * RAISE_RATIO ** k, MAX_RELATIVE_STEP) for k in range(1, 8)]
-    climb(retry, sorted({s for s in raised if s > step}))
-    # ... truncation-bound ones (a step far above the function's scale: x³ at 1e-7) at
-    # smaller steps; judge_shrinking already tried the wrong and unsettled ones.
-    still = np.flatnonzero(pending & ~out.wrong & ~out.kink)
-    climb(still, [s for s in (step / RAISE_RATIO ** k for k in range(1, 4)) if s >= min_step])
+    # A kink is judged at its own step: another would only straddle more of the function.
+    coarse = pending | (bar.resolution(out, every) > FINE_RESOLUTION)
+    climb(np.flatnonzero(coarse & ~out.wrong & ~out.kink),
+          sorted({min(step * RAISE_RATIO ** k, MAX_RELATIVE_STEP) for k in range(1, 8)}
+                 - {step}))
+    climb(np.flatnonzero(pending & ~out.wrong & ~out.kink),
+          [s for s in (step / RAISE_RATIO ** k for k in range(1, 4)) if s >= min_step])
     out.unresolved = pending & ~zero & ~out.wrong  # a wrong verdict is decisive
-    out.coarse = ~zero & ~out.wrong & ~(resolution(out, every) <= FINE_RESOLUTION)
+    out.coarse = ~zero & ~out.wrong & ~(bar.resolution(out, every) <= FINE_RESOLUTION)
     return out
 
 
