@@ -206,7 +206,9 @@ def run(problem: Problem, opts: Options, start: float,
         if kinks and taylor.verdict == "wrong":
             taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
     state = _state(problem, outcomes, cal)
-    fast = ((opts.directions, float(numeric.options.get("fast_tolerance", 0.0)))
+    # The miss bound holds only where every direction agreed (else nothing is ruled out).
+    fast = ((opts.directions, float(numeric.options.get("fast_tolerance", 0.0))
+             if numeric.directions_agree else float("nan"))
             if mode == "fast" and opts.method != "complex" else None)
     tensors = [_tensor_report(o, state.nondeterministic, opts.allow_unresolved, fast)
                for o in outcomes]
@@ -332,6 +334,8 @@ class NumericPass:
     coarse: bool = False  # a fast-mode direction was resolved only coarsely
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    #: Fast mode: every global direction agreed (the miss bound of ``fast.py`` applies).
+    directions_agree: bool = False
 
 
 def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step: float,
@@ -368,7 +372,8 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                      f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
                      f"{report.tolerance:.3g})")
     return NumericPass(report.outcomes, report.evaluations, report.coarse, tuple(notes),
-                       {"directions": opts.directions, "fast_tolerance": report.tolerance})
+                       {"directions": opts.directions, "fast_tolerance": report.tolerance},
+                       not (report.directions_failed or report.directions_inconclusive))
 
 
 def _complex_outcome(problem: Problem, precision: Precision, rtol: float,
@@ -463,7 +468,7 @@ def _rules_out(o: Outcome, judged: np.ndarray, fast: tuple[int, float] | None
             weighted = s * a
         # √n · RMS, through rms so that huge gradients do not overflow
         norm = float(rms(weighted) * np.sqrt(a.size)) if a.size else 0.0
-        if tau <= 0 or not np.isfinite(norm) or norm == 0 or o.n_unresolved:
+        if not tau > 0 or not np.isfinite(norm) or norm == 0 or o.n_unresolved:
             return float("nan"), float("nan")
         miss = float((np.sqrt(2.0 / np.pi) / RULES_OUT_MARGIN) ** k)
         return float(RULES_OUT_MARGIN * tau / norm), miss

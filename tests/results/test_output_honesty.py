@@ -107,3 +107,15 @@ def test_a_pass_states_what_it_rules_out_and_taylor_states_its_expected_slope():
     assert taylor and "2" in taylor[0].split("—")[0] and "1" in taylor[0].split("—")[0]
     wrong = gradcheck.check_grad(phi, lambda z: 2 * np.cos(z), X[:30], mode="full")
     assert not any(line.startswith("rules out:") for line in str(wrong).splitlines())
+
+
+def test_fast_mode_rules_out_nothing_when_its_directions_did_not_all_agree():
+    x = np.concatenate([np.zeros(3000), np.linspace(-1, 1, 100)])  # relu kinks at 0
+
+    def relu_sum(z):
+        return float(np.sum(np.maximum(z, 0.0)))
+
+    result = gradcheck.check_grad(relu_sum, lambda z: (z > 0).astype(float), x, mode="fast")
+    assert result.tensors[0].n_checked  # the directions crossed kinks: entries were sampled
+    assert math.isnan(result.tensors[0].rules_out_rel)
+    assert result.to_dict()["tensors"][0]["rules_out_rel"] is None
