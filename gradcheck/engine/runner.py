@@ -35,7 +35,7 @@ import numpy as np
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
-from gradcheck.engine.fast import run_fast
+from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
 from gradcheck.engine.numeric import (
     Objective,
     Outcome,
@@ -206,7 +206,11 @@ def run(problem: Problem, opts: Options, start: float,
         if kinks and taylor.verdict == "wrong":
             taylor = taylor._replace(verdict="inconclusive: the function has kinks here")
     state = _state(problem, outcomes, cal)
-    tensors = [_tensor_report(o, state.nondeterministic, opts.allow_unresolved)
+    # The miss bound holds only where every direction agreed (else nothing is ruled out).
+    fast = ((opts.directions, float(numeric.options.get("fast_tolerance", 0.0))
+             if numeric.directions_agree else float("nan"))
+            if mode == "fast" and opts.method != "complex" else None)
+    tensors = [_tensor_report(o, state.nondeterministic, opts.allow_unresolved, fast)
                for o in outcomes]
     verdict, verdict_notes = _verdict(tensors, outcomes, taylor, state, problem, opts,
                                       numeric.coarse)
@@ -330,6 +334,8 @@ class NumericPass:
     coarse: bool = False  # a fast-mode direction was resolved only coarsely
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    #: Fast mode: every global direction agreed (the miss bound of ``fast.py`` applies).
+    directions_agree: bool = False
 
 
 def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step: float,
@@ -366,7 +372,8 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                      f"{max(map(abs, report.directional_errors)):.3g}, tolerance "
                      f"{report.tolerance:.3g})")
     return NumericPass(report.outcomes, report.evaluations, report.coarse, tuple(notes),
-                       {"directions": opts.directions, "fast_tolerance": report.tolerance})
+                       {"directions": opts.directions, "fast_tolerance": report.tolerance},
+                       not (report.directions_failed or report.directions_inconclusive))
 
 
 def _complex_outcome(problem: Problem, precision: Precision, rtol: float,
@@ -397,12 +404,90 @@ def _unresolved_note(outcomes: list[Outcome], count: int, allowed: bool) -> str:
             f"allow_unresolved=True")
 
 
-def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = False
-                   ) -> TensorReport:
+def _judged(o: Outcome) -> np.ndarray:
+    """Entries judged one by one and counted in the errors (not kinks that agree, not
+    unresolved ones): the pool both "worst" renderings draw from."""
+    return np.isfinite(o.numeric) & (~o.kink | o.wrong) & ~o.unresolved
+
+
+def _badness(o: Outcome, judged: np.ndarray) -> np.ndarray:
+    """Error over tolerance per entry (−1 outside ``judged``): the one meaning of "worst".
+
+    The table's ``worst at`` and the ``worst entries`` list both rank by this ratio, wrong
+    entries first, so the two never name different entries as the worst.
+    """
+    err = np.abs(o.numeric - o.target.analytic_flat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = err / np.maximum(np.nan_to_num(o.tolerance), 1e-300)
+    return np.where(judged, np.nan_to_num(ratio, nan=-1.0), -1.0)
+
+
+def _count_kind(o: Outcome, fast: bool) -> tuple[str, int]:
+    """How ``n_wrong`` was obtained and how many wrong entries were isolated one by one.
+
+    ``"exact"``: every wrong entry counted was isolated (full mode; fast mode when the
+    localization finished). ``"estimate"``: scaled up from a random sample of entries.
+    ``"at_least"``: the localization stopped at its cap (or could isolate none though the
+    tensor's direction disagrees); only the isolated count is sure.
+    """
+    found = int(o.wrong.sum())
+    checked = int(np.isfinite(o.numeric).sum())
+    if not fast or not o.n_wrong or checked >= o.target.size:
+        return "exact", found
+    if o.n_wrong > found and found and checked <= SAMPLE_ENTRIES:
+        return "estimate", found
+    if o.n_wrong > found or found >= MAX_LOCALIZED:
+        return "at_least", max(found, 1)
+    return "exact", found
+
+
+#: Error of σ ≥ this many τ_max is missed by ``k`` directions with probability ≤
+#: ``(√(2/π)/RULES_OUT_MARGIN)^k`` (see :mod:`gradcheck.engine.fast`).
+RULES_OUT_MARGIN = 10.0
+
+
+def _rules_out(o: Outcome, judged: np.ndarray, fast: tuple[int, float] | None
+               ) -> tuple[float, float]:
+    """The smallest relative error this check would have caught, and its miss probability.
+
+    Full mode: an entry is caught once its error exceeds its tolerance; relative to
+    ``max(|analytic|, RMS of the tensor)`` that is ``tolerance / max(|a|, rms)``. The
+    figure is the **worst** (largest) over judged entries, so a relative error at least
+    that large in *any* entry would have been caught; miss probability 0.
+
+    Fast mode (``fast = (k, τ_max)``): an error ``e`` of the tensor with
+    ``‖s ⊙ e‖ ≥ r · ‖s ⊙ a‖`` (``s = max(|θ|, 1)``), ``r = RULES_OUT_MARGIN · τ_max /
+    ‖s ⊙ a‖``, is missed with probability ≤ ``(√(2/π) / RULES_OUT_MARGIN)^k``
+    (the bound of :mod:`gradcheck.engine.fast`). NaN when nothing can be said.
+    """
+    a = o.target.analytic_flat
+    if fast is not None:
+        k, tau = fast
+        s = np.maximum(np.abs(o.target.values.reshape(-1).astype(np.float64)), 1.0)
+        with np.errstate(over="ignore"):
+            weighted = s * a
+        # √n · RMS, through rms so that huge gradients do not overflow
+        norm = float(rms(weighted) * np.sqrt(a.size)) if a.size else 0.0
+        if not tau > 0 or not np.isfinite(norm) or norm == 0 or o.n_unresolved:
+            return float("nan"), float("nan")
+        miss = float((np.sqrt(2.0 / np.pi) / RULES_OUT_MARGIN) ** k)
+        return float(RULES_OUT_MARGIN * tau / norm), miss
+    if not judged.any():
+        return float("nan"), float("nan")
+    denom = np.maximum(np.abs(a[judged]), rms(a))
+    tol = np.nan_to_num(o.tolerance[judged])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(denom > 0, tol / denom, np.inf)
+    return float(np.max(rel)), 0.0
+
+
+def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = False,
+                   fast: tuple[int, float] | None = None) -> TensorReport:
+    """One row of the table. ``fast = (directions, τ_max)`` in fast mode, else ``None``."""
     t = o.target
     a = t.analytic_flat
     checked = np.isfinite(o.numeric)
-    judged = checked & (~o.kink | o.wrong) & ~o.unresolved
+    judged = _judged(o)
     err = np.where(judged, np.abs(o.numeric - a), np.nan)
     # Relative to the entry, but never to less than the tensor's RMS gradient or what
     # differences can resolve there: an entry whose true value is 0 (a bias feeding
@@ -411,8 +496,11 @@ def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = 
     denom = np.maximum(np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric))), floor)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.where(judged, np.where(denom > 0, err / denom, 0.0), np.nan)
-    pool = o.wrong if o.wrong.any() else judged
-    worst = t.index(int(np.nanargmax(np.where(pool, err, -1.0)))) if pool.any() else None
+    pool = (o.wrong & judged) if (o.wrong & judged).any() else judged
+    badness = _badness(o, pool)
+    worst = t.index(int(np.argmax(badness))) if pool.any() else None
+    kind, found = _count_kind(o, fast is not None)
+    rules_out, miss = _rules_out(o, judged, fast)
     return TensorReport(
         name=t.name, shape=tuple(t.shape),
         max_abs_error=float(np.nanmax(err)) if judged.any() else float("nan"),
@@ -420,19 +508,24 @@ def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = 
         worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
         n_nondifferentiable=int(o.kink.sum()),
         ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not o.n_unresolved),
-        n_unresolved=int(o.n_unresolved))
+        n_unresolved=int(o.n_unresolved), n_wrong_kind=kind, n_wrong_found=found,
+        directions=0 if fast is None else int(fast[0]),
+        rules_out_rel=rules_out, rules_out_miss_probability=miss)
 
 
 def _worst(outcomes: list[Outcome]) -> list[Entry]:
+    """The worst entries over all tensors: wrong ones first, then by error / tolerance
+    (the same ranking as the table's ``worst at``, see :func:`_badness`)."""
     rows = []
     for o in outcomes:
         a = o.target.analytic_flat
-        checked = np.isfinite(o.numeric) & (~o.kink | o.wrong)
-        for i in np.flatnonzero(checked):
-            err = abs(o.numeric[i] - a[i])
-            rows.append((bool(o.wrong[i]), err / max(o.tolerance[i], 1e-300),
+        judged = _judged(o)
+        badness = _badness(o, judged)
+        for i in np.flatnonzero(judged):
+            rows.append((bool(o.wrong[i]), float(badness[i]),
                          Entry(o.target.name, o.target.index(i), float(a[i]),
-                               float(o.numeric[i]), float(err), float(o.tolerance[i]))))
+                               float(o.numeric[i]), float(abs(o.numeric[i] - a[i])),
+                               float(o.tolerance[i]))))
     rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
     wrong = [r[2] for r in rows if r[0]]
     return wrong[:SHOW_WORST] if wrong else [r[2] for r in rows[:1]]

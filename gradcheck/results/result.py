@@ -41,6 +41,24 @@ class TensorReport(NamedTuple):
     ``None`` when no entry was checked. ``n_unresolved`` counts entries no step could
     resolve (neither agreeing nor wrong; left out of the errors); they make the tensor
     not ``ok`` unless the check allowed them.
+
+    Columns mean the same in both modes: ``checked`` is always the entries differenced
+    one by one; fast mode adds ``directions``, the random directions that each moved
+    *every* entry of the tensor (0 in full mode), shown as ``"<k> dirs + <checked>"``.
+    ``n_wrong_kind`` says how ``n_wrong`` was obtained: ``"exact"`` (every counted entry
+    was isolated), ``"estimate"`` (scaled up from a random sample; shown ``~N``) or
+    ``"at_least"`` (localization stopped at its cap; shown ``≥M`` with ``M =
+    n_wrong_found``, the entries isolated one by one, while ``n_wrong`` keeps the best
+    estimate). ``worst_index`` is the entry with the largest error / tolerance, wrong
+    entries first (the same ranking as :attr:`CheckResult.worst`).
+
+    What a check rules out: ``rules_out_rel`` is the smallest relative error that would
+    have been caught. Full mode: the largest over judged entries of ``tolerance /
+    max(|analytic|, RMS of the tensor)``, so that relative error in *any* entry is caught
+    (``rules_out_miss_probability`` 0). Fast mode: an error whose ``s``-weighted norm is
+    ``rules_out_rel`` times the gradient's (``s = max(|θ|, 1)``) escapes every direction
+    with probability at most ``rules_out_miss_probability`` (see
+    :mod:`gradcheck.engine.fast`). NaN when nothing was judged.
     """
 
     name: str
@@ -53,6 +71,11 @@ class TensorReport(NamedTuple):
     n_nondifferentiable: int
     ok: bool
     n_unresolved: int = 0
+    n_wrong_kind: str = "exact"
+    n_wrong_found: int = 0
+    directions: int = 0
+    rules_out_rel: float = float("nan")
+    rules_out_miss_probability: float = float("nan")
 
 
 class Entry(NamedTuple):
@@ -198,7 +221,7 @@ class CheckResult:
     def _rows(self) -> tuple[list[str], list[list[str]]]:
         head = ["tensor", "shape", "checked", "wrong", "kinks", "max abs err", "max rel err",
                 "worst at", "ok"]
-        rows = [[t.name, _shape(t.shape), str(t.n_checked), str(t.n_wrong),
+        rows = [[t.name, _shape(t.shape), _checked(t), _wrong(t),
                  str(t.n_nondifferentiable), _num(t.max_abs_error), _num(t.max_rel_error),
                  "-" if t.worst_index is None else _shape(t.worst_index),
                  "yes" if t.ok else "NO" if t.n_wrong or not t.n_unresolved else "?"]
@@ -229,8 +252,11 @@ class CheckResult:
             lines.append(f"not differentiable at {len(self.nondifferentiable)} entries "
                          f"(judged by one-sided derivatives): {shown}"
                          + (f" and {more} more" if more > 0 else ""))
+        if self.ok:
+            lines += _rules_out_lines(self.tensors)
         if self.taylor is not None:
-            lines.append(f"Taylor test: slope {_num(self.taylor.slope)} — {self.taylor.verdict}")
+            lines.append(f"Taylor test: slope {_num(self.taylor.slope)} (expected ≈ 2 if the "
+                         f"gradient is right, ≈ 1 if wrong) — {self.taylor.verdict}")
         flagged = [g for g in self.gradient_flow if g.flag]
         for g in flagged:
             lines.append(f"gradient flow: layer {g.layer} has a {g.flag} gradient "
@@ -285,6 +311,37 @@ def _num(x: float | None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x:.3g}"
+
+
+def _checked(t: TensorReport) -> str:
+    """Entries differenced one by one; in fast mode preceded by the directions over all."""
+    return f"{t.directions} dirs + {t.n_checked}" if t.directions else str(t.n_checked)
+
+
+def _wrong(t: TensorReport) -> str:
+    """``N`` exact, ``~N`` estimated from a sample, ``≥M`` a sure lower bound."""
+    if t.n_wrong_kind == "estimate":
+        return f"~{t.n_wrong}"
+    if t.n_wrong_kind == "at_least":
+        return f"≥{t.n_wrong_found}"
+    return str(t.n_wrong)
+
+
+def _rules_out_lines(tensors: list[TensorReport]) -> list[str]:
+    """One line: per tensor, the smallest relative error the check would have caught."""
+    full = [f"{t.name} {_num(t.rules_out_rel)}" for t in tensors
+            if not t.directions and not math.isnan(t.rules_out_rel)]
+    fast = [t for t in tensors if t.directions and not math.isnan(t.rules_out_rel)]
+    lines = []
+    if full:
+        lines.append("rules out: a relative error in any entry of at least "
+                     + ", ".join(full))
+    if fast:
+        lines.append("rules out: an error of at least "
+                     + ", ".join(f"{t.name} {_num(t.rules_out_rel)}" for t in fast)
+                     + f" of the tensor's gradient (s-weighted norm), except with "
+                     f"probability ≤ {_num(fast[0].rules_out_miss_probability)}")
+    return lines
 
 
 def _shape(shape: tuple[int, ...]) -> str:

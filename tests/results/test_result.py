@@ -18,7 +18,8 @@ TOP_KEYS = {"ok", "kind", "label", "mode", "tensors", "worst", "diagnosis", "non
             "nondeterministic", "history_dependent", "taylor", "gradient_flow", "evaluations",
             "seconds", "options", "notes", "verdict", "unresolved", "findings"}
 TENSOR_KEYS = {"name", "shape", "max_abs_error", "max_rel_error", "worst_index", "n_wrong",
-               "n_checked", "n_nondifferentiable", "ok", "n_unresolved"}
+               "n_checked", "n_nondifferentiable", "ok", "n_unresolved", "n_wrong_kind",
+               "n_wrong_found", "directions", "rules_out_rel", "rules_out_miss_probability"}
 
 
 def results():
