@@ -71,4 +71,5 @@ def train_digits(seed: int = 0, *, epochs: int = 40, batch_size: int = 32, lr: f
                   epochs=epochs, batch_size=batch_size, seed=seed, x_val=x_test, y_val=y_test,
                   verbose=verbose)
     test_loss, test_accuracy = evaluate(model, loss, x_test, y_test)
+    assert test_accuracy is not None  # a classifier's loss always has an accuracy
     return DigitsResult(model, history, test_loss, float(test_accuracy))

@@ -25,7 +25,9 @@ from gradcheck.models.base import (
 __all__ = ["BatchNorm", "LayerNorm"]
 
 
-def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
+def _normalize(
+    x: np.ndarray, axes: tuple[int, ...], eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(x̂, 1/σ, μ, σ²)`` over ``axes`` (kept as size-1 axes)."""
     mean = x.mean(axis=axes, keepdims=True)
     centred = x - mean
@@ -98,7 +100,7 @@ class BatchNorm:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.running_mean = np.zeros(self.num_features, self.dtype)
         self.running_var = np.ones(self.num_features, self.dtype)
-        self._cache = None
+        self._cache: tuple[Any, ...] | None = None  # set by forward
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.num_features})"
@@ -179,7 +181,7 @@ class LayerNorm:
         self.params = {"gamma": np.ones(self.normalized_size, self.dtype),
                        "beta": np.zeros(self.normalized_size, self.dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._cache = None
+        self._cache: tuple[Any, ...] | None = None  # set by forward
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.normalized_size})"

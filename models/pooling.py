@@ -6,7 +6,7 @@ backward folds per-window gradients back with one loop over the pool offsets.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class _Pool2D:
             self.kind, "stride", stride, minimum=1)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self._cache = None
+        self._cache: tuple[Any, ...] | None = None  # set by forward
 
     def __repr__(self) -> str:
         return f"{self.kind}(pool_size={self.pool_size}, stride={self.stride})"

@@ -60,7 +60,7 @@ class _Recurrent:
         self.params = {"Wx": wx.astype(self.dtype), "Wh": wh.astype(self.dtype),
                        "b": self._initial_bias().astype(self.dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._cache = None
+        self._cache: tuple[Any, ...] | None = None  # set by forward
 
     def _initial_bias(self) -> np.ndarray:
         return np.zeros(self.gates * self.hidden_size)

@@ -25,8 +25,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -216,7 +218,7 @@ def _symbolic_check(layers: int, activation: str, loss: str) -> tuple[float, flo
     return gap, comparison.relative_error, sum(len(m) for m in net.parameters.values())
 
 
-def _mp(expr: sp.Expr, args: list[sp.Symbol]):
+def _mp(expr: sp.Expr, args: list[sp.Symbol]) -> Callable[..., Any]:
     return sp.lambdify(args, expr, modules="mpmath")
 
 
@@ -314,7 +316,7 @@ def _verification(spec: NetworkSpec) -> list[Block]:
     symbolic_layers = min(layers, MAX_SYMBOLIC_LAYERS)
     gap, numpy_error, count = _symbolic_check(symbolic_layers, spec.activation, spec.loss)
     same = symbolic_layers == layers
-    out = [Paragraph.of(
+    out: list[Block] = [Paragraph.of(
         f"Checked symbolically on a network of {'the same depth' if same else 'the top'} "
         f"{symbolic_layers} layer(s), activation and loss, widths 2, batch of 2, at a point "
         "with dyadic-rational entries: the loss as one SymPy expression in all "

@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 
 from gradcheck.reference.derive import derive_activation, derive_loss
-from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES, p, t, z
+from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES, ExactLoss, p, t, z
 
 __all__ = [
     "PRECISE_DIGITS",
@@ -152,14 +152,14 @@ def precise_activation_derivative(name: str) -> Callable[[Array], Array]:
     return _activation_pair(name, True)[1]
 
 
-def _loss_row(name: str):
+def _loss_row(name: str) -> ExactLoss:
     if name not in EXACT_LOSSES:
         raise KeyError(f"unknown loss {name!r}; known: {', '.join(EXACT_LOSSES)}")
     return EXACT_LOSSES[name]
 
 
 @cache
-def _vector_loss(name: str, width: int, precise: bool) -> Callable[[Array, Array], tuple]:
+def _vector_loss(name: str, width: int, precise: bool) -> Callable[[Array, Array], list[Array]]:
     """Value and gradient of a non-elementwise loss for ``width`` outputs, row by row."""
     xs = sp.symbols(f"x_1:{width + 1}", real=True)
     ts = sp.symbols(f"t_1:{width + 1}", real=True)
@@ -168,7 +168,7 @@ def _vector_loss(name: str, width: int, precise: bool) -> Callable[[Array, Array
     args = (*xs, *ts)
     if not precise:
         fast = sp.lambdify(args, exprs, modules=_NUMPY)
-        return lambda pred, target: fast(*pred.T, *target.T)
+        return lambda pred, target: list(fast(*pred.T, *target.T))
     fns = [_precise_scalar(args, e) for e in exprs]
     return lambda pred, target: [np.array([fn(*row_p, *row_t) for row_p, row_t in
                                            zip(pred, target, strict=True)]) for fn in fns]

@@ -219,7 +219,8 @@ def _accumulates(*calls: list[np.ndarray]) -> bool:
         np.allclose(s1, s2, rtol=1e-6, atol=0) for s1, s2 in steps)
 
 
-def _history_check(describe: str, run_analytic: Callable[[np.ndarray], list[np.ndarray]],
+def _history_check(describe: str,
+                   run_analytic: Callable[[np.ndarray, np.ndarray], list[np.ndarray]],
                    xw: np.ndarray, before: list[np.ndarray], eps: float,
                    rng: np.random.Generator) -> tuple[bool, list[str]]:
     """Forward on another input, then forward/backward on ``xw`` again: same gradient?"""
@@ -463,6 +464,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         require_callable("jac", jac)
 
         def analytic(z: np.ndarray) -> np.ndarray:
+            assert jac is not None  # checked callable above
             J = check_gradient_array("jac(x)", call_user("jac", jac, z), y0.shape + x0.shape)
             return np.tensordot(v, J, axes=v.ndim)
 

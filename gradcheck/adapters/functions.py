@@ -97,7 +97,7 @@ class MappedTarget(Target):
     positions: np.ndarray | None = None
     full_shape: tuple[int, ...] = ()
 
-    def index(self, i: int) -> tuple[int, ...]:
+    def index(self, i: int | np.integer) -> tuple[int, ...]:
         if self.positions is None:
             return super().index(i)
         flat = int(self.positions[int(i)])
@@ -167,7 +167,7 @@ class Slot:
 
     def tangent(self, coords: np.ndarray) -> np.ndarray:
         """A tangent array shaped like ``work`` from checked coordinates."""
-        full = np.zeros(int(np.prod(self.coord_shape)), dtype=np.float64)
+        full: np.ndarray = np.zeros(int(np.prod(self.coord_shape)), dtype=np.float64)
         if self.mask is None:
             full[:] = coords
         else:
@@ -179,8 +179,9 @@ class Slot:
 
     def target(self, which: str, analytic: np.ndarray, name: str) -> Target:
         array = self.vjp_array if which == "vjp" else self.jvp_array
+        assert array is not None  # a slot has the array of each pass it takes part in
         if which == "jvp" and self.U is not None:
-            return Target(name, self.role, array, analytic, storage=np.float64)
+            return Target(name, self.role, array, analytic, storage=np.dtype(np.float64))
         if self.mask is None and not self.is_complex:
             return Target(name, self.role, array, analytic.reshape(array.shape),
                           storage=self.storage)
@@ -280,7 +281,7 @@ def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | Non
                     notes.append(f"{leaf.name}: complex, checked as (real, imag) pairs "
                                  f"(last index 0 = real, 1 = imaginary); gradient convention "
                                  f"dφ/dRe + i dφ/dIm (PyTorch's conjugate Wirtinger)")
-                shaped = (lambda c, s=slot: c.reshape(s.coord_shape)) if mask is None else \
+                shaped: Callable[[np.ndarray], np.ndarray] = (lambda c, s=slot: c.reshape(s.coord_shape)) if mask is None else \
                     (lambda c: c)  # unmasked: keep the user's shape (and index) in reports
                 if vjp:
                     slot.vjp_array = (slot.coords_view() if mask is None and not jvp
@@ -400,7 +401,13 @@ def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> 
         raise CheckTypeError(f"{describe} returned None; it must return an array or a "
                              f"tuple / list / dict of arrays")
     rng = stream(seed, "upstream")
-    shapes, G, masks, cxs, values, dtypes, notes = [], [], [], [], [], [], []
+    shapes: list[tuple[int, ...] | None] = []
+    G: list[Any] = []
+    masks: list[np.ndarray | None] = []
+    cxs: list[bool] = []
+    values: list[np.ndarray] = []
+    dtypes: list[np.dtype] = []
+    notes: list[str] = []
     leaves = flatten(out, "out")
     for leaf in leaves:
         value = leaf.value
@@ -408,7 +415,10 @@ def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> 
             value = np.asarray(value, dtype=np.float64)
         kind = _kind(value)
         if kind not in ("float", "complex"):
-            shapes.append(None), G.append(None), masks.append(None), cxs.append(False)
+            shapes.append(None)
+            G.append(None)
+            masks.append(None)
+            cxs.append(False)
             if kind == "int":
                 notes.append(f"{leaf.name or 'the output'} is an integer/bool array: not "
                              f"differentiated")
@@ -427,7 +437,10 @@ def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> 
                 g = (g + 1j * rng.standard_normal(y.shape)) / np.sqrt(2)
         if mask is not None:
             g = np.where(mask, g, 0)
-        shapes.append(y.shape), G.append(g), masks.append(mask), cxs.append(kind == "complex")
+        shapes.append(y.shape)
+        G.append(g)
+        masks.append(mask)
+        cxs.append(kind == "complex")
         kept = y if mask is None else y[mask]
         values.append(np.abs(kept).ravel() if kind == "complex" else kept.ravel())
         values.append(kept.imag.ravel() if kind == "complex" else np.zeros(0))
@@ -668,6 +681,7 @@ def build_function_problem(
     dot = None
     if both:
         def dot() -> tuple[bool, str]:
+            assert forward is not None  # both passes: a forward was given
             rng = stream(opts.seed, "directions", 8)
             us = {id(s): rng.standard_normal(s.base.size) * np.maximum(np.abs(s.base), 1.0)
                   for s in slots if s.role == "input"}
@@ -700,7 +714,7 @@ def all_tangents(args: Sequence[Any], inputs: Inputs,
         if not inputs.differentiable[a]:
             out.append(None)
             continue
-        leaves = []
+        leaves: list[Any] = []
         for j, leaf in enumerate(inputs.leaves[a]):
             s = inputs.slot_of.get((a, j))
             if s is not None:

@@ -847,8 +847,9 @@ def _wrong_and_right(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None
 def _common_factor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     """Several wrong tensors off by one shared factor: the bug is where their paths meet."""
     wrong = [t for t in tensors if t.wrong.any()]
-    factors = [_fit_factor(t, run.batch_size) for t in wrong]
-    if len(wrong) < 2 or any(c is None for c in factors):
+    fitted = [_fit_factor(t, run.batch_size) for t in wrong]
+    factors = [c for c in fitted if c is not None]
+    if len(wrong) < 2 or len(factors) < len(fitted):
         return None
     c = float(np.median(factors))
     if _close(c, 1.0) or not all(_close(f, c) for f in factors):

@@ -95,7 +95,7 @@ class Target:
             return self.array.reshape(-1)
         return self.array.flat  # type: ignore[return-value]
 
-    def index(self, i: int) -> tuple[int, ...]:
+    def index(self, i: int | np.integer) -> tuple[int, ...]:
         return tuple(int(k) for k in np.unravel_index(int(i), self.shape))
 
     def realize(self, values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -203,7 +203,7 @@ def evaluate_entries(phi: Objective, target: Target, idx: np.ndarray, up: np.nda
     return np.array(f_up), np.array(f_down)
 
 
-def require_finite_values(values: np.ndarray, target_name: str, where: Callable[[int], str],
+def require_finite_values(values: np.ndarray, target_name: str, where: Callable[[int], object],
                           describe: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
@@ -500,10 +500,10 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         # slope of 0); it is contested, and ends unresolved unless a later step settles it.
         contested = (was_wrong[retry] & ~take & ~again.wrong
                      & (np.abs(again.error - out.error[retry]) > again.tolerance))
-        out.contested[retry[contested]] = True  # type: ignore[index]
-        out.contested[retry[take]] = False  # type: ignore[index]
+        out.contested[retry[contested]] = True
+        out.contested[retry[take]] = False
         _take(out, retry[take], again, take)
-        out.shrunk[retry[take]] = True  # type: ignore[index]
+        out.shrunk[retry[take]] = True
         # a kink at θ seen again at a 16× smaller step is real: stop there
         retry = retry[take & _unsettled(again) & ~again.kink]
     return out
@@ -697,7 +697,7 @@ NOISE_POINTS, NOISE_EXTENTS = 9, (1e-3, 1e-5)
 
 
 def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int,
-                  describe: str = "the function") -> tuple[float, np.ndarray]:
+                  describe: str = "the function") -> tuple[float, float, np.ndarray]:
     """Noise level σ of φ near θ, trusted only when probes of different extents agree.
 
     Genuine noise (rounding of internal float32 arithmetic) has the same size along a

@@ -346,7 +346,7 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
     if opts.method == "complex":
         return NumericPass([_complex_outcome(problem, cal.precision, rtol, opts.atol)],
                            problem.targets[0].size)
-    common = dict(noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
+    common: dict[str, Any] = dict(noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
                   atol=opts.atol, describe=problem.describe,
                   floors_resolve=opts.rtol is None and opts.atol is None)
     if mode == "full":
@@ -381,6 +381,7 @@ def _complex_outcome(problem: Problem, precision: Precision, rtol: float,
     target = problem.targets[0]
     z = target.array.astype(np.complex128)
     idx = np.arange(target.size)
+    assert problem.complex_fn is not None  # method='complex' is validated to have one
     numeric = complex_step_entries(problem.complex_fn, z, idx, describe=problem.describe)
     out = Outcome.empty(target)
     a = target.analytic_flat

@@ -82,7 +82,8 @@ class Entry(NamedTuple):
     """One entry worth showing: where, the two values, their difference and tolerance."""
 
     tensor: str
-    index: tuple[int, ...]
+    # the public field name shadows tuple.index; kept for the API
+    index: tuple[int, ...]  # type: ignore[assignment]
     analytic: float
     numeric: float
     error: float
@@ -93,7 +94,8 @@ class Kink(NamedTuple):
     """A point where the function is not differentiable (one-sided derivatives differ)."""
 
     tensor: str
-    index: tuple[int, ...]
+    # the public field name shadows tuple.index; kept for the API
+    index: tuple[int, ...]  # type: ignore[assignment]
     left: float
     right: float
     analytic: float

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -221,7 +221,7 @@ def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
             raise InvalidArgument(f"{owner}: kink_distance={kink_distance} leaves no room "
                                   f"between the kinks {kinks} in [{lo}, {hi}]; make it smaller")
 
-    width = 32 if resolved == np.float32 else 64
+    width: Literal[32, 64] = 32 if resolved == np.float32 else 64
     elements = st.floats(*_representable(lo, hi, resolved), width=width, allow_nan=False,
                          allow_infinity=False, allow_subnormal=False)
     base = hnp.arrays(resolved, dims, elements=elements)
