@@ -20,13 +20,21 @@ def points(shape, dtype=np.float64, bound=2.0):
     return arrays(dtype, shape, elements=st.floats(-bound, bound, width=32))
 
 
+#: Below this, a gradient has no scale to be resolved against (see test_resolution.py).
+NEGLIGIBLE_GRADIENT = 1e-12
+
+
 @settings(max_examples=40)
 @given(data=st.data(), act=activations, dtype=dtypes)
 def test_correct_scalar_function_passes(data, act, dtype):
     f, df = ACTIVATIONS[act]
     x = data.draw(points(data.draw(shapes), dtype))
     result = gradcheck.check_grad(lambda z: np.sum(f(z)), df, x, mode="full")
-    assert result.ok, str(result)
+    assert result.verdict != "wrong", str(result)
+    # a gradient that is nonzero yet far below any scale (x³ at 5e-36: 2.7e-71) cannot be
+    # resolved relative to anything; it may be inconclusive, never wrong
+    if not 0 < np.max(np.abs(df(x.astype(np.float64)))) < NEGLIGIBLE_GRADIENT:
+        assert result.ok, str(result)
     assert result.tensors[0].n_checked == x.size
 
 
@@ -40,7 +48,9 @@ def test_function_computing_internally_in_float32_passes(data, act):
         return float(np.sum(f(z.astype(np.float32)), dtype=np.float32))
 
     result = gradcheck.check_grad(f32, df, x, mode="full")
-    assert result.ok, str(result)
+    assert result.verdict != "wrong", str(result)
+    if not 0 < np.max(np.abs(df(x))) < NEGLIGIBLE_GRADIENT:
+        assert result.ok, str(result)
     assert result.options["precision"] == "float32"
 
 
