@@ -79,7 +79,23 @@ LOCAL_DIRECTIONS = 2
 #: Block tests allowed per tensor during bisection (bounds the cost when kinks abound).
 MAX_BLOCK_TESTS = 256
 
-Part = tuple[Target, np.ndarray, np.ndarray]  # target, entry indices, direction values
+class _All:
+    """Every entry of a tensor: selects through views, not an index array (memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _pick(flat: np.ndarray, idx: np.ndarray | _All) -> np.ndarray:
+    """``flat[idx]``; ``flat`` itself (a view, read only) when ``idx`` is every entry."""
+    return flat if isinstance(idx, _All) else flat[idx]
+
+
+def _where(idx: np.ndarray | _All) -> np.ndarray | slice:
+    return slice(None) if isinstance(idx, _All) else idx
+
+
+Part = tuple["Target", "np.ndarray | _All", np.ndarray]  # target, entries, direction values
 Floor = Callable[[Sequence[Part]], float]  # absolute tolerance floor of a direction
 
 
@@ -113,14 +129,14 @@ class _Prober:
         moves = []
         lin_up = lin_down = magnitude = spread = 0.0
         for target, idx, u in parts:
-            values = target.values[idx]
+            values = _pick(target.values, idx)  # a view for a whole tensor, never written
             move = np.abs(values)  # step·max(|θ|, 1)·u, in one buffer (memory: see above)
             np.maximum(move, 1.0, out=move)
             move *= step
             move *= u
             up, down, d_up, d_down = target.realize(values, move)
             del move
-            a = target.analytic_flat[idx]
+            a = _pick(target.analytic_flat, idx)
             # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
             product = a * d_up
             lin_up += float(np.sum(product))
@@ -133,7 +149,7 @@ class _Prober:
             np.multiply(a, np.maximum(np.abs(values), 1.0), out=product)
             spread = float(np.hypot(spread, rms(product) * np.sqrt(idx.size) * step))
             del product, a, d_up, d_down
-            moves.append((target.flat(), idx, up, down, values))
+            moves.append((target.flat(), _where(idx), up, down, values))
         try:
             for flat, idx, up, _, _ in moves:
                 flat[idx] = up
@@ -231,8 +247,8 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
     rng = stream(seed, "directions")
     prober = _Prober(phi, f0, noise=noise, precision=precision, step=step, rtol=rtol,
                      describe=describe, floors_resolve=floors_resolve)
-    every = [np.arange(t.size) for t in targets]
-    report = FastReport([Outcome.empty(t) for t in targets])
+    every = [_All(t.size) for t in targets]
+    report = FastReport([Outcome.empty(t, lazy=True) for t in targets])
 
     def floor(parts: Sequence[Part]) -> float:
         if atol is not None:
@@ -261,8 +277,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
                             f"derivative at every step); the check is inconclusive — try "
                             f"mode='full', or remove the large constant from φ")
         for out in report.outcomes:
-            out.unresolved[:] = True
-            out.n_unresolved = out.target.size
+            out.mark_unresolved()
         return report
     if not failed and all_kinks:
         # Every direction crossed a kink, so each passed only inside a one-sided hull: a

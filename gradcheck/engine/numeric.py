@@ -105,11 +105,16 @@ class Target:
         The down value mirrors the realized up step, so δ− = δ+ exactly almost always and
         the quadratic term cancels in the central difference.
         """
-        with np.errstate(over="ignore"):
-            up = (values + steps).astype(self.storage).astype(np.float64)
+        with np.errstate(over="ignore"):  # copy=False: no copies when storage is float64
+            up = _stored(values + steps, self.storage)
             delta_up = up - values
-            down = (values - delta_up).astype(self.storage).astype(np.float64)
+            down = _stored(values - delta_up, self.storage)
         return up, down, delta_up, values - down
+
+
+def _stored(values: np.ndarray, storage: np.dtype) -> np.ndarray:
+    """``values`` rounded to ``storage`` and back to float64 (in place of a fresh array)."""
+    return values.astype(storage, copy=False).astype(np.float64, copy=False)
 
 
 @dataclass
@@ -813,14 +818,32 @@ class Outcome:
     coarse: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
-    def empty(cls, target: Target) -> Outcome:
+    def empty(cls, target: Target, lazy: bool = False) -> Outcome:
+        """No entry judged yet. ``lazy``: the arrays are read-only views of their fill
+        values (no memory per entry) until :meth:`record` or :meth:`mark_unresolved`
+        first writes them (fast mode, whose entries are mostly never differenced)."""
         n = target.size
+        if lazy:
+            nan, no = np.broadcast_to(np.nan, (n,)), np.broadcast_to(False, (n,))
+            return cls(target, nan, nan, no, no, nan, nan, 0, True, no, 0, no)
         nan = np.full(n, np.nan)
         return cls(target, nan, nan.copy(), np.zeros(n, bool), np.zeros(n, bool), nan.copy(),
                    nan.copy(), 0, True, np.zeros(n, bool), 0, np.zeros(n, bool))
 
+    def _writable(self) -> None:
+        for name in _PER_ENTRY:
+            arr = getattr(self, name)
+            if not arr.flags.writeable:
+                setattr(self, name, np.array(arr))
+
+    def mark_unresolved(self) -> None:
+        """Every entry unresolved (fast mode: no direction could be resolved)."""
+        self.unresolved = np.broadcast_to(True, (self.target.size,))
+        self.n_unresolved = self.target.size
+
     def record(self, idx: np.ndarray, judged: Judged) -> None:
         """Store the verdicts of entries ``idx``."""
+        self._writable()
         a = self.target.analytic_flat[idx]
         self.numeric[idx] = a + judged.error
         self.tolerance[idx] = judged.tolerance
@@ -832,6 +855,9 @@ class Outcome:
         if judged.coarse is not None:
             self.coarse[idx] = judged.coarse
         self.n_unresolved = int(self.unresolved.sum())
+
+
+_PER_ENTRY = ("numeric", "tolerance", "wrong", "kink", "left", "right", "unresolved", "coarse")
 
 
 def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[
