@@ -10,10 +10,12 @@ refined; a failing direction is re-judged at smaller steps, see
 it is re-judged at larger steps, then reported unresolved, see
 :func:`gradcheck.engine.numeric.judge_resolving`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
-Measured on a 1e7-entry float64 ``check_grad`` (80 MB): the whole check peaks at about 16×
-the input (1.38 GB resident). At a probe, tracemalloc shows about 3× in the per-entry
-outcome arrays, 1× each in the direction (one at a time), the entry indices, the saved
-values, the up and the down copies, and the targets' and the adapter's own copies.
+Measured with ``benchmarks/bench_fast_memory.py`` (``Σ sin x`` on 1e7 float64 entries,
+80 MB): the check's peak above the process before it is about 12× the input (979 MB;
+18× before the per-entry outcome arrays became lazy). At entry 3× is held (the adapter's
+copy, the saved values, the claimed gradient); the Taylor/noise walks and the probes add
+up to about 8× (direction, move/up, δ, down, products, and ``f``'s own temporary), and
+the report's per-entry statistics about 5× at the end.
 
 Probability of missing a wrong gradient
 ---------------------------------------
