@@ -67,7 +67,7 @@ def main(argv: list[str]) -> None:
         b = plain["bytes"]
         rss = (plain["peak_rss"] - plain["before"]) / b
         print(f"{plain['n']:>10.0e} {b / 1e6:>9.0f} {(plain['peak_rss'] - plain['before']) / 1e6:>9.0f} "
-              f"{rss:>6.1f} {traced['peak_traced'] / b:>8.1f} {str(plain['ok']):>5}  "
+              f"{rss:>6.1f} {traced['peak_traced'] / b:>8.1f} {plain['ok']!s:>5}  "
               f"{plain['n_wrong']}")
 
 
