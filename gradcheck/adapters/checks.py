@@ -16,28 +16,10 @@ the user's own parameter arrays) with their analytic gradients, and a scalar obj
 
 Options shared by all checks
 ----------------------------
-mode : "auto" | "full" | "fast"
-    ``"full"`` differences every entry; ``"fast"`` checks ``directions`` random
-    directional derivatives and localizes on failure (see :mod:`gradcheck.engine.fast` for its
-    miss probability); ``"auto"`` is full up to
-    :data:`~gradcheck.engine.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast.
-rtol, atol : float, optional
-    Replace the relative floor and the absolute floor (derivative units) of the dtype
-    table; the finite-difference error estimate is always added on top.
-eps : float, optional
-    Relative step: entry ``i`` moves by ``eps · max(|θ_i|, 1)`` (default ≈ eps^(1/3)
-    of the output precision).
-method : "central" | "richardson" | "complex"
-    Central differences refined where doubtful (default); Richardson on every entry;
-    complex step (``check_grad``/``check_jacobian``/``check_hvp``, needs complex-safe f).
-seed : int
-    Seeds every random choice (directions, upstream gradients, samples).
-directions : int
-    Random directions in fast mode.
-allow_unresolved : bool
-    Count entries that no step can resolve (their finite-difference error estimate is
-    not well below the gradient: a large constant next to a small variation) as a pass.
-    Default False: such a check is *inconclusive* (``result.verdict``), never OK.
+``mode``, ``rtol``, ``atol``, ``eps``, ``method``, ``seed``, ``directions`` and
+``allow_unresolved``: declared once, with their types, defaults and help, by
+:class:`gradcheck.engine.options.Options`; every check's docstring lists them (made from
+that declaration), and so do the pytest plugin's flags and ``gradcheck check --help``.
 
 What the checks also do
 -----------------------
@@ -59,14 +41,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
-from gradcheck.engine.runner import Options, Problem, run
+from gradcheck.engine.options import CheckOptions, Options, documents_options
+from gradcheck.engine.runner import Problem, run
 from gradcheck.engine.safety import (
     FATAL,
     CheckInputError,
@@ -87,11 +70,9 @@ from gradcheck.engine.safety import (
     require_numeric,
     require_unmutated,
     scalar_output,
-    validated_options,
 )
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
-    FAST_DIRECTIONS,
     Precision,
     coarser,
     observed_precision,
@@ -105,6 +86,9 @@ FLOW_VANISHING = 1e-5
 MAX_INDEX_ENTRIES = 1 << 20
 #: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
 FLOW_EXPLODING = 1e3
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -200,8 +184,8 @@ def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
     return float(np.sum(np.abs(np.real(y) * g)))
 
 
-def _start(opts: dict[str, Any]) -> tuple[Options, float]:
-    return Options(**validated_options(opts)), time.perf_counter()
+def _start(owner: str, options: CheckOptions) -> tuple[Options, float]:
+    return Options.of(owner, options), time.perf_counter()
 
 
 def _accumulates(*calls: list[np.ndarray]) -> bool:
@@ -327,11 +311,9 @@ def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objecti
     return phi
 
 
+@documents_options
 def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
-               x: Any, *, mode: str = "auto", rtol: float | None = None,
-               atol: float | None = None, eps: float | None = None, method: str = "central",
-               seed: int = 0, directions: int = FAST_DIRECTIONS,
-               allow_unresolved: bool = False) -> CheckResult:
+               x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``grad(x)`` against finite differences of the scalar function ``f`` at ``x``.
 
     Parameters
@@ -342,8 +324,6 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
         Its claimed gradient, shape of ``x``.
     x : array_like, float
         Point to check at (copied; never modified).
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -353,9 +333,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
     >>> check_grad(lambda x: np.sum(x**3), lambda x: 3 * x**2, np.arange(1.0, 4.0)).ok
     True
     """
-    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+    opts, start = _start("check_grad", options)
     require_callable("f", f)
     require_callable("grad", grad)
     if _is_tree(x):  # a nested dict / list / tuple of arrays: the general adapter
@@ -368,11 +346,9 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
                                   for leaf in flatten(tree)])
 
         vjp.__name__ = getattr(grad, "__name__", "grad")
-        return check_function(f, x, vjp=vjp, names="x", mode=mode, rtol=rtol, atol=atol,
-                              eps=eps, method=method, seed=seed, directions=directions,
-            allow_unresolved=allow_unresolved)
+        return check_function(f, x, vjp=vjp, names="x", **options)
     label = getattr(f, "__name__", "f")
-    complex_fn = _complex_checked(f, x) if method == "complex" else None
+    complex_fn = _complex_checked(f, x) if opts.method == "complex" else None
     problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
                               complex_fn=complex_fn,
                               analytic_name=f"grad ({getattr(grad, '__name__', 'grad')})")
@@ -396,13 +372,11 @@ def _complex_checked(fn: Callable[[np.ndarray], Any], x: Any) -> Callable[[np.nd
     return fn
 
 
+@documents_options
 def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                   jac: Callable[[np.ndarray], np.ndarray] | None = None, mode: str = "auto",
-                   rtol: float | None = None, atol: float | None = None,
-                   eps: float | None = None, method: str = "central", seed: int = 0,
-                   directions: int = FAST_DIRECTIONS,
-                   allow_unresolved: bool = False) -> CheckResult:
+                   jac: Callable[[np.ndarray], np.ndarray] | None = None,
+                   **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
     The check differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode:
@@ -418,8 +392,6 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         ``v: y.shape``; returns ``x.shape``. Exactly one of ``vjp`` and ``jac``.
     jac : callable, ``x -> J``, optional
         ``J: y.shape + x.shape``.
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -430,9 +402,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     >>> check_jacobian(lambda x: A @ x, np.ones(2), jac=lambda x: A).ok
     True
     """
-    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+    opts, start = _start("check_jacobian", options)
     require_callable("f", f)
     if (vjp is None) == (jac is None):
         raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
@@ -448,15 +418,12 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
             return user_vjp(z, v)
 
         tree_vjp.__name__ = getattr(vjp, "__name__", "vjp")
-        return check_function(f, x, vjp=tree_vjp, names="x", mode=mode, rtol=rtol,
-                              atol=atol, eps=eps, method=method, seed=seed,
-                              directions=directions,
-            allow_unresolved=allow_unresolved)
+        return check_function(f, x, vjp=tree_vjp, names="x", **options)
     label = getattr(f, "__name__", "f")
     x0 = as_float_array("x", x)
     xw, y = _first_call(f"f ({label})", f, x0)
     y0 = _output_array(f"f ({label})", y)
-    v = stream(seed, "upstream").standard_normal(y0.shape)
+    v = stream(opts.seed, "upstream").standard_normal(y0.shape)
     if vjp is not None:
         require_callable("vjp", vjp)
         analytic = lambda z: vjp(z, v.copy())  # noqa: E731
@@ -474,22 +441,20 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
             raise CheckInputError(f"f returned shape {np.shape(out)}, then {y0.shape}")
         return np.sum(v * out)
 
-    complex_fn = _complex_checked(scalarized, xw) if method == "complex" else None
+    complex_fn = _complex_checked(scalarized, xw) if opts.method == "complex" else None
     problem = _scalar_problem("check_jacobian", label, f"f ({label})", scalarized, analytic,
                               x0, complex_fn=complex_fn,
                               noise_of=lambda z: _noise_of(y0, v), declared=y0.dtype,
                               seen=np.append(y0, _generic_output(
                                   f"f ({label})", f, xw, x0.dtype,
-                                  stream(seed, "shifted input"))))
+                                  stream(opts.seed, "shifted input"))))
     return run(problem, opts, start)
 
 
+@documents_options
 def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
-              hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any, *,
-              mode: str = "auto", rtol: float | None = None, atol: float | None = None,
-              eps: float | None = None, method: str = "central", seed: int = 0,
-              directions: int = FAST_DIRECTIONS,
-              allow_unresolved: bool = False) -> CheckResult:
+              hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any,
+              **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
 
     Differences ``φ = w·grad(x)`` (seeded Gaussian ``w``), whose gradient is ``H w``
@@ -503,8 +468,6 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
         ``w: x.shape``; returns ``x.shape``.
     x : array_like, float
         Point to check at (copied; never modified).
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -514,14 +477,12 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     >>> check_hvp(lambda x: 4 * x**3, lambda x, w: 12 * x**2 * w, np.array([1.0, -2.0])).ok
     True
     """
-    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+    opts, start = _start("check_hvp", options)
     require_callable("grad", grad)
     require_callable("hvp", hvp)
     label = getattr(grad, "__name__", "grad")
     x0 = as_float_array("x", x)
-    w = stream(seed, "upstream").standard_normal(x0.shape)
+    w = stream(opts.seed, "upstream").standard_normal(x0.shape)
     g0 = _output_array(f"grad ({label})", call_user(f"grad ({label})", grad, x0.copy()))
     if g0.shape != x0.shape:
         raise CheckInputError(f"grad returned shape {g0.shape}, expected x's shape {x0.shape}")
@@ -529,13 +490,13 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     def scalarized(z: np.ndarray) -> Any:
         return np.sum(w * grad(z))
 
-    complex_fn = _complex_checked(scalarized, x0) if method == "complex" else None
+    complex_fn = _complex_checked(scalarized, x0) if opts.method == "complex" else None
     problem = _scalar_problem("check_hvp", label, f"grad ({label})", scalarized,
                               lambda z: hvp(z, w.copy()), x0, complex_fn=complex_fn,
                               noise_of=lambda z: _noise_of(g0, w), declared=g0.dtype,
                               seen=np.append(g0, _generic_output(
                                   f"grad ({label})", grad, x0.astype(np.float64), x0.dtype,
-                                  stream(seed, "shifted input"))))
+                                  stream(opts.seed, "shifted input"))))
     return run(problem, opts, start)
 
 
@@ -564,10 +525,8 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
             for k in params}
 
 
-def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = None,
-                atol: float | None = None, eps: float | None = None, method: str = "central",
-                seed: int = 0, directions: int = FAST_DIRECTIONS,
-                allow_unresolved: bool = False) -> CheckResult:
+@documents_options
+def check_layer(layer: Any, x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -594,25 +553,21 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     >>> check_layer(Scale(), np.ones((2, 3))).ok
     True
     """
-    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+    opts, start = _start("check_layer", options)
     label = _require_layer(layer)
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
         from gradcheck.adapters.objects import check_object
-        return check_object(layer, x, names="x", mode=mode, rtol=rtol, atol=atol, eps=eps,
-                            method=method, seed=seed, directions=directions,
-            allow_unresolved=allow_unresolved)
-    if method == "complex":
+        return check_object(layer, x, names="x", **options)
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
                               "layers are checked with 'central' or 'richardson'")
     x0 = as_float_array("x", x)
     params = layer.params
     check_params(label, params, layer.grads)
-    rng = stream(seed, "upstream")
+    rng = stream(opts.seed, "upstream")
     with Snapshot(params, owner=label, current=lambda: layer.params):
         fwd, bwd = f"{label}.forward", f"{label}.backward"
-        probe_rng = stream(seed, "shifted input")
+        probe_rng = stream(opts.seed, "shifted input")
         xw, xo, y = _shifted_first(fwd, layer.forward, x0, probe_rng)
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
         y = _output_array(fwd, y).copy()  # the layer may reuse its output buffer
@@ -691,7 +646,7 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                 report = run_fast(phi_o, targets, f_o, noise=noise,
                                   precision=precision, step=precision.step,
                                   rtol=coarser(precision, grad_prec).rtol,
-                                  atol=None, seed=seed, directions=2, describe=fwd,
+                                  atol=None, seed=opts.seed, directions=2, describe=fwd,
                                   localize=False)
                 return all(o.ok for o in report.outcomes), report.evaluations + 1
 
@@ -727,11 +682,9 @@ def _model_facts(model: Any, aliased: tuple[str, ...]) -> dict[str, Any]:
             "indices": _integer_arrays(model, *layers)}
 
 
-def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
-                rtol: float | None = None, atol: float | None = None,
-                eps: float | None = None, method: str = "central", seed: int = 0,
-                directions: int = FAST_DIRECTIONS,
-                allow_unresolved: bool = False) -> CheckResult:
+@documents_options
+def check_model(model: Any, loss: Any, x: Any, y: Any,
+                **options: Unpack[CheckOptions]) -> CheckResult:
     """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
 
     The objective is ``loss.forward(model.forward(x), y) + model.penalty()`` (the penalty
@@ -748,8 +701,6 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         Input batch (copied; differenced in float64 when the model accepts it).
     y : array_like
         The targets in whatever form ``loss`` takes (labels ``(N,)``, one-hot ``(N, C)``).
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        See :mod:`gradcheck.adapters.checks` (``method="complex"`` is not available here).
 
     Returns
     -------
@@ -767,9 +718,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     >>> check_model(Line(), MSE(), np.array([1.0, 2.0]), np.array([1.0, 0.0])).ok
     True
     """
-    opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                              seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+    opts, start = _start("check_model", options)
     require_instance("model", model, "a model")
     require_instance("loss", loss, "a loss")
     label = type(model).__name__
@@ -780,7 +729,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
                 raise CheckTypeError(f"{owner} has no {attr}() method (the model protocol: "
                                      f"forward(x), backward(dpred), params, grads; the loss: "
                                      f"forward(pred, target) -> float, backward() -> dpred)")
-    if method == "complex":
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_model")
     if y is None:
         raise CheckTypeError("y is None: pass the targets the loss compares against")
@@ -788,10 +737,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
     yw = np.array(y, copy=True)
     params = model.params
     if _nested(params):  # a tree of parameters: loss-and-grads over it
-        return _check_nested_model(model, loss, x0, yw, opts=dict(
-            mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-            directions=directions,
-            allow_unresolved=allow_unresolved))
+        return _check_nested_model(model, loss, x0, yw, opts=dict(options))
     check_params(label, params, model.grads, allow_empty=False)
     penalty = getattr(model, "penalty", None)
     loss_name = type(loss).__name__
@@ -802,7 +748,7 @@ def check_model(model: Any, loss: Any, x: Any, y: Any, *, mode: str = "auto",
         return float(value) + (float(penalty()) if callable(penalty) else 0.0)
 
     with Snapshot(params, owner=label, current=lambda: model.params):
-        rng = stream(seed, "model shift")
+        rng = stream(opts.seed, "model shift")
         xw, _, value0 = _shifted_first(describe, objective, x0, rng)
         require_unmutated(describe, xw, x0.astype(xw.dtype))
         f_analytic = scalar_output(describe, value0)

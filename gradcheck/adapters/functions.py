@@ -53,13 +53,14 @@ import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcheck.adapters.trees import flatten, is_container, match, rebuild
 from gradcheck.engine.numeric import Target
-from gradcheck.engine.runner import Options, Problem, run
+from gradcheck.engine.options import CheckOptions, Options, documents_options
+from gradcheck.engine.runner import Problem, run
 from gradcheck.engine.safety import (
     TOO_COARSE,
     CheckInputError,
@@ -73,7 +74,6 @@ from gradcheck.engine.safety import (
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
-    FAST_DIRECTIONS,
     coarser,
     observed_precision,
     precision_of,
@@ -82,6 +82,9 @@ from gradcheck.results.result import CheckResult, GradientMismatch
 
 Reverse = Callable[..., tuple[Sequence[Any], list[Any]]]
 Forward = Callable[..., Any]
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 # ------------------------------------------------------------------ targets
@@ -281,18 +284,18 @@ def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | Non
                     notes.append(f"{leaf.name}: complex, checked as (real, imag) pairs "
                                  f"(last index 0 = real, 1 = imaginary); gradient convention "
                                  f"dφ/dRe + i dφ/dIm (PyTorch's conjugate Wirtinger)")
-                shaped: Callable[[np.ndarray], np.ndarray] = (lambda c, s=slot: c.reshape(s.coord_shape)) if mask is None else \
-                    (lambda c: c)  # unmasked: keep the user's shape (and index) in reports
+                # Unmasked: the coordinates' shape (the user's, in reports); masked: flat.
+                shape = slot.coord_shape if mask is None else base.shape
                 if vjp:
                     slot.vjp_array = (slot.coords_view() if mask is None and not jvp
-                                      else shaped(base.copy()))
+                                      else base.copy().reshape(shape))
                 if jvp:
                     if fast_jvp:
                         scale = np.maximum(np.abs(base), 1.0)
                         slot.U = rng.standard_normal((directions, base.size)) * scale
                         slot.jvp_array = np.zeros(directions)
                     else:
-                        slot.jvp_array = shaped(base.copy())
+                        slot.jvp_array = base.copy().reshape(shape)
                 slot_of[(a, j)] = slot
                 slots.append(slot)
                 values.append(work)
@@ -783,14 +786,12 @@ def run_built(built: Built, opts: Options, start: float) -> CheckResult:
 
 
 # ------------------------------------------------------------------ public entry points
+@documents_options
 def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | None = None,
                    jvp: Callable[..., Any] | None = None,
                    wrt: str | Sequence[str] | None = None,
-                   names: str | Sequence[str] | None = None, mode: str = "auto",
-                   rtol: float | None = None, atol: float | None = None,
-                   eps: float | None = None, method: str = "central", seed: int = 0,
-                   directions: int = FAST_DIRECTIONS,
-                   allow_unresolved: bool = False) -> CheckResult:
+                   names: str | Sequence[str] | None = None,
+                   **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a VJP and/or a JVP of ``f(*args)`` against finite differences.
 
     Parameters
@@ -813,8 +814,6 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
         Names or fnmatch patterns of the tensors to check (default: every float tensor).
     names : str or sequence of str, optional
         Root names of the arguments (default ``arg0``, ``arg1``, …).
-    mode, rtol, atol, eps, method, seed, directions
-        See :mod:`gradcheck.adapters.checks` (``method="complex"`` is not available).
 
     Returns
     -------
@@ -826,11 +825,9 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
     >>> check_function(f, np.ones(3), {"a": np.arange(3.0)}, vjp=vjp).ok
     True
     """
-    opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions,
-                          allow_unresolved=allow_unresolved), time.perf_counter()
+    opts, start = Options.of("check_function", options), time.perf_counter()
     require_callable("f", f)
-    if method == "complex":
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_function; use "
                               "'central' or 'richardson'")
     if not args:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from gradcheck.adapters.functions import (
     run_built,
 )
 from gradcheck.adapters.trees import flatten, is_container, match, rebuild
-from gradcheck.engine.runner import Options
+from gradcheck.engine.options import CheckOptions, Options, documents_options
 from gradcheck.engine.safety import (
     CheckInputError,
     CheckTypeError,
@@ -56,8 +56,10 @@ from gradcheck.engine.safety import (
     scalar_output,
 )
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 # ------------------------------------------------------------------ parameter trees
@@ -103,13 +105,11 @@ def _snapshot(held: list[tuple[str, np.ndarray]], owner: str,
 
 
 # ------------------------------------------------------------------ loss and grads
+@documents_options
 def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
                params: Any = None, *, names: str | Sequence[str] | None = None,
-               wrt: str | Sequence[str] | None = None, mode: str = "auto",
-               rtol: float | None = None, atol: float | None = None,
-               eps: float | None = None, method: str = "central", seed: int = 0,
-               directions: int = FAST_DIRECTIONS,
-               allow_unresolved: bool = False) -> CheckResult:
+               wrt: str | Sequence[str] | None = None,
+               **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``grads()`` against differences of ``loss()`` over parameters held elsewhere.
 
     Parameters
@@ -122,7 +122,7 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
         The arrays ``loss`` reads; perturbed in place, restored bit-identically.
     names : str or sequence of str, optional
         Root name(s); see :func:`param_leaves`.
-    wrt, mode, rtol, atol, eps, method, seed, directions
+    wrt
         As for :func:`~gradcheck.adapters.functions.check_function`.
 
     Returns
@@ -138,13 +138,11 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
     >>> check_loss(cost, backprop, W, names="weights").ok
     True
     """
-    opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions,
-                          allow_unresolved=allow_unresolved), time.perf_counter()
+    opts, start = Options.of("check_loss", options), time.perf_counter()
     require_callable("loss", loss)
     if grads is not None:
         require_callable("grads", grads)
-    if method == "complex":
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_loss")
     label = getattr(loss, "__name__", "loss")
     describe = f"loss ({label})"
@@ -199,16 +197,14 @@ def _accumulates(calls: list[list[np.ndarray]]) -> bool:
         np.allclose(s1, s2, rtol=1e-6, atol=0) for s1, s2 in steps)
 
 
+@documents_options
 def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = "grads",
                  forward: str | Callable[..., Any] = "forward",
                  backward: str | Callable[..., Any] = "backward",
                  accumulates: bool = False, reset: Callable[[Any], Any] | None = None,
                  names: str | Sequence[str] | None = None,
-                 wrt: str | Sequence[str] | None = None, mode: str = "auto",
-                 rtol: float | None = None, atol: float | None = None,
-                 eps: float | None = None, method: str = "central", seed: int = 0,
-                 directions: int = FAST_DIRECTIONS,
-                 allow_unresolved: bool = False) -> CheckResult:
+                 wrt: str | Sequence[str] | None = None,
+                 **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer object of any library: input gradients and its parameter gradients.
 
     Parameters
@@ -230,7 +226,7 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
         before each backward, read them after.
     reset : callable, ``reset(layer)``, optional
         Called before every forward (clear held-input lists, step counters).
-    wrt, mode, rtol, atol, eps, method, seed, directions
+    wrt
         As for :func:`~gradcheck.adapters.functions.check_function`.
 
     Returns
@@ -251,11 +247,9 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     ...              accumulates=True).ok
     True
     """
-    opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions,
-                          allow_unresolved=allow_unresolved), time.perf_counter()
+    opts, start = Options.of("check_object", options), time.perf_counter()
     label = type(layer).__name__
-    if method == "complex":
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_object")
     if not inputs:
         raise CheckInputError("check_object needs the layer's inputs after the layer")
@@ -296,7 +290,7 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     # The first forward creates lazy parameters; a first backward the gradient dict. It
     # runs on a shifted input, so a layer that keeps its first input (a stale cache)
     # shows at the point (back to the point itself if the shift leaves the domain).
-    rng = stream(seed, "shifted input", 10)
+    rng = stream(opts.seed, "shifted input", 10)
     try:
         with np.errstate(all="ignore"):
             out = call_user(fwd, call_forward, *_shifted(inputs, rng))

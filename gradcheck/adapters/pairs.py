@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradcheck.adapters.functions import (
     arg_names,
@@ -36,10 +36,12 @@ from gradcheck.adapters.functions import (
     raise_unless_ok,
     run_built,
 )
-from gradcheck.engine.runner import Options
+from gradcheck.engine.options import CheckOptions, Options, documents_options
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, require_callable
-from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _split(describe: str, value: Any) -> tuple[tuple[Any, ...], Any]:
@@ -49,13 +51,11 @@ def _split(describe: str, value: Any) -> tuple[tuple[Any, ...], Any]:
     return value[:-1], value[-1]
 
 
+@documents_options
 def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., Any],
                *args: Any, wrt: str | Sequence[str] | None = None,
-               names: str | Sequence[str] | None = None, mode: str = "auto",
-               rtol: float | None = None, atol: float | None = None,
-               eps: float | None = None, method: str = "central", seed: int = 0,
-               directions: int = FAST_DIRECTIONS,
-               allow_unresolved: bool = False) -> CheckResult:
+               names: str | Sequence[str] | None = None,
+               **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``backward(*upstream, cache)`` against differences of ``forward(*args)``.
 
     Parameters
@@ -70,7 +70,7 @@ def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., 
     *args : arrays, trees of arrays, or constants
         As for :func:`~gradcheck.adapters.functions.check_function` (copied; never
         modified); trailing non-array arguments are passed through.
-    wrt, names, mode, rtol, atol, eps, method, seed, directions
+    wrt, names
         As for :func:`~gradcheck.adapters.functions.check_function`; names default to
         ``arg0``, ``arg1``, …
 
@@ -78,12 +78,10 @@ def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., 
     -------
     CheckResult
     """
-    opts, start = Options(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                          seed=seed, directions=directions,
-                          allow_unresolved=allow_unresolved), time.perf_counter()
+    opts, start = Options.of("check_pair", options), time.perf_counter()
     require_callable("forward", forward)
     require_callable("backward", backward)
-    if method == "complex":
+    if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_pair")
     if not args:
         raise CheckInputError("check_pair needs the forward's arguments after backward")

@@ -46,11 +46,11 @@ from gradcheck.engine.numeric import (
     rms,
     scale_floors,
 )
-from gradcheck.engine.safety import CheckInputError, CheckTypeError, call_user
+from gradcheck.engine.options import METHODS, MODES, Options
+from gradcheck.engine.safety import call_user
 from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
-    FAST_DIRECTIONS,
     FINE_RESOLUTION,
     NOISE_FLOOR_CAP,
     PRECISIONS,
@@ -69,44 +69,8 @@ from gradcheck.results.result import (
     Verdict,
 )
 
-MODES = ("auto", "full", "fast")
-METHODS = ("central", "richardson", "complex")
 #: Worst entries shown in ``str(result)``.
 SHOW_WORST = 5
-
-
-@dataclass(frozen=True)
-class Options:
-    """Validated options shared by every check (documented in :mod:`gradcheck.adapters.checks`)."""
-
-    mode: str = "auto"
-    rtol: float | None = None
-    atol: float | None = None
-    eps: float | None = None
-    method: str = "central"
-    seed: int = 0
-    directions: int = FAST_DIRECTIONS
-    allow_unresolved: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise CheckInputError(f"mode={self.mode!r} is not one of {MODES}")
-        if self.method not in METHODS:
-            raise CheckInputError(f"method={self.method!r} is not one of {METHODS}")
-        for name in ("rtol", "atol", "eps"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and
-                                          np.isfinite(value) and value >= 0):
-                raise CheckInputError(f"{name}={value!r} must be a finite number >= 0 or None")
-        if self.eps is not None and self.eps == 0:
-            raise CheckInputError("eps=0 gives no step; pass eps > 0 or None for the default")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
-            raise CheckTypeError(f"seed={self.seed!r} must be an int")
-        if not isinstance(self.directions, (int, np.integer)) or self.directions < 1:
-            raise CheckInputError(f"directions={self.directions!r} must be an int >= 1")
-        if not isinstance(self.allow_unresolved, (bool, np.bool_)):
-            raise CheckTypeError(f"allow_unresolved={self.allow_unresolved!r} must be True "
-                                 f"or False")
 
 
 @dataclass

@@ -15,31 +15,16 @@ from __future__ import annotations
 
 import inspect
 import mmap
-import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from gradcheck.engine.errors import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
+
 #: Why half precision is refused rather than checked.
 TOO_COARSE = ("half precision is too coarse for finite differences (a step small enough "
               "for the truncation error rounds away in its 3 significant digits)")
-
-
-class CheckInputError(ValueError):
-    """An argument handed to a check cannot be checked (shape, size, keys, values)."""
-
-
-class CheckTypeError(TypeError):
-    """An argument handed to a check has the wrong type or dtype."""
-
-
-class NonFiniteError(CheckInputError):
-    """The user's function or gradient produced NaN or Inf."""
-
-
-class UserCodeError(RuntimeError):
-    """The user's function, layer or model raised; the original exception is chained."""
 
 
 class Snapshot:
@@ -351,42 +336,3 @@ def require_instance(name: str, value: Any, what: str = "a layer") -> None:
                              f"{value.__name__}(...) ({what} object)")
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise CheckTypeError(f"{name}={value!r} is a bool; pass a number")
-    if not isinstance(value, numbers.Real):  # int, float and NumPy's real scalars
-        raise CheckTypeError(f"{name}={value!r} must be a real number or None, got "
-                             f"{type(value).__name__}")
-    return float(value)
-
-
-def _integer(name: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise CheckTypeError(f"{name}={value!r} is a bool; pass an int")
-    if not isinstance(value, numbers.Integral):
-        raise CheckTypeError(f"{name}={value!r} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        why = " (NumPy's random generators take non-negative seeds)" if name == "seed" else ""
-        raise CheckInputError(f"{name}={int(value)} must be >= {minimum}{why}")
-    return int(value)
-
-
-def validated_options(opts: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the options every check shares; NumPy scalars become Python numbers.
-
-    ``rtol``/``atol``/``eps``: a real number (``np.float32(1e-4)`` is fine) or None, never
-    a bool; ``seed``: an int >= 0; ``directions``: an int >= 1. Ranges (finite,
-    non-negative, ``eps > 0``) are checked by the engine's ``Options``.
-
-    >>> validated_options({"eps": np.float32(0.5), "seed": np.int64(3)})
-    {'eps': 0.5, 'seed': 3}
-    """
-    out = dict(opts)
-    for name in ("rtol", "atol", "eps"):
-        if out.get(name) is not None:
-            out[name] = _number(name, out[name])
-    if "seed" in out:
-        out["seed"] = _integer("seed", out["seed"], minimum=0)
-    if "directions" in out:
-        out["directions"] = _integer("directions", out["directions"], minimum=1)
-    return out

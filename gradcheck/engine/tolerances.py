@@ -22,6 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The two option defaults are declared with the options (a table without NumPy, which the
+# pytest plugin reads at start-up); they belong to this table too.
+from gradcheck.engine.options import AUTO_FULL_MAX_ENTRIES as AUTO_FULL_MAX_ENTRIES
+from gradcheck.engine.options import FAST_DIRECTIONS as FAST_DIRECTIONS
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -68,10 +73,6 @@ PRECISIONS: dict[str, Precision] = {
     "float16": _row(np.float16),
 }
 
-#: Above this many checked entries, ``mode="auto"`` uses the fast (directional) mode.
-#: 2048 entries cost 4096 evaluations in full mode: well under a second for layers of
-#: that size, while a 13,000-parameter network is checked in ~40 evaluations instead.
-AUTO_FULL_MAX_ENTRIES = 2048
 
 #: At most this many unit roundings of φ are read as cancellation noise when the two
 #: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
@@ -101,8 +102,6 @@ RAISE_RATIO = 16.0
 #: ... up to this relative step (``h = MAX_RELATIVE_STEP · max(|θ|, 1)``); beyond it the
 #: step no longer probes the point.
 MAX_RELATIVE_STEP = 0.25
-#: Number of random directions in fast mode (see ``gradcheck.engine.fast`` for the miss bound).
-FAST_DIRECTIONS = 4
 
 
 #: 2**24: from here on every float32 value is an integer (its 24-bit significand is used

@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck import __version__
+from gradcheck.engine.options import OPTION_NAMES, Options, option_help, parse_text
+from gradcheck.ways_in.examples import ExampleError, has_example, layer_example
 
 __all__ = ["JSON_SCHEMA_VERSION", "UsageError", "build_parser", "main"]
 
@@ -78,15 +80,26 @@ def _seed(text: str) -> int:
     return value
 
 
-def _tolerance(text: str) -> float:
-    """argparse type of ``--rtol``/``--atol``/``--eps``: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
-    return value
+def _option_type(name: str) -> Any:
+    """argparse type of ``--<name>``: the declaration's text parser (exit 2 on bad text)."""
+    def parse(text: str) -> Any:
+        try:
+            return parse_text(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _add_check_options(command: argparse.ArgumentParser) -> None:
+    """``--<name>`` for every shared option, made from its declaration (type, default, help)."""
+    defaults = Options()
+    for name in OPTION_NAMES:
+        flag, default = "--" + name.replace("_", "-"), getattr(defaults, name)
+        if isinstance(default, bool):
+            command.add_argument(flag, action="store_true", help=option_help(name))
+        else:
+            command.add_argument(flag, type=_option_type(name), default=default,
+                                 metavar=name.upper(), help=option_help(name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,21 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Check the gradients of a layer class defined "
                                 "in a Python file, or run a function there that returns a "
                                 "gradcheck.check_* result (it receives the options it "
-                                "accepts: mode, seed, rtol, atol, eps).")
+                                "accepts). --seed also seeds a generated input.")
     check.add_argument("target", metavar="FILE.py:CLASS_OR_FUNCTION")
     check.add_argument("--input-shape", default=None, metavar="N,D,...",
                        help="input shape, e.g. 8,4 (required without gradcheck_example())")
     check.add_argument("--dtype", choices=("float64", "float32"), default=None,
                        help="dtype of the input (default: the example's, else float64)")
-    check.add_argument("--seed", type=_seed, default=0,
-                       help="seed of the input and checker, an integer >= 0 (default 0)")
-    check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
-                       help="full: every entry; fast: random directions, then localize; "
-                            "auto (default): full up to 2048 entries")
-    for option, meaning in (("--rtol", "relative tolerance"), ("--atol", "absolute tolerance"),
-                            ("--eps", "relative finite-difference step")):
-        check.add_argument(option, type=_tolerance, default=None,
-                           help=f"{meaning} (default: derived from the error estimate)")
+    _add_check_options(check)
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     commands.add_parser("report", help="write the derivation report (see: gradcheck report "
@@ -278,14 +283,9 @@ def _build(cls: type, shape: tuple[int, ...] | None, dtype: str | None,
     import numpy as np
 
     name = cls.__name__
-    example = getattr(cls, "gradcheck_example", None)
     try:
-        if example is not None:
-            built = example()
-            if not (isinstance(built, tuple) and len(built) == 2):
-                raise UsageError(f"{name}.gradcheck_example() must return (layer, x), "
-                                 f"got {type(built).__name__}")
-            layer, x = built
+        if has_example(cls):
+            layer, x = layer_example(cls)
         else:
             if shape is None:
                 raise UsageError(f"{name} has no gradcheck_example(): pass --input-shape, "
@@ -293,6 +293,8 @@ def _build(cls: type, shape: tuple[int, ...] | None, dtype: str | None,
             layer, x = cls(), None
     except UsageError:
         raise
+    except ExampleError as exc:
+        raise UsageError(str(exc)) from None
     except TypeError as exc:
         raise UsageError(f"cannot build {name}() without arguments ({exc}); give the class a "
                          f"gradcheck_example() classmethod returning (layer, x)") from None
@@ -314,16 +316,15 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
     The code people already have (function pairs, ``model.loss``, other libraries' layers)
     is checked by a short function such as ``def check_conv(**options): return
     gradcheck.check_pair(conv_forward, conv_backward, x, w, b, conv_param, **options)``;
-    the options it accepts (``mode``, ``seed``, ``rtol``, ``atol``, ``eps``) come from the
-    command line.
+    the options it accepts (any of the shared options, all of them with ``**options``) come
+    from the command line.
     """
     import gradcheck
 
     if args.input_shape is not None or args.dtype is not None:
         raise UsageError(f"{fn.__name__} is a function: it builds its own inputs, so "
                          f"--input-shape and --dtype do not apply")
-    wanted = {"mode": args.mode, "seed": args.seed, "rtol": args.rtol, "atol": args.atol,
-              "eps": args.eps}
+    wanted = _given_options(args)
     params = inspect.signature(fn).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     options = {k: v for k, v in wanted.items() if takes_all or k in params}
@@ -336,6 +337,10 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
         raise UsageError(f"{fn.__name__}() returned {type(result).__name__}; a function "
                          f"target must return the result of a gradcheck.check_* call")
     return result
+
+
+def _given_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in OPTION_NAMES}
 
 
 def _one_block(result: Any, target: str) -> dict[str, Any]:
@@ -365,8 +370,7 @@ def _check(args: argparse.Namespace) -> int:
     else:
         layer, x = _build(cls, shape, args.dtype, args.seed)
         try:
-            result = gradcheck.check_layer(layer, x, mode=args.mode, seed=args.seed,
-                                           rtol=args.rtol, atol=args.atol, eps=args.eps)
+            result = gradcheck.check_layer(layer, x, **_given_options(args))
         except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
             # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
             # layer's own exceptions, which the checker wraps naming the call that raised

@@ -8,11 +8,13 @@ What it adds to a test session:
   run a check and raise
   :class:`gradcheck.GradientMismatch` (an ``AssertionError`` whose message is the compact
   result table and the diagnosis) when the gradients disagree;
-- options ``--gradcheck-mode``, ``--gradcheck-rtol``, ``--gradcheck-atol``,
-  ``--gradcheck-seed`` and the ini keys ``gradcheck_mode``, ``gradcheck_rtol``,
-  ``gradcheck_atol``, ``gradcheck_seed`` (pytest's own convention, as ``--log-level`` /
-  ``log_level``); precedence: marker > command line > ini > the checker's defaults;
-- the marker ``@pytest.mark.gradcheck(mode=..., rtol=..., atol=..., seed=...)``;
+- an option ``--gradcheck-<name>`` and an ini key ``gradcheck_<name>`` for every shared
+  option of the checks (``mode``, ``rtol``, ``atol``, ``eps``, ``method``, ``seed``,
+  ``directions``, ``allow_unresolved``; made from their one declaration in
+  :mod:`gradcheck.engine.options`), pytest's own convention, as ``--log-level`` /
+  ``log_level``; precedence: marker > command line > ini > the checker's defaults;
+- the marker ``@pytest.mark.gradcheck(mode=..., rtol=..., seed=..., ...)`` with the same
+  keywords;
 - a terminal summary section (checks run, failed, worst error, entries at kinks) and
   ``--gradcheck-report=PATH`` (``.json`` or ``.md``) covering every check of the session,
   also under pytest-xdist: each check's record travels to the controller in the test
@@ -23,8 +25,9 @@ What it adds to a test session:
   (a function-scoped fixture there trips Hypothesis' health check): the same methods,
   options and markers, recorded into the running test.
 
-This module stays cheap to import: it needs only pytest and ``gradcheck.results.session_report``
-(standard library); the checker is looked up on the first check, and nothing here imports
+This module stays cheap to import: it needs only pytest, the option table
+(``gradcheck.engine.options``), the example contract (``gradcheck.ways_in.examples``) and
+``gradcheck.results.session_report``, all standard library only; the checker is looked up on the first check, and nothing here imports
 SymPy, ``gradcheck.models`` or ``rich``. ``benchmarks/bench_plugin_startup.py`` measures
 what the plugin adds to a session.
 
@@ -45,19 +48,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gradcheck.engine.options import OPTION_NAMES, Options, option_help, parse_text
 from gradcheck.results.serialize import terminal_text
 from gradcheck.results.session_report import SessionReport, check_report_path, record_from_result
+from gradcheck.ways_in.examples import has_example, layer_example
 
 if TYPE_CHECKING:
     from gradcheck.results.result import CheckResult
 
 __all__ = ["GradChecker", "LayerExampleItem", "checker"]
 
-#: The options the plugin exposes, with their parsers. Command line ``--gradcheck-<name>``,
-#: ini key ``gradcheck_<name>``, marker keyword ``<name>``.
-OPTIONS: dict[str, Callable[[str], Any]] = {"mode": str, "rtol": float, "atol": float,
-                                            "seed": int}
-MODES = ("auto", "full", "fast")
+#: The plugin exposes every shared option (declared once by ``gradcheck.engine.options``):
+#: command line ``--gradcheck-<name>``, ini key ``gradcheck_<name>``, marker keyword ``<name>``.
+OPTIONS = OPTION_NAMES
 MARKER = "gradcheck"
 PROPERTY = "gradcheck"  # user_properties key of a check record (a JSON string)
 REPORT_OPTION = "--gradcheck-report"
@@ -73,39 +76,28 @@ class _SessionState:
 STATE = pytest.StashKey[_SessionState]()
 
 
-def _parse_mode(value: str) -> str:
-    if value not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-    return value
+def _flag(name: str) -> str:
+    return "--gradcheck-" + name.replace("_", "-")
 
 
 def _parse(name: str, value: Any, source: str) -> Any:
-    """Convert one option value; a ``pytest.UsageError`` names its source (option, ini key)."""
+    """Convert one option value (text from the command line or ini, or a marker's Python
+    value); a ``pytest.UsageError`` names its source (option, ini key, marker)."""
     try:
-        if name == "mode":
-            return _parse_mode(str(value))
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
-            raise TypeError(f"{name} is a bool; pass a number")
-        parsed = OPTIONS[name](value)
-        if not parsed >= 0 or parsed == float("inf"):
-            raise ValueError(f"{name} must be a finite number >= 0")
-        return parsed
-    except (TypeError, ValueError) as exc:
+        if isinstance(value, str):
+            return parse_text(name, value)
+        Options(**{name: value})  # the declaration validates a Python value
+        return value
+    except (TypeError, ValueError) as exc:  # CheckTypeError, CheckInputError among them
         raise pytest.UsageError(f"gradcheck: {source}={value!r} is invalid: {exc}") from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checking (gradcheck)")
-    helps = {
-        "mode": "check mode: auto (default), full (every entry) or fast (random directions)",
-        "rtol": "relative tolerance (default: derived from the dtype and error estimate)",
-        "atol": "absolute tolerance (default: derived from the dtype and error estimate)",
-        "seed": "seed of every random choice the checker makes (default 0)",
-    }
-    for name, text in helps.items():
-        group.addoption(f"--gradcheck-{name}", dest=f"gradcheck_{name}", default=None,
-                        metavar=name.upper(), help=text)
-        parser.addini(f"gradcheck_{name}", f"gradcheck: {text}", default=None)
+    for name in OPTIONS:
+        group.addoption(_flag(name), dest=f"gradcheck_{name}", default=None,
+                        metavar=name.upper(), help=option_help(name))
+        parser.addini(f"gradcheck_{name}", f"gradcheck: {option_help(name)}", default=None)
     group.addoption(REPORT_OPTION, dest="gradcheck_report", default=None, metavar="PATH",
                     help="write every check of the session to PATH (.json or .md)")
     group.addoption(LAYERS_OPTION, dest="gradcheck_layers", action="append", default=[],
@@ -117,8 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}(mode=None, rtol=None, atol=None, seed=None): override the "
-        "gradcheck fixture's options for this test")
+        "markers", f"{MARKER}({', '.join(f'{name}=None' for name in OPTIONS)}): override "
+        "the gradcheck fixture's options for this test")
     options: dict[str, Any] = {}
     for name in OPTIONS:
         ini = config.getini(f"gradcheck_{name}")
@@ -126,7 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
             options[name] = _parse(name, ini, f"ini key gradcheck_{name}")
         cli = config.getoption(f"gradcheck_{name}")
         if cli is not None:
-            options[name] = _parse(name, cli, f"--gradcheck-{name}")
+            options[name] = _parse(name, cli, _flag(name))
     report = config.getoption("gradcheck_report")
     if report:  # at start-up, as `report -o` does: not after the whole session ran
         try:
@@ -138,9 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    options = {"mode": "auto", "rtol": "default", "atol": "default", "seed": 0,
-               **config.stash[STATE].options}
-    return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS)
+    """The options in force: mode and seed always, the others where the session set them."""
+    options = {"mode": "auto", "seed": 0, **config.stash[STATE].options}
+    return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS
+                                     if name in options)
 
 
 # ---- the fixture ------------------------------------------------------------------------
@@ -363,11 +356,7 @@ class LayerExampleItem(pytest.Item):
         self.module_name = module_name
 
     def runtest(self) -> None:
-        example = self.cls.gradcheck_example()
-        if not (isinstance(example, tuple) and len(example) == 2):
-            raise TypeError(f"{self.cls.__qualname__}.gradcheck_example() must return "
-                            f"(layer, x), got {type(example).__name__}")
-        layer, x = example
+        layer, x = layer_example(self.cls)
         options = {**self.config.stash[STATE].options, **_marker_options(self)}
         GradChecker(options, _recorder(self)).layer(layer, x)
 
@@ -394,7 +383,7 @@ def _example_classes(module_name: str) -> Iterator[type]:
             from None
     for cls in list(vars(module).values()):  # definition order
         if inspect.isclass(cls) and cls.__module__ == module.__name__ \
-                and callable(getattr(cls, "gradcheck_example", None)):
+                and has_example(cls):
             yield cls
 
 

@@ -23,15 +23,34 @@ MAY_IMPORT = {
     "adapters": {"adapters", "engine", "diagnosis", "results"},
 }
 THIRD_PARTY = {"numpy"}
+#: Allowed only inside ``if TYPE_CHECKING:`` (never imported when the code runs).
+TYPING_ONLY = {"typing_extensions"}
 #: Optional heavy libraries, each allowed in its own adapter module only (imported lazily:
 #: ``gradcheck.torch`` / ``gradcheck.jax`` load these modules on first use).
 OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"}}
 
 
+def _typing_only_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside an ``if TYPE_CHECKING:`` block."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and \
+                node.test.id == "TYPE_CHECKING":
+            inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return inside
+
+
 def _imports(path: Path) -> list[str]:
+    """The modules ``path`` imports when it runs (``TYPING_ONLY`` ones under TYPE_CHECKING
+    are left out; anywhere else they count)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only = _typing_only_nodes(tree)
     names: list[str] = []
     for node in ast.walk(tree):
+        if id(node) in typing_only and isinstance(node, (ast.Import, ast.ImportFrom)) and \
+                (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                 ) in TYPING_ONLY:
+            continue
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -14,7 +14,8 @@ import pytest
 
 import gradcheck
 from gradcheck import CheckInputError, CheckTypeError, NonFiniteError, UserCodeError
-from gradcheck.engine.safety import file_backed, validated_options
+from gradcheck.engine.options import OPTION_NAMES, Options
+from gradcheck.engine.safety import file_backed
 from support.toy_layers import Affine
 
 X = np.random.default_rng(0).standard_normal((3, 4))
@@ -95,10 +96,28 @@ def test_a_negative_seed_is_a_clear_error(seed):
         gradcheck.check_layer(Affine(4, 2), X, seed=seed)
 
 
-def test_validated_options_return_python_numbers():
-    out = validated_options({"eps": np.float32(0.5), "rtol": np.int64(0), "seed": np.int8(1)})
-    assert out == {"eps": 0.5, "rtol": 0.0, "seed": 1}
-    assert all(type(v) in (int, float) for v in out.values())
+def test_validated_options_hold_python_numbers():
+    out = Options.of("check_grad", {"eps": np.float32(0.5), "rtol": np.int64(0),
+                                    "seed": np.int8(1), "allow_unresolved": np.bool_(True)})
+    assert (out.eps, out.rtol, out.seed, out.allow_unresolved) == (0.5, 0.0, 1, True)
+    assert [type(v) for v in (out.eps, out.rtol, out.seed, out.allow_unresolved)] == [
+        float, float, int, bool]
+
+
+@pytest.mark.parametrize("check", ["check_grad", "check_jacobian", "check_hvp", "check_layer",
+                                   "check_model", "check_function", "check_pair",
+                                   "check_loss", "check_object"])
+def test_an_unknown_option_is_named_with_the_options_there_are(check):
+    from gradcheck.engine.errors import CheckInputError as Err
+    args = {"check_grad": (_sq, _dsq, np.ones(2)), "check_jacobian": (np.sin, np.ones(2)),
+            "check_hvp": (_dsq, lambda x, w: 2 * w, np.ones(2)),
+            "check_layer": (Affine(4, 2), X), "check_model": (None, None, X, X),
+            "check_function": (np.sin, np.ones(2)), "check_pair": (None, None, X),
+            "check_loss": (lambda: 0.0, None, {"w": np.ones(2)}),
+            "check_object": (Affine(4, 2), X)}[check]
+    with pytest.raises(Err) as raised:
+        getattr(gradcheck, check)(*args, rtl=1e-3)
+    assert "rtl" in str(raised.value) and all(name in str(raised.value) for name in OPTION_NAMES)
 
 
 # ---- complex, masked, matrix ------------------------------------------------------------

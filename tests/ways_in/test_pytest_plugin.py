@@ -201,7 +201,7 @@ def test_a_marker_with_an_unknown_keyword_is_an_error(project):
     """)
     result = project.runpytest()
     result.stdout.fnmatch_lines(["*gradcheck(tolerance=...) is unknown; use mode, rtol, atol,"
-                                 " seed*"])
+                                 " eps, method, seed, directions, allow_unresolved*"])
     assert result.ret != 0
 
 
