@@ -340,7 +340,10 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
 
 
 def _given_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in OPTION_NAMES}
+    """``mode`` and ``seed`` always; the other options where the command line set them."""
+    defaults = Options()
+    return {name: getattr(args, name) for name in OPTION_NAMES
+            if name in ("mode", "seed") or getattr(args, name) != getattr(defaults, name)}
 
 
 def _one_block(result: Any, target: str) -> dict[str, Any]:
