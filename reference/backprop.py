@@ -277,7 +277,7 @@ def precise_backprop_check(layers: int, activation: str, loss: str,
             return zs, acts, value
 
         zs, acts, _ = forward(params)
-        kinks = [mpmath.mpf(float(k)) for k in EXACT_ACTIVATIONS[activation].kinks]
+        kinks = [mpmath.mpf(float(k)) for k in EXACT_ACTIVATIONS[activation].branch_points]
         if any(v == k for pre in zs[:-1] for v in pre.reshape(-1) for k in kinks):
             raise ValueError(f"precise_backprop_check: a pre-activation is exactly at a kink "
                              f"of {activation}; use another seed")

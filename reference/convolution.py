@@ -109,7 +109,7 @@ class ExactConv2D:
         subs = {}
         for name, symbols in groups.items():
             subs.update(dyadic_substitution(list(symbols.reshape(-1)), values[name]))
-        kinks = EXACT_ACTIVATIONS[self.activation].kinks
+        kinks = EXACT_ACTIVATIONS[self.activation].branch_points
         if kinks and any(v.subs(subs) in kinks for v in self.output().reshape(-1)):
             raise ValueError(f"ExactConv2D: an output is exactly at a kink of "
                              f"{self.activation}; use another seed")

@@ -227,7 +227,8 @@ def equal_everywhere(a: sp.Expr, b: sp.Expr, var: sp.Symbol, lo: float = -8, hi:
 
 @dataclass(frozen=True)
 class Derivation:
-    """Everything SymPy found about one row: definition, steps, derivative, identity, kinks.
+    """Everything SymPy found about one row: definition, steps, derivative, identity, and the
+    one-sided derivatives at its branch points.
 
     ``var`` is the variable differentiated; ``expr`` the definition; ``derivative`` SymPy's
     raw result and ``simplified`` a shorter equal form; ``identity`` (``None`` when the row
@@ -246,7 +247,8 @@ class Derivation:
     identity: sp.Expr | None
     identity_proof: str
     identity_condition: str
-    kinks: tuple[Kink, ...]
+    #: One-sided derivatives at every branch point (a kink where they differ).
+    branch_points: tuple[Kink, ...]
     function_symbol: sp.Expr
 
     def blocks(self) -> list[Block]:
@@ -260,7 +262,7 @@ class Derivation:
                 tuple(Math.chain(sp.Derivative(s.target, v), s.applied, s.result)
                       for s in self.steps),
                 tuple(s.rule for s in self.steps)))
-        kinks = [k for k in self.kinks if not k.differentiable]
+        kinks = [k for k in self.branch_points if not k.differentiable]
         lines = [Math.equation(sp.Derivative(f, v), self.simplified)]
         where = ", ".join(f"{v} = {k.at}" for k in kinks)
         labels = ["simplified derivative" + (f" (where it exists: not at {where}, where the "
@@ -271,12 +273,12 @@ class Derivation:
                           + (f"; holds when {self.identity_condition}" if self.identity_condition
                              else "") + ")")
         out.append(MathBlock(tuple(lines), tuple(labels)))
-        if self.kinks:
+        if self.branch_points:
             out.append(Table(("branch point", "left derivative", "right derivative",
                               "differentiable"),
                              tuple((Math.of(sp.Eq(v, k.at, evaluate=False)), Math.of(k.left),
                                     Math.of(k.right), "yes" if k.differentiable else "no (kink)")
-                                   for k in self.kinks)))
+                                   for k in self.branch_points)))
         for k in kinks:
             value = self.simplified.subs(v, k.at)
             out.append(Paragraph.of(
@@ -304,7 +306,7 @@ class Derivation:
 
 def _derivation(name: str, kind: str, var: sp.Symbol, expr: sp.Expr, f: sp.Expr,
                 identity: sp.Expr | None, identity_value: sp.Expr | None, condition: str,
-                kinks: tuple[sp.Expr, ...], extra: dict | None = None,
+                branch_points: tuple[sp.Expr, ...], extra: dict | None = None,
                 interval: tuple[int, int] = (-8, 8), pins: dict | None = None) -> Derivation:
     derivative = sp.diff(expr, var)
     proof = ""
@@ -319,7 +321,8 @@ def _derivation(name: str, kind: str, var: sp.Symbol, expr: sp.Expr, f: sp.Expr,
         name=name, kind=kind, var=var, expr=expr, steps=chain_steps(expr, var),
         derivative=derivative, simplified=_simplify(derivative, var), identity=identity,
         identity_proof=proof, identity_condition=condition,
-        kinks=tuple(Kink(at, *one_sided(expr, var, at)) for at in kinks), function_symbol=f)
+        branch_points=tuple(Kink(at, *one_sided(expr, var, at)) for at in branch_points),
+        function_symbol=f)
 
 
 @cache
@@ -334,7 +337,7 @@ def derive_activation(name: str) -> Derivation:
     row = EXACT_ACTIVATIONS[name]
     value = None if row.identity is None else expand_helpers(row.identity).subs(y, row.expr)
     return _derivation(name, "activation", z, row.expr, sp.Function("f")(z), row.identity,
-                       value, "", row.kinks)
+                       value, "", row.branch_points)
 
 
 def softmax_ce_symbols(k: int = 3) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...]]:

@@ -86,7 +86,7 @@ def _activation_grid(name: str, points: int) -> np.ndarray:
     op = ACTIVATIONS[name]
     grid = np.linspace(op.domain[0], op.domain[1], points)
     keep = np.ones_like(grid, dtype=bool)
-    for kink in {*op.kinks, *(float(k) for k in EXACT_ACTIVATIONS[name].kinks)}:
+    for kink in {*op.kinks, *(float(k) for k in EXACT_ACTIVATIONS[name].branch_points)}:
         keep &= np.abs(grid - kink) > KINK_MARGIN
     return grid[keep]
 

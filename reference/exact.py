@@ -8,7 +8,8 @@ states the derivative written through the function itself (``y = f(z)``) or thro
 named helpers ``sigma`` (logistic), ``Phi`` (normal CDF) and ``phi`` (normal density), so
 the report can show σ' = σ(1−σ) next to what SymPy found, and a test can prove them equal.
 
-Piecewise rows list their ``kinks``: the points where the definition switches branch.
+Piecewise rows list their ``branch_points``: where the definition switches branch (a kink
+only where the derivative jumps there; ``gradcheck.models`` lists those as ``kinks``).
 At a branch point the rows take the value of the models' convention (relu'(0) = 0,
 hard_tanh'(±1) = 0), though the tests never compare there: no derivative exists.
 The one-sided derivatives there are computed (``one_sided``), not declared, so a row
@@ -114,13 +115,13 @@ class ExactActivation:
     """One elementwise activation ``f(z)`` as a SymPy expression in ``z``.
 
     ``identity`` is the classic form of ``f'(z)`` (in ``y = f(z)``, ``z`` and the helpers
-    σ, Φ, φ) or ``None``; ``kinks`` are the points where ``expr`` switches branch.
+    σ, Φ, φ) or ``None``; ``branch_points`` are the points where ``expr`` switches branch.
     """
 
     name: str
     expr: sp.Expr
     identity: sp.Expr | None = None
-    kinks: tuple[sp.Expr, ...] = ()
+    branch_points: tuple[sp.Expr, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,23 +191,23 @@ EXACT_ACTIVATIONS: dict[str, ExactActivation] = _activations(
     ExactActivation("identity", z, identity=sp.Integer(1)),
     ExactActivation("sigmoid", 1 / (1 + sp.exp(-z)), identity=y * (1 - y)),
     ExactActivation("tanh", sp.tanh(z), identity=1 - y**2),
-    ExactActivation("relu", sp.Piecewise((z, z > 0), (0, True)), kinks=(sp.Integer(0),)),
+    ExactActivation("relu", sp.Piecewise((z, z > 0), (0, True)), branch_points=(sp.Integer(0),)),
     ExactActivation("leaky_relu", sp.Piecewise((z, z > 0), (z / 100, True)),
-                    kinks=(sp.Integer(0),)),
+                    branch_points=(sp.Integer(0),)),
     ExactActivation("elu", sp.Piecewise((z, z > 0), (sp.exp(z) - 1, True)),
-                    identity=sp.Piecewise((1, z > 0), (y + 1, True)), kinks=(sp.Integer(0),)),
+                    identity=sp.Piecewise((1, z > 0), (y + 1, True)), branch_points=(sp.Integer(0),)),
     ExactActivation("selu", SELU_SCALE * sp.Piecewise((z, z > 0),
                                                       (SELU_ALPHA * (sp.exp(z) - 1), True)),
                     identity=sp.Piecewise((SELU_SCALE, z > 0), (y + SELU_SCALE * SELU_ALPHA, True)),
-                    kinks=(sp.Integer(0),)),
+                    branch_points=(sp.Integer(0),)),
     ExactActivation("softplus", sp.log(1 + sp.exp(z)), identity=sigma(z)),
     ExactActivation("silu", z / (1 + sp.exp(-z)), identity=sigma(z) + y * (1 - sigma(z))),
     ExactActivation("gelu", z * (1 + sp.erf(z / sp.sqrt(2))) / 2, identity=Phi(z) + z * phi(z)),
     ExactActivation("gelu_tanh", z / 2 * (1 + sp.tanh(_G))),
     ExactActivation("softsign", z / (1 + sp.Abs(z)), identity=(1 - sp.Abs(y))**2,
-                    kinks=(sp.Integer(0),)),
+                    branch_points=(sp.Integer(0),)),
     ExactActivation("hard_tanh", sp.Piecewise((z, (z > -1) & (z < 1)), (-1, z <= -1), (1, True)),
-                    kinks=(sp.Integer(-1), sp.Integer(1))),
+                    branch_points=(sp.Integer(-1), sp.Integer(1))),
 )
 
 

@@ -208,7 +208,7 @@ class ExactNetwork:
         return out
 
     def _check_off_kinks(self, subs: dict[sp.Symbol, sp.Rational]) -> None:
-        kinks = EXACT_ACTIVATIONS[self.activation].kinks
+        kinks = EXACT_ACTIVATIONS[self.activation].branch_points
         if not kinks:
             return
         zs, _ = self.forward()

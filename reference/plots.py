@@ -61,7 +61,7 @@ def activation_plot(name: str, domain: tuple[float, float] | None = None) -> byt
     figure, axes = plt.subplots(figsize=(4.2, 2.6))
     axes.plot(zs, numpy_activation(name)(zs), label="f(z)")
     axes.plot(zs, numpy_activation_derivative(name)(zs), label="f'(z) (SymPy)", linestyle="--")
-    for kink in EXACT_ACTIVATIONS[name].kinks:
+    for kink in EXACT_ACTIVATIONS[name].branch_points:
         axes.axvline(float(kink), color="grey", linewidth=0.6, linestyle=":")
     axes.axhline(0, color="black", linewidth=0.4)
     axes.set_xlabel("z")

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcheck.adapters.contracts import Layer, Loss, Model
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
@@ -526,7 +527,7 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
 
 
 @documents_options
-def check_layer(layer: Any, x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
+def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -683,7 +684,7 @@ def _model_facts(model: Any, aliased: tuple[str, ...]) -> dict[str, Any]:
 
 
 @documents_options
-def check_model(model: Any, loss: Any, x: Any, y: Any,
+def check_model(model: Model, loss: Loss, x: Any, y: Any,
                 **options: Unpack[CheckOptions]) -> CheckResult:
     """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
 
@@ -855,13 +856,13 @@ def assert_jacobian(f: Callable, x: Any, **opts: Any) -> CheckResult:
     return _raise_unless_ok(check_jacobian(f, x, **opts))
 
 
-def assert_layer(layer: Any, x: Any, **opts: Any) -> CheckResult:
+def assert_layer(layer: Layer, x: Any, **opts: Any) -> CheckResult:
     """:func:`check_layer`, raising :class:`GradientMismatch` unless ``ok``."""
     __tracebackhide__ = True
     return _raise_unless_ok(check_layer(layer, x, **opts))
 
 
-def assert_model(model: Any, loss: Any, x: Any, y: Any, **opts: Any) -> CheckResult:
+def assert_model(model: Model, loss: Loss, x: Any, y: Any, **opts: Any) -> CheckResult:
     """:func:`check_model`, raising :class:`GradientMismatch` unless ``ok``."""
     __tracebackhide__ = True
     return _raise_unless_ok(check_model(model, loss, x, y, **opts))

@@ -123,14 +123,14 @@ def test_single_neuron_renders_in_jupyter():
     assert "with f = tanh" in markdown and r"\left(1 - y^{2}\right)" in markdown
 
 
-@pytest.mark.parametrize("name", [n for n in EXACT_ACTIVATIONS if EXACT_ACTIVATIONS[n].kinks])
+@pytest.mark.parametrize("name", [n for n in EXACT_ACTIVATIONS if EXACT_ACTIVATIONS[n].branch_points])
 def test_the_value_at_a_kink_is_stated_as_the_models_convention(name):
     import numpy as np
 
     from gradcheck.models.activations import ACTIVATIONS
     from gradcheck.reference.render_md import render_blocks
     d = derive_activation(name)
-    kinks = [k for k in d.kinks if not k.differentiable]
+    kinks = [k for k in d.branch_points if not k.differentiable]
     text = render_blocks(d.blocks())
     assert text.count("Convention at") == len(kinks)
     op = ACTIVATIONS[name]

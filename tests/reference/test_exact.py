@@ -110,7 +110,7 @@ def test_loss_rows_declare_the_same_inputs_as_the_models(name):
 
 @pytest.mark.parametrize("name", sorted(EXACT_ACTIVATIONS))
 def test_models_kinks_are_exactly_the_branch_points_where_sides_differ(name):
-    kinks = {float(k) for k in EXACT_ACTIVATIONS[name].kinks
+    kinks = {float(k) for k in EXACT_ACTIVATIONS[name].branch_points
              if one_sided(EXACT_ACTIVATIONS[name].expr, z, k)[0]
              != one_sided(EXACT_ACTIVATIONS[name].expr, z, k)[1]}
     assert kinks == set(ACTIVATIONS[name].kinks)
@@ -187,12 +187,12 @@ def test_softmax_ce_gradient_is_s_times_target_sum_minus_t():
 # ---- kinks -------------------------------------------------------------------------------
 
 def test_every_piecewise_row_has_a_one_sided_table_entry():
-    assert {n for n, r in EXACT_ACTIVATIONS.items() if r.kinks} == set(ONE_SIDED)
+    assert {n for n, r in EXACT_ACTIVATIONS.items() if r.branch_points} == set(ONE_SIDED)
 
 
 @pytest.mark.parametrize("name", sorted(ONE_SIDED))
 def test_one_sided_derivatives_at_kinks(name):
-    kinks = derive_activation(name).kinks
+    kinks = derive_activation(name).branch_points
     expected = ONE_SIDED[name]
     assert [(k.at, k.left, k.right) for k in kinks] == [
         (sp.Integer(a), sp.nsimplify(left), sp.nsimplify(right)) for a, left, right in expected]
