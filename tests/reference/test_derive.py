@@ -14,6 +14,7 @@ from gradcheck.reference.derive import (
     single_neuron,
 )
 from gradcheck.reference.exact import EXACT_ACTIVATIONS, EXACT_LOSSES, expand_helpers, p, t, y, z
+from tests.support.names import UNKNOWN_ACTIVATION, UNKNOWN_LOSS
 
 ALL = [("activation", n) for n in EXACT_ACTIVATIONS] + [("loss", n) for n in EXACT_LOSSES]
 
@@ -78,9 +79,9 @@ def test_identity_proofs_are_recorded_for_every_row_with_an_identity():
 
 def test_unknown_names_raise_with_the_known_ones():
     with pytest.raises(KeyError, match="known: identity, sigmoid"):
-        derive_activation("mish")
+        derive_activation(UNKNOWN_ACTIVATION)
     with pytest.raises(KeyError, match="known: mse"):
-        derive_loss("hinge")
+        derive_loss(UNKNOWN_LOSS)
 
 
 def test_single_neuron_gradient_is_generated_by_the_chain_rule():

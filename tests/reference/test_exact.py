@@ -202,3 +202,13 @@ def test_one_sided_derivatives_at_kinks(name):
 def test_one_sided_on_an_expression_with_different_slopes():
     expr = sp.Piecewise((-3 * z, z < 2), (z**2, True))
     assert one_sided(expr, z, 2) == (-3, 4)
+
+
+def test_the_unknown_name_sentinels_are_unknown_to_every_table():
+    from gradcheck.models.activations import ACTIVATIONS
+    from gradcheck.models.losses import LOSSES
+    from gradcheck.reference.exact import EXACT_LOSSES
+    from tests.support.names import UNKNOWN_ACTIVATION, UNKNOWN_LOSS
+
+    assert UNKNOWN_ACTIVATION not in {*ACTIVATIONS, *EXACT_ACTIVATIONS}
+    assert UNKNOWN_LOSS not in {*LOSSES, *EXACT_LOSSES}

@@ -19,6 +19,7 @@ from gradcheck.reference.networks import (
     output_activation,
 )
 from gradcheck.reference.recurrent import ExactRNN, compare_rnn_with_models
+from tests.support.names import UNKNOWN_ACTIVATION, UNKNOWN_LOSS
 
 # float64 backprop of a 2-3-2 network: a few roundings per entry, relative to the largest
 # gradient entry; 1e-14 is ~45 ulps, while any wrong term errs by O(1)
@@ -97,8 +98,10 @@ def test_a_pre_activation_exactly_at_a_kink_is_refused():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"sizes": (2,), "activation": "tanh", "loss": "mse"}, "at least two"),
-    ({"sizes": (2, 2), "activation": "mish", "loss": "mse"}, "unknown activation 'mish'"),
-    ({"sizes": (2, 2), "activation": "tanh", "loss": "hinge"}, "unknown loss 'hinge'"),
+    ({"sizes": (2, 2), "activation": UNKNOWN_ACTIVATION, "loss": "mse"},
+     f"unknown activation '{UNKNOWN_ACTIVATION}'"),
+    ({"sizes": (2, 2), "activation": "tanh", "loss": UNKNOWN_LOSS},
+     f"unknown loss '{UNKNOWN_LOSS}'"),
 ])
 def test_bad_networks_are_refused_with_the_reason(kwargs, message):
     with pytest.raises((ValueError, KeyError), match=message):

@@ -27,6 +27,7 @@ from gradcheck.reference.report import (
     write_report,
 )
 from gradcheck.reference.report_cli import main
+from tests.support.names import UNKNOWN_ACTIVATION, UNKNOWN_LOSS
 
 HOSTILE = "<script>alert('x')</script> & 100% $x_1$ | *b* {c} \\d #e"
 
@@ -350,8 +351,8 @@ def test_unknown_extension_is_refused_with_the_fix():
     ("64-16", "expected SIZES:ACTIVATION:LOSS"),
     ("64-x-10:tanh:mse", "must be positive integers"),
     ("64-0-10:tanh:mse", "at least two positive sizes"),
-    ("4-2:mish:mse", "unknown activation 'mish'"),
-    ("4-2:tanh:hinge", "unknown loss 'hinge'"),
+    (f"4-2:{UNKNOWN_ACTIVATION}:mse", f"unknown activation '{UNKNOWN_ACTIVATION}'"),
+    (f"4-2:tanh:{UNKNOWN_LOSS}", f"unknown loss '{UNKNOWN_LOSS}'"),
 ])
 def test_network_specs_are_validated(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -373,7 +374,7 @@ def test_cli_writes_a_file_in_the_format_of_its_extension(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--only", "tanh,mish"], "--only: unknown name(s) 'mish'"),
+    (["--only", f"tanh,{UNKNOWN_ACTIVATION}"], f"--only: unknown name(s) '{UNKNOWN_ACTIVATION}'"),
     (["--network", "4:tanh"], "--network: network spec '4:tanh'"),
     (["-o", "x.pdf"], "cannot tell the format"),
     (["--format", "pdf"], "invalid choice: 'pdf'"),
