@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcheck.adapters.contracts import Layer, Loss, Model
+from gradcheck.adapters.state_probes import accumulates, stale_after_other_input
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
@@ -74,6 +75,7 @@ from gradcheck.engine.safety import (
 )
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
+    GENERIC_NUDGE,
     Precision,
     coarser,
     observed_precision,
@@ -167,7 +169,7 @@ def _generic_output(describe: str, fn: Callable[[np.ndarray], Any], xw: np.ndarr
     Outputs at the given point may be "simple" numbers (exact in float16 because the
     input is, as after relu or max-pool); a generic point shows the real output precision.
     """
-    nudge = 1e-3 * np.maximum(np.abs(xw), 1.0) * rng.standard_normal(xw.shape)
+    nudge = GENERIC_NUDGE * np.maximum(np.abs(xw), 1.0) * rng.standard_normal(xw.shape)
     z = (xw + nudge).astype(storage).astype(xw.dtype)
     try:
         with np.errstate(all="ignore"):
@@ -187,39 +189,6 @@ def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
 
 def _start(owner: str, options: CheckOptions) -> tuple[Options, float]:
     return Options.of(owner, options), time.perf_counter()
-
-
-def _accumulates(*calls: list[np.ndarray]) -> bool:
-    """Do identical forward/backward calls add the same gradient to ``grads`` each time?
-
-    Each call is ``[dx, *param grads]``. A backward that adds to ``grads`` (``+=``,
-    PyTorch style) grows them by the same step on every call while ``dx`` stays put; a
-    cache that lags one forward behind changes them once, then repeats.
-    """
-    first, second, third = calls
-    if not all(np.array_equal(a[0], first[0]) for a in (second, third)):
-        return False
-    steps = [(b - a, c - b) for a, b, c in zip(first[1:], second[1:], third[1:], strict=True)]
-    return any(np.any(s1 != 0) for s1, _ in steps) and all(
-        np.allclose(s1, s2, rtol=1e-6, atol=0) for s1, s2 in steps)
-
-
-def _history_check(describe: str,
-                   run_analytic: Callable[[np.ndarray, np.ndarray], list[np.ndarray]],
-                   xw: np.ndarray, before: list[np.ndarray], eps: float,
-                   rng: np.random.Generator) -> tuple[bool, list[str]]:
-    """Forward on another input, then forward/backward on ``xw`` again: same gradient?"""
-    other = xw + (rng.standard_normal(xw.shape) * np.maximum(np.abs(xw), 1.0)).astype(xw.dtype)
-    try:
-        with np.errstate(all="ignore"):
-            after = run_analytic(other, xw)
-    except OffPointFailure as err:  # the other input may be outside the domain: say so
-        return False, [f"stale-cache probe skipped: {err}"]
-    for a, b in zip(before, after, strict=True):
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
-        if not np.allclose(a, b, rtol=0, atol=1e3 * eps * scale + 1e-300):
-            return True, []
-    return False, []
 
 
 def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
@@ -595,7 +564,7 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
         earlier = _earlier(analytic, xo)
         before = analytic(xw)
         aliased = _aliased(layer.grads, params)
-        accumulating = _accumulates(before, analytic(xw), analytic(xw))
+        accumulating = accumulates([before, analytic(xw), analytic(xw)], fixed=1)
         f_analytic = float(np.sum(G * y))
 
         def phi() -> float:
@@ -613,8 +582,8 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
                               [np.asarray(layer.grads[k]) for k in params] or [xw]),
                             precision_of(np.float64))
         generic = _generic_output(fwd, layer.forward, xw, x0.dtype, probe_rng)
-        history, notes = _history_check(fwd, analytic, xw, before, grad_prec.eps,
-                                        probe_rng)
+        history, notes = stale_after_other_input(analytic, xw, before, grad_prec.eps,
+                                                 probe_rng)
         layouts = getattr(layer, "layouts", None) or {}
         problem_text = layouts_problem(label, layouts, {"x": x0.ndim, **{
             k: np.ndim(v) for k, v in params.items()}})
@@ -774,7 +743,7 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
         grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
                             precision_of(np.float64))
         generic = _generic_output(f"{label}.forward", model.forward, xw, x0.dtype, rng)
-        history, notes = _history_check(describe, analytic, xw, before, grad_prec.eps, rng)
+        history, notes = stale_after_other_input(analytic, xw, before, grad_prec.eps, rng)
         targets = [Target(k, "param", params[k], g)
                    for k, g in zip(params, before, strict=True)]
         flow = _gradient_flow(model, dict(zip(params, before, strict=True)))

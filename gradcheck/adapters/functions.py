@@ -74,6 +74,7 @@ from gradcheck.engine.safety import (
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
+    GENERIC_NUDGE,
     coarser,
     observed_precision,
     precision_of,
@@ -750,7 +751,7 @@ def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs, seed: in
         for s in moved:
             view = s.coords_view().reshape(-1)
             idx = np.arange(view.size) if s.mask is None else np.flatnonzero(s.mask)
-            nudge = 1e-3 * np.maximum(np.abs(view[idx]), 1.0) * rng.standard_normal(idx.size)
+            nudge = GENERIC_NUDGE * np.maximum(np.abs(view[idx]), 1.0) * rng.standard_normal(idx.size)
             view[idx] = (view[idx] + nudge).astype(s.storage)
         with np.errstate(all="ignore"):
             value = flatten(call())

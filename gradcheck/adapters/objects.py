@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcheck.adapters import state_probes
 from gradcheck.adapters.functions import (
     Built,
     arg_names,
@@ -187,14 +189,117 @@ def _attr(obj: Any, dotted: str, owner: str) -> Any:
     return value
 
 
-def _accumulates(calls: list[list[np.ndarray]]) -> bool:
-    """Gradients growing by the same nonzero step on identical calls (``+=``)."""
-    if len(calls) < 3:
-        return False
-    first, second, third = calls[-3:]
-    steps = [(b - a, c - b) for a, b, c in zip(first, second, third, strict=True)]
-    return any(np.any(s1 != 0) for s1, _ in steps) and all(
-        np.allclose(s1, s2, rtol=1e-6, atol=0) for s1, s2 in steps)
+@dataclass(frozen=True)
+class _LayerCalls:
+    """The calls the checker makes on another library's layer object (named by options)."""
+
+    layer: Any
+    label: str
+    params: str
+    grads: str
+    forward_name: str
+    backward_name: str
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
+    accumulates: bool
+    reset: Callable[[Any], Any] | None
+
+    @classmethod
+    def of(cls, layer: Any, params: str, grads: str, forward: str | Callable[..., Any],
+           backward: str | Callable[..., Any], accumulates: bool,
+           reset: Callable[[Any], Any] | None) -> _LayerCalls:
+        label = type(layer).__name__
+        methods = [m if callable(m) else _attr(layer, m, label) for m in (forward, backward)]
+        for given, method in zip((forward, backward), methods, strict=True):
+            require_callable(f"{label}.{given}", method)
+        fwd, bwd = (f"{label}.{getattr(m, '__name__', m)}" for m in (forward, backward))
+        return cls(layer, label, params, grads, fwd, bwd, *methods, accumulates, reset)
+
+    def run_forward(self, *work: Any) -> Any:
+        if self.reset is not None:
+            self.reset(self.layer)
+        value = self.forward(*work)
+        return tuple(value) if isinstance(value, list) else value
+
+    def run_backward(self, cot: Any, out: Any) -> Any:
+        if self.accumulates:
+            self.zero_grads()
+        upstream = tuple(cot) if isinstance(out, tuple) else (cot,)
+        return self.backward(*upstream)
+
+    def mapping(self, which: str) -> Any:
+        """The parameter (``which="params"``) or gradient dict, as the layer holds it now."""
+        return _attr(self.layer, self.params if which == "params" else self.grads, self.label)
+
+    def zero_grads(self) -> None:
+        g = self.mapping("grads")
+        for leaf in flatten(g):
+            if isinstance(leaf.value, np.ndarray) and leaf.value.flags.writeable:
+                leaf.value[...] = 0
+        if isinstance(g, dict):
+            for k, v in list(g.items()):
+                if not isinstance(v, np.ndarray) and np.isscalar(v):
+                    g[k] = 0
+
+
+def _first_calls(calls: _LayerCalls, inputs: Sequence[Any], seed: int) -> None:
+    """Run forward and backward once, as a training step would, before anything is read.
+
+    The first forward creates lazy parameters; a first backward the gradient dict. It runs
+    on a shifted input, so a layer that keeps its first input (a stale cache) shows at the
+    point (back to the point itself if the shift leaves the domain).
+    """
+    try:
+        with np.errstate(all="ignore"):
+            out = call_user(calls.forward_name, calls.run_forward,
+                            *_shifted(inputs, stream(seed, "shifted input", 10)))
+    except UserCodeError:
+        out = call_user(calls.forward_name, calls.run_forward, *_shifted(inputs, None))
+    upstream = [np.ones(np.shape(leaf.value)) for leaf in flatten(out)]
+    call_user(calls.backward_name, calls.run_backward,
+              tuple(upstream) if isinstance(out, tuple) else upstream[0], out)
+
+
+def _trainable(calls: _LayerCalls) -> tuple[list[str], list[str]]:
+    """The parameter keys with a gradient (trainable) and those without (held constant)."""
+    ptree, gtree = calls.mapping("params"), calls.mapping("grads")
+    for which, tree in (("params", ptree), ("grads", gtree)):
+        if not isinstance(tree, Mapping):
+            attr = calls.params if which == "params" else calls.grads
+            raise CheckTypeError(f"{calls.label}.{attr} is a {type(tree).__name__}; name the "
+                                 f"dict of {'parameters' if which == 'params' else 'gradients'}"
+                                 f" with {which}=")
+    unknown = [k for k in gtree if k not in ptree]
+    if unknown:
+        raise CheckInputError(f"{calls.label}.{calls.grads} has keys {unknown} that "
+                              f"{calls.label}.{calls.params} lacks (params keys: {list(ptree)}); "
+                              f"name the right dicts")
+    return [k for k in ptree if k in gtree], [k for k in ptree if k not in gtree]
+
+
+def _state_notes(calls: _LayerCalls, frozen: list[str]) -> list[str]:
+    notes = [f"not trainable (no gradient in {calls.label}.{calls.grads}), held constant: "
+             f"{', '.join(frozen)}"] if frozen else []
+    if calls.accumulates:
+        notes.append(f"{calls.label} accumulates gradients (declared): zeroed before each "
+                     f"backward, read after")
+    return notes
+
+
+def _with_accumulation_probe(built: Built, calls: _LayerCalls,
+                             reverse: Callable[..., Any],
+                             history: list[list[np.ndarray]]) -> Built:
+    """``built`` with ``accumulating`` answered by two more identical backward calls."""
+    cot = _cotangent_of(built)
+    for _ in range(2):  # identical calls: does a gradient grow by the same step?
+        call_user(calls.backward_name, reverse, cot, *_work_args(built))
+    if not state_probes.accumulates(history):
+        return built
+    note = (f"{calls.backward_name} adds to {calls.label}.{calls.grads} (+=): identical calls "
+            f"grow the gradients by the same step; if the library zeroes them between steps "
+            f"by design, pass accumulates=True")
+    problem = replace(built.problem, accumulating=True, notes=[*built.problem.notes, note])
+    return replace(built, problem=problem)
 
 
 @documents_options
@@ -248,114 +353,42 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     True
     """
     opts, start = Options.of("check_object", options), time.perf_counter()
-    label = type(layer).__name__
     if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_object")
     if not inputs:
         raise CheckInputError("check_object needs the layer's inputs after the layer")
-    def method(which: str | Callable[..., Any]) -> Callable[..., Any]:
-        return which if callable(which) else _attr(layer, which, label)
-
-    fwd_m, bwd_m = method(forward), method(backward)
-    require_callable(f"{label}.{forward}", fwd_m)
-    require_callable(f"{label}.{backward}", bwd_m)
-    fwd, bwd = (f"{label}.{getattr(m, '__name__', m)}" for m in (forward, backward))
+    calls = _LayerCalls.of(layer, params, grads, forward, backward, accumulates, reset)
     roots = (arg_names(len(inputs), names) if names is not None else
              ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))])
-
-    def call_forward(*work: Any) -> Any:
-        if reset is not None:
-            reset(layer)
-        return method(forward)(*work)
-
-    def gradient_dict() -> Any:
-        return _attr(layer, grads, label)
-
-    def zero_grads() -> None:
-        g = gradient_dict()
-        for leaf in flatten(g):
-            if isinstance(leaf.value, np.ndarray) and leaf.value.flags.writeable:
-                leaf.value[...] = 0
-        if isinstance(g, dict):
-            for k, v in list(g.items()):
-                if not isinstance(v, np.ndarray) and np.isscalar(v):
-                    g[k] = 0
-
-    def run_backward(cot: Any, out: Any) -> Any:
-        if accumulates:
-            zero_grads()
-        upstream = tuple(cot) if isinstance(out, tuple) else (cot,)
-        return method(backward)(*upstream)
-
-    # The first forward creates lazy parameters; a first backward the gradient dict. It
-    # runs on a shifted input, so a layer that keeps its first input (a stale cache)
-    # shows at the point (back to the point itself if the shift leaves the domain).
-    rng = stream(opts.seed, "shifted input", 10)
-    try:
-        with np.errstate(all="ignore"):
-            out = call_user(fwd, call_forward, *_shifted(inputs, rng))
-    except UserCodeError:
-        out = call_user(fwd, call_forward, *_shifted(inputs, None))
-    if isinstance(out, list):
-        out = tuple(out)
-    ptree = _attr(layer, params, label)
-    if not isinstance(ptree, Mapping):
-        raise CheckTypeError(f"{label}.{params} is a {type(ptree).__name__}; name the dict "
-                             f"of parameters with params=")
-    upstream = [np.ones(np.shape(leaf.value)) for leaf in flatten(out)]
-    call_user(bwd, run_backward, tuple(upstream) if isinstance(out, tuple) else upstream[0],
-              out)
-    gtree = gradient_dict()
-    if not isinstance(gtree, Mapping):
-        raise CheckTypeError(f"{label}.{grads} is a {type(gtree).__name__}; name the dict of "
-                             f"gradients with grads=")
-    trainable = [k for k in ptree if k in gtree]
-    frozen = [k for k in ptree if k not in gtree]
-    unknown = [k for k in gtree if k not in ptree]
-    if unknown:
-        raise CheckInputError(f"{label}.{grads} has keys {unknown} that {label}.{params} "
-                              f"lacks (params keys: {list(ptree)}); name the right dicts")
-    held = (param_leaves({k: ptree[k] for k in trainable}, "", label) if trainable else [])
-    notes = [f"not trainable (no gradient in {label}.{grads}), held constant: "
-             f"{', '.join(frozen)}"] if frozen else []
-    if accumulates:
-        notes.append(f"{label} accumulates gradients (declared): zeroed before each "
-                     f"backward, read after")
+    _first_calls(calls, inputs, opts.seed)
+    trainable, frozen = _trainable(calls)
+    ptree = calls.mapping("params")
+    held = (param_leaves({k: ptree[k] for k in trainable}, "", calls.label) if trainable
+            else [])
     history: list[list[np.ndarray]] = []
 
-    def f(*work: Any) -> Any:
-        value = call_forward(*work)
-        return tuple(value) if isinstance(value, list) else value
-
     def reverse(cot: Any, *work: Any) -> tuple[Any, list[Any]]:
-        value = f(*work)
-        dx = run_backward(cot, value)
-        g = gradient_dict()
+        dx = calls.run_backward(cot, calls.run_forward(*work))
+        g = calls.mapping("grads")
         read = [np.array(v, dtype=np.float64, copy=True) for v in
-                match({k: ptree[k] for k in trainable}, {k: g[k] for k in trainable}, bwd)]
+                match({k: ptree[k] for k in trainable}, {k: g[k] for k in trainable},
+                      calls.backward_name)]
         history.append(read)
         return dx, read
 
     def current() -> list[tuple[str, np.ndarray]]:
-        tree = _attr(layer, params, label)
+        tree = calls.mapping("params")
         return [(leaf.name, leaf.value) for leaf in
                 flatten({k: tree[k] for k in trainable if k in tree})]
 
-    with _snapshot(held, label, current):
+    with _snapshot(held, calls.label, current):
         built: Built = build_function_problem(
-            kind="check_object", label=label, describe=fwd, f=f, args=inputs, names=roots,
-            reverse=reverse, reverse_name=bwd, forward=None, forward_name="", wrt=wrt,
-            opts=opts, held=held, extra_notes=notes)
+            kind="check_object", label=calls.label, describe=calls.forward_name,
+            f=calls.run_forward, args=inputs, names=roots, reverse=reverse,
+            reverse_name=calls.backward_name, forward=None, forward_name="", wrt=wrt,
+            opts=opts, held=held, extra_notes=_state_notes(calls, frozen))
         if held and not accumulates:
-            cot = _cotangent_of(built)
-            for _ in range(2):  # identical calls: does a gradient grow by the same step?
-                call_user(bwd, reverse, cot, *_work_args(built))
-            built.problem.accumulating = _accumulates(history)
-            if built.problem.accumulating:
-                built.problem.notes.append(
-                    f"{bwd} adds to {label}.{grads} (+=): identical calls grow the "
-                    f"gradients by the same step; if the library zeroes them between steps "
-                    f"by design, pass accumulates=True")
+            built = _with_accumulation_probe(built, calls, reverse, history)
         return run_built(built, opts, start)
 
 

@@ -51,6 +51,7 @@ from gradcheck.engine.safety import call_user
 from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
+    COARSER_NOISE_FRACTION,
     FINE_RESOLUTION,
     NOISE_FLOOR_CAP,
     PRECISIONS,
@@ -277,14 +278,14 @@ def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylo
 def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precision:
     """The row whose rounding matches the measured noise (coarser than ``row`` if need be).
 
-    A function whose noise exceeds 1/16 of a coarser format's epsilon (relative to its
+    A function whose noise exceeds ``COARSER_NOISE_FRACTION`` of a coarser format's epsilon (relative to its
     scale) computes, somewhere inside, at that precision: difference it with that step.
     """
     if scale <= 0 or not np.isfinite(sigma):
         return row
     for name in ("float16", "float32"):
         candidate = PRECISIONS[name]
-        if candidate.eps > row.eps and sigma > candidate.eps * scale / 16:
+        if candidate.eps > row.eps and sigma > candidate.eps * scale * COARSER_NOISE_FRACTION:
             return candidate
     return row
 

@@ -26,13 +26,17 @@ import numpy as np
 
 from gradcheck.engine.numeric import Objective, Target, walk_along
 from gradcheck.engine.streams import stream
+from gradcheck.engine.tolerances import (
+    TAYLOR_FIRST_ORDER,
+    TAYLOR_REMAINDER_ULPS,
+    TAYLOR_SECOND_ORDER,
+)
 from gradcheck.results.result import Taylor
 
 #: Steps ``h = FIRST_STEP · 2^-j``, ``j = 0..STEPS-1`` (relative: entries move by h·s_i·v_i).
 FIRST_STEP = 0.1
 STEPS = 12
 #: Slopes at or above / at or below these count as second / first order.
-SECOND_ORDER, FIRST_ORDER = 1.7, 1.3
 
 
 class TaylorProbe(NamedTuple):
@@ -74,9 +78,10 @@ def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: 
 
 
 def taylor_verdict(probe: TaylorProbe, *, noise: float, eps: float) -> Taylor:
-    """Fit the slope on the smallest steps whose remainder is above ``1000·eps·noise``."""
+    """Fit the slope on the smallest steps whose remainder is above
+    ``TAYLOR_REMAINDER_ULPS · eps · scale``."""
     steps, remainders = probe.steps, probe.remainders
-    floor = 1000 * eps * max(noise, abs(probe.f0), float(np.max(np.abs(probe.values))))
+    floor = TAYLOR_REMAINDER_ULPS * eps * max(noise, abs(probe.f0), float(np.max(np.abs(probe.values))))
     usable = np.isfinite(remainders) & (remainders > floor)
     pairs = (tuple(steps.tolist()), tuple(remainders.tolist()))
     if usable.sum() < 3:
@@ -90,9 +95,9 @@ def taylor_verdict(probe: TaylorProbe, *, noise: float, eps: float) -> Taylor:
     if dips.size and local.size - dips[-1] - 2 >= 2:
         local = local[dips[-1] + 2:]
     slope = float(np.median(local[-4:]))
-    if slope >= SECOND_ORDER:
+    if slope >= TAYLOR_SECOND_ORDER:
         verdict = "consistent"
-    elif slope <= FIRST_ORDER:
+    elif slope <= TAYLOR_FIRST_ORDER:
         verdict = "wrong"
     else:
         verdict = "inconclusive: slope between first and second order"

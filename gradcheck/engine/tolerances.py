@@ -77,6 +77,27 @@ PRECISIONS: dict[str, Precision] = {
 #: At most this many unit roundings of φ are read as cancellation noise when the two
 #: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
 NOISE_FLOOR_CAP = 100.0
+#: A function whose rounding noise exceeds this fraction of a coarser format's epsilon
+#: (relative to its scale) computes at that precision somewhere inside: difference it so.
+#: 1/16 sits well above float64 noise and well below a float32 intermediate's.
+COARSER_NOISE_FRACTION = 1 / 16
+#: The Taylor test reads slopes only from remainders above this many unit roundings of
+#: φ's scale: below it the remainder is rounding, and its slope means nothing.
+TAYLOR_REMAINDER_ULPS = 1000.0
+#: The Taylor test's verdict: a remainder slope of at least this is second order (the
+#: gradient is right along the direction) ...
+TAYLOR_SECOND_ORDER = 1.7
+#: ... and at most this first order (it is wrong); between the two, inconclusive.
+TAYLOR_FIRST_ORDER = 1.3
+#: Gradients of identical calls are "the same" (a stale-cache probe) to within this many
+#: unit roundings of their largest entry: summation order may differ between calls.
+REPEAT_ULPS = 1000.0
+#: Gradients growing by steps equal to this relative tolerance on identical calls are
+#: accumulating (``+=``); the steps are the same gradient added again, up to rounding.
+ACCUMULATION_RTOL = 1e-6
+#: A "generic point" (where the output precision shows) moves each entry by this much
+#: relative to ``max(|x|, 1)``: off the special values, still inside the domain.
+GENERIC_NUDGE = 1e-3
 #: An entry (or direction) agrees only when its finite-difference error estimate is at
 #: most this fraction of what it must resolve (``max(|analytic|, |numeric|, the tensor's
 #: RMS gradient)``); otherwise it is *unresolved*, never OK. A zero, flipped or doubled
