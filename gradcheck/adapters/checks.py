@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -620,7 +621,7 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
                                   localize=False)
                 return all(o.ok for o in report.outcomes), report.evaluations + 1
 
-            problem.earlier_is_right = earlier_is_right
+            problem = replace(problem, earlier_is_right=earlier_is_right)
         return run(problem, opts, start)
 
 

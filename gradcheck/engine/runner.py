@@ -74,9 +74,10 @@ from gradcheck.results.result import (
 SHOW_WORST = 5
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
-    """A scalar objective over named targets, ready to be differenced."""
+    """A scalar objective over named targets, ready to be differenced (built once by an
+    adapter, never changed after: the run reads it)."""
 
     kind: str
     label: str
