@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import sympy as sp
@@ -232,7 +233,7 @@ def _parts(activations: list[str], losses: list[str], vector: bool, layers: bool
             plots))]
     if activations:
         parts.append(("activations", lambda: [Heading(2, "Activations", anchor="activations")]))
-        parts += [(f"activation {n}", lambda n=n: _row_section("activation", n, plots, evidence))
+        parts += [(f"activation {n}", partial(_row_section, "activation", n, plots, evidence))
                   for n in activations]
     if vector:
         parts.append(("vector identities", _identities_section))
@@ -243,7 +244,7 @@ def _parts(activations: list[str], losses: list[str], vector: bool, layers: bool
                             "loss is its mean over the batch. Derivatives are with respect "
                             "to one prediction entry $p$ (one logit $x_1$ of three for "
                             "softmax_ce).")]))
-        parts += [(f"loss {n}", lambda n=n: _row_section("loss", n, False, evidence))
+        parts += [(f"loss {n}", partial(_row_section, "loss", n, False, evidence))
                   for n in losses]
     if layers:
         parts.append(("layers", lambda: [
@@ -259,7 +260,7 @@ def _parts(activations: list[str], losses: list[str], vector: bool, layers: bool
             evidence[row_name] = Evidence(row_name, "layer", ev.entries, 0.0, ev.numpy_error,
                                           0.0, ev.fd_error, ev.instance)
             return blocks
-        parts += [(f"layer {n}", lambda n=n: layer(n)) for n in LAYERS]
+        parts += [(f"layer {n}", partial(layer, n)) for n in LAYERS]
     if spec is not None:
         parts.append((f"backpropagation for {spec}", lambda: backprop_section(spec)))
     parts.append(("step size", lambda: step_section(plots)))

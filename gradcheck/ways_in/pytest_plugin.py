@@ -328,7 +328,7 @@ class _Reporter:
         # The teardown report carries every record the test made; under xdist it reaches
         # the controller with its user_properties, so the controller sees every worker.
         if report.when == "teardown":
-            self.report.extend(json.loads(value) for key, value in report.user_properties
+            self.report.extend(json.loads(str(value)) for key, value in report.user_properties
                                if key == PROPERTY)
 
     def pytest_sessionfinish(self) -> None:
@@ -392,7 +392,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     modules = [*config.getini("gradcheck_layers"), *config.getoption("gradcheck_layers")]
     for module_name in dict.fromkeys(modules):  # keep order, drop repeats
-        generated = []
+        generated: list[pytest.Item | pytest.Collector] = []
         for cls in _example_classes(module_name):
             name = f"gradcheck[{cls.__qualname__}]"
             generated.append(LayerExampleItem.from_parent(

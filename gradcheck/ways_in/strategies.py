@@ -183,13 +183,34 @@ def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
     ((2, 3), True)
     """
     owner = "arrays"
+    dims = _dims(owner, shape)
+    resolved = _check_dtype(owner, dtype)
+    lo, hi, kinks = _range_and_kinks(owner, activation, min_value, max_value)
+    kink_distance = _kink_distance(owner, kinks, lo, hi, kink_distance, on_kinks, activation)
+    width: Literal[32, 64] = 32 if resolved == np.float32 else 64
+    elements = st.floats(*_representable(lo, hi, resolved), width=width, allow_nan=False,
+                         allow_infinity=False, allow_subnormal=False)
+    base = hnp.arrays(resolved, dims, elements=elements)
+    if on_kinks:
+        return _with_a_kink(owner, base, dims, kinks, shape)
+    if not kinks or kink_distance == 0:
+        return base
+    return base.map(lambda v: _away_from_kinks(v, kinks, kink_distance, lo, hi))
+
+
+def _dims(owner: str, shape: Any) -> tuple[int, ...]:
     dims = (shape,) if isinstance(shape, int | np.integer) else shape
     if not isinstance(dims, tuple) or not all(
             isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0
             for d in dims):
         raise InvalidArgument(f"{owner}: shape must be an int or a tuple of ints >= 0, "
                               f"got {shape!r}")
-    resolved = _check_dtype(owner, dtype)
+    return tuple(int(d) for d in dims)
+
+
+def _range_and_kinks(owner: str, activation: str | None, min_value: float | None,
+                     max_value: float | None) -> tuple[float, float, tuple[float, ...]]:
+    """The value range (the activation's domain unless given) and the kinks inside it."""
     kinks: tuple[float, ...] = ()
     lo, hi = DEFAULT_RANGE
     if activation is not None:
@@ -204,7 +225,13 @@ def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise InvalidArgument(f"{owner}: need finite min_value < max_value, got "
                               f"min_value={lo!r}, max_value={hi!r}")
-    kinks = tuple(k for k in kinks if lo <= k <= hi)
+    return lo, hi, tuple(k for k in kinks if lo <= k <= hi)
+
+
+def _kink_distance(owner: str, kinks: tuple[float, ...], lo: float, hi: float,
+                   kink_distance: float | None, on_kinks: bool,
+                   activation: str | None) -> float:
+    """The distance kept from every kink (validated: it must leave room between them)."""
     if on_kinks:
         if kink_distance is not None:
             raise InvalidArgument(f"{owner}: give kink_distance or on_kinks=True, not both")
@@ -220,28 +247,24 @@ def arrays(shape: int | tuple[int, ...], *, dtype: Any = np.float64,
         if crowded or any(k - kink_distance < lo and k + kink_distance > hi for k in kinks):
             raise InvalidArgument(f"{owner}: kink_distance={kink_distance} leaves no room "
                                   f"between the kinks {kinks} in [{lo}, {hi}]; make it smaller")
+    return kink_distance
 
-    width: Literal[32, 64] = 32 if resolved == np.float32 else 64
-    elements = st.floats(*_representable(lo, hi, resolved), width=width, allow_nan=False,
-                         allow_infinity=False, allow_subnormal=False)
-    base = hnp.arrays(resolved, dims, elements=elements)
-    if on_kinks:
-        size = int(np.prod(dims))
-        if size == 0:
-            raise InvalidArgument(f"{owner}: on_kinks=True needs a non-empty shape, "
-                                  f"got {shape!r}")
 
-        @st.composite
-        def with_kink(draw: st.DrawFn) -> np.ndarray:
-            values = draw(base).copy()
-            flat = values.reshape(-1)
-            flat[draw(st.integers(0, size - 1))] = draw(st.sampled_from(kinks))
-            return values
+def _with_a_kink(owner: str, base: st.SearchStrategy[np.ndarray], dims: tuple[int, ...],
+                 kinks: tuple[float, ...], shape: Any) -> st.SearchStrategy[np.ndarray]:
+    """``base`` with one entry (drawn) set exactly on a kink (drawn)."""
+    size = int(np.prod(dims))
+    if size == 0:
+        raise InvalidArgument(f"{owner}: on_kinks=True needs a non-empty shape, got {shape!r}")
 
-        return with_kink()
-    if not kinks or kink_distance == 0:
-        return base
-    return base.map(lambda v: _away_from_kinks(v, kinks, kink_distance, lo, hi))
+    @st.composite
+    def with_kink(draw: st.DrawFn) -> np.ndarray:
+        values = draw(base).copy()
+        flat = values.reshape(-1)
+        flat[draw(st.integers(0, size - 1))] = draw(st.sampled_from(kinks))
+        return values
+
+    return with_kink()
 
 
 # ---- layers --------------------------------------------------------------------------
