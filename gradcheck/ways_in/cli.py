@@ -180,6 +180,28 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.1e}"
 
 
+def _print_verify_table(rows: list[Any], failures: list[Any]) -> None:
+    """The verify table, then why each failed case failed (numbered), then the legend."""
+    from gradcheck.ways_in import console
+
+    number = {r.name: i for i, r in enumerate(failures, 1)}
+    # two-line headers and a short verdict keep the table inside 80 columns; why a case
+    # failed goes below the table, numbered, where it can wrap
+    console.print_table(
+        ["name", "kind", "exact\nerr", "numeric\nerr", "err/\ntol", "entries", "kinks",
+         "evals", "verdict"],
+        [[r.name, r.kind, _fmt(r.exact_error), _fmt(r.numeric_error), _fmt(r.error_ratio),
+          r.checked, r.nondifferentiable, r.evaluations,
+          "ok" if r.ok else f"FAILED [{number[r.name]}]"] for r in rows],
+        failed=[not r.ok for r in rows], keep=["verdict"], wrap=["name", "kind"])
+    for r in failures:
+        console.print_note(f"[{number[r.name]}] {r.name}: {r.note or 'gradients disagree'}")
+    console.print_note("exact err: hand-written vs SymPy derivative (relative). numeric err: "
+                       "worst relative error against finite differences; err/tol: worst "
+                       "error / its tolerance (< 1 agrees). kinks: entries judged by "
+                       "one-sided derivatives.")
+
+
 def _verify(args: argparse.Namespace) -> int:
     from gradcheck.ways_in import console
     from gradcheck.zoo import verify
@@ -201,22 +223,7 @@ def _verify(args: argparse.Namespace) -> int:
                           "rows": [row.to_dict() for row in rows]}, indent=2))
         return EXIT_OK if ok else EXIT_MISMATCH
     failures = [r for r in rows if not r.ok]
-    number = {r.name: i for i, r in enumerate(failures, 1)}
-    # two-line headers and a short verdict keep the table inside 80 columns; why a case
-    # failed goes below the table, numbered, where it can wrap
-    console.print_table(
-        ["name", "kind", "exact\nerr", "numeric\nerr", "err/\ntol", "entries", "kinks",
-         "evals", "verdict"],
-        [[r.name, r.kind, _fmt(r.exact_error), _fmt(r.numeric_error), _fmt(r.error_ratio),
-          r.checked, r.nondifferentiable, r.evaluations,
-          "ok" if r.ok else f"FAILED [{number[r.name]}]"] for r in rows],
-        failed=[not r.ok for r in rows], keep=["verdict"], wrap=["name", "kind"])
-    for r in failures:
-        console.print_note(f"[{number[r.name]}] {r.name}: {r.note or 'gradients disagree'}")
-    console.print_note("exact err: hand-written vs SymPy derivative (relative). numeric err: "
-                       "worst relative error against finite differences; err/tol: worst "
-                       "error / its tolerance (< 1 agrees). kinks: entries judged by "
-                       "one-sided derivatives.")
+    _print_verify_table(rows, failures)
     failed = len(failures)
     mode = "fast mode" if args.fast else "full mode"
     print(f"\n{len(rows) - failed} of {len(rows)} agree"
