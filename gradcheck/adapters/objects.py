@@ -163,7 +163,7 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
     gname = f"grads ({getattr(grads, '__name__', 'grads')})" if grads is not None else describe
 
     def reverse(cot: Any) -> tuple[Any, list[Any]]:
-        g = loss()[1] if both else grads()
+        g = loss()[1] if grads is None else grads()
         tree = params if names is None or isinstance(names, str) else tuple(params)
         leaves = match(tree, g if names is None or isinstance(names, str) else tuple(g),
                        gname, "")
@@ -209,11 +209,13 @@ class _LayerCalls:
            backward: str | Callable[..., Any], accumulates: bool,
            reset: Callable[[Any], Any] | None) -> _LayerCalls:
         label = type(layer).__name__
-        methods = [m if callable(m) else _attr(layer, m, label) for m in (forward, backward)]
-        for given, method in zip((forward, backward), methods, strict=True):
+        fwd_method, bwd_method = (m if callable(m) else _attr(layer, m, label)
+                                  for m in (forward, backward))
+        for given, method in ((forward, fwd_method), (backward, bwd_method)):
             require_callable(f"{label}.{given}", method)
         fwd, bwd = (f"{label}.{getattr(m, '__name__', m)}" for m in (forward, backward))
-        return cls(layer, label, params, grads, fwd, bwd, *methods, accumulates, reset)
+        return cls(layer, label, params, grads, fwd, bwd, fwd_method, bwd_method, accumulates,
+                   reset)
 
     def run_forward(self, *work: Any) -> Any:
         if self.reset is not None:

@@ -71,7 +71,7 @@ class Target:
     role: str
     array: np.ndarray
     analytic: np.ndarray
-    storage: np.dtype | None = None
+    storage: np.dtype = None  # type: ignore[assignment]  # None: the array's own dtype
     layout: str = ""
     values: np.ndarray = field(init=False, repr=False)
     analytic_flat: np.ndarray = field(init=False, repr=False)

@@ -392,7 +392,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     modules = [*config.getini("gradcheck_layers"), *config.getoption("gradcheck_layers")]
     for module_name in dict.fromkeys(modules):  # keep order, drop repeats
-        generated: list[pytest.Item | pytest.Collector] = []
+        generated: list[pytest.Item] = []
         for cls in _example_classes(module_name):
             name = f"gradcheck[{cls.__qualname__}]"
             generated.append(LayerExampleItem.from_parent(
@@ -400,5 +400,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 module_name=module_name))
         # report them as collected, so "collected N items" and -v listings count them
         config.hook.pytest_collectreport(report=pytest.CollectReport(
-            module_name, "passed", None, generated))
+            module_name, "passed", None, [*generated]))
         items.extend(generated)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.engine.options import Mode
+
 __all__ = ["EXACT_TOLERANCE", "Case", "VerifyRow", "cases", "run_case", "verify"]
 
 #: Largest relative difference |analytic − exact| / max(|exact|, 1) accepted between the
@@ -354,7 +356,7 @@ def _checker_case(name: str, kind: str, build: Callable[[np.random.Generator], t
     return Case(name, kind, run)
 
 
-def _checker_mode(mode: str) -> str:
+def _checker_mode(mode: str) -> Mode:
     return "fast" if mode == "fast" else "auto"
 
 
