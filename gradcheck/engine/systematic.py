@@ -18,9 +18,11 @@ agrees, one more test asks whether the whole tensor is off by a common ratio:
    quarter of the threshold :data:`SYSTEMATIC_EPS_UNITS` ``· eps`` (relative to
    ``a·d``): a larger step, which 4-point differences can afford on smooth functions.
 2. **One ratio in every group.** Only when the projected error exceeds its estimate by
-   more than the threshold are :data:`SYSTEMATIC_GROUPS` groups of entries (dealt by
+   more than the threshold, and agrees with the entries' own errors (``Σ (n_i − a_i)·d_i``
+   within ``Σ tolerance_i·|d_i|``: a step too large for the function, such as a line
+   across many kinks, reads an error the entries do not show), are :data:`SYSTEMATIC_GROUPS` groups of entries (dealt by
    size) tested the same way, each at its own step: each must show the error beyond its
-   estimate, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
+   estimate, consistently with its entries, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
    whole's. A kink near the line or a few scattered entries affect one group, not all.
 3. **Which entries.** The entries are then differenced one by one with 4-point
    differences at a large step (6 evaluations each, paid only by a wrong tensor): those
@@ -161,9 +163,21 @@ def _beyond(value: float, estimate: float, size: float, precision: Precision) ->
     return bool(abs(value) > estimate + SYSTEMATIC_EPS_UNITS * precision.eps * size)
 
 
+def _consistent(out: Outcome, d: np.ndarray, value: float, estimate: float) -> bool:
+    """The directional error agrees with the entries' own: ``Σ (n_i − a_i)·d_i`` within
+    ``Σ tolerance_i·|d_i|`` plus its estimate. A step far too large for the function (a
+    line across many kinks of a max-pool at a large offset, whose mean slope looks
+    smooth) reads an error the entries, differenced at their own step, do not show."""
+    used = d != 0
+    entries = float(np.dot(out.numeric[used] - out.target.analytic_flat[used], d[used]))
+    spread = float(np.dot(out.tolerance[used], np.abs(d[used])))
+    return bool(abs(value - entries) <= estimate + spread)
+
+
 def _eligible(out: Outcome) -> np.ndarray:
     a = out.target.analytic_flat
-    return np.flatnonzero((a != 0) & np.isfinite(a) & ~out.kink & np.isfinite(out.numeric))
+    return np.flatnonzero((a != 0) & np.isfinite(a) & ~out.kink & np.isfinite(out.numeric)
+                          & np.isfinite(out.tolerance))
 
 
 def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
@@ -201,7 +215,8 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
     value, estimate, size, spent = _measure(phi, target, f0, d, noise, precision, step,
                                             describe)
     found.evaluations = spent
-    if not (size > 0 and _beyond(value, estimate, size, precision)):
+    if not (size > 0 and _beyond(value, estimate, size, precision)
+            and _consistent(out, d, value, estimate)):
         return found
     ratio = value / size
     order = idx[np.argsort(-np.abs(a[idx] * d[idx]), kind="stable")]
@@ -213,7 +228,7 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
                                              describe)
         found.evaluations += spent_g
         if not (size_g > 0 and _beyond(v_g, e_g, size_g, precision)
-                and np.sign(v_g) == np.sign(value)
+                and _consistent(out, part, v_g, e_g) and np.sign(v_g) == np.sign(value)
                 and abs(v_g / size_g - ratio) <= (e_g / size_g + estimate / size
                                                   + SYSTEMATIC_SPREAD * abs(ratio))):
             return found
