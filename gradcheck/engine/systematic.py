@@ -22,7 +22,7 @@ agrees, one more test asks whether the whole tensor is off by a common ratio:
    within ``Σ tolerance_i·|d_i|``: a step too large for the function, such as a line
    across many kinks, reads an error the entries do not show), are :data:`SYSTEMATIC_GROUPS` groups of entries (dealt by
    size) tested the same way, each at its own step: each must show the error beyond its
-   estimate, consistently with its entries, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
+   own estimate, consistently with its entries, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
    whole's. A kink near the line or a few scattered entries affect one group, not all.
 3. **Which entries.** The entries are then differenced one by one with 4-point
    differences at a large step (6 evaluations each, paid only by a wrong tensor): those
@@ -223,11 +223,14 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
     for g in range(SYSTEMATIC_GROUPS):
         part = np.zeros(target.size)
         members = order[g::SYSTEMATIC_GROUPS]
-        part[members] = d[members]
+        # scaled so that the group's largest entry moves by the relative step
+        part[members] = a[members] * weight[members] / np.max(np.abs(a[members]))
         v_g, e_g, size_g, spent_g = _measure(phi, target, f0, part, noise, precision, step,
                                              describe)
         found.evaluations += spent_g
-        if not (size_g > 0 and _beyond(v_g, e_g, size_g, precision)
+        # the threshold is the whole tensor's; a group must show the error beyond its
+        # own estimate, with the whole's sign and ratio
+        if not (size_g > 0 and abs(v_g) > e_g
                 and _consistent(out, part, v_g, e_g) and np.sign(v_g) == np.sign(value)
                 and abs(v_g / size_g - ratio) <= (e_g / size_g + estimate / size
                                                   + SYSTEMATIC_SPREAD * abs(ratio))):

@@ -69,12 +69,12 @@ def test_correct_smooth_float64_functions_with_long_reductions_are_never_wrong(
 
 @given(n_in=st.integers(2, 300), n_out=st.integers(1, 4), batch=st.integers(1, 6),
        act=st.sampled_from(sorted(ACTIVATIONS)), seed=st.integers(0, 2 ** 16),
-       offset=st.sampled_from([0.0, 10.0, 1e3]))
+       offset=st.sampled_from([0.0, 3.0, 10.0]))
 def test_correct_float64_layers_with_long_reductions_are_never_wrong(n_in, n_out, batch, act,
                                                                    seed, offset):
+    # (offsets stay moderate: far in softplus's tail the toy layer's own derivative,
+    # 0.5·(1 + tanh(z/2)), underflows to 0 where the function does not: a genuine error)
     x = np.random.default_rng(seed).standard_normal((batch, n_in)) + offset
-    if act == "cube":
-        x = x / max(1.0, offset)
     result = gradcheck.check_layer(Affine(n_in, n_out, act=act, seed=seed), x, mode="full",
                                    seed=seed)
     assert result.verdict != "wrong", str(result)
