@@ -3,16 +3,16 @@
 For smooth functions of 32 entries (a weighted sine, an exponential, a log-sum-exp, the
 tanh of a dot product, log1p of squares; float64 and float32) the gradient is scaled by
 ``1 + c`` in **every entry**, or **one entry** (a random one) is moved by ``c`` times
-``max(|a_i|, RMS of the gradient)`` (the checker's own meaning of a relative error, as
-in ``rules_out_rel``: an entry far below the RMS is judged against the tensor's scale),
-for ``c`` on a grid from
-1e-11 to 0.5 (both signs, alternating over the problems). A problem's error is *caught*
-when the verdict is ``"wrong"`` (``"inconclusive"`` is not a catch). The table prints,
-for full and fast mode, the smallest ``c`` from which on every problem is caught at every
-larger grid value, with the evaluations per entry that correct code pays and that the
-check spent on the caught errors at that size. Each row is measured twice in the same
-run: with the whole-tensor test of ``gradcheck.engine.systematic`` and with it switched
-off (the per-entry rule alone, as before), side by side.
+``max(|a_i|, RMS of the gradient)`` (the checker's own meaning of a relative error, as in
+``rules_out_rel``: an entry far below the RMS is judged against the tensor's scale), for
+``c`` on a grid from 1e-11 to 0.5 (both signs, alternating over the problems). A
+problem's error is *caught* when the verdict is ``"wrong"`` (``"inconclusive"`` is not a
+catch). The table prints, for full and fast mode, the smallest ``c`` from which on every
+problem is caught at every larger grid value, with the evaluations per entry that correct
+code pays and that the check spent on the caught errors at that size. Each row is
+measured twice in the same run: with the whole-tensor test of
+``gradcheck.engine.systematic`` and with it switched off (the per-entry rule alone, as
+before), side by side.
 
 Run: ``python benchmarks/bench_resolution_table.py`` (about a minute on one core).
 """

@@ -20,9 +20,10 @@ agrees, one more test asks whether the whole tensor is off by a common ratio:
 2. **One ratio in every group.** Only when the projected error exceeds its estimate by
    more than the threshold, and agrees with the entries' own errors (``Σ (n_i − a_i)·d_i``
    within ``Σ tolerance_i·|d_i|``: a step too large for the function, such as a line
-   across many kinks, reads an error the entries do not show), are :data:`SYSTEMATIC_GROUPS` groups of entries (dealt by
-   size) tested the same way, each at its own step: each must show the error beyond its
-   own estimate, consistently with its entries, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
+   across many kinks, reads an error the entries do not show), are
+   :data:`SYSTEMATIC_GROUPS` groups of entries (dealt by size) tested the same way, each
+   at its own step: each must show the error beyond its own estimate, consistently with
+   its entries, with the same sign, and a ratio within :data:`SYSTEMATIC_SPREAD` of the
    whole's. A kink near the line or a few scattered entries affect one group, not all.
 3. **Which entries.** The entries are then differenced one by one with 4-point
    differences at a large step (6 evaluations each, paid only by a wrong tensor): those
