@@ -362,6 +362,7 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
             for out in outcomes:
                 found = find_systematic(problem.phi, out, problem.f0, noise=cal.noise,
                                         precision=cal.precision, rtol=rtol, step=step,
+                                        grad_precision=problem.grad_precision,
                                         describe=problem.describe)
                 evaluations += found.evaluations
                 notes += [found.note] if found.note else []

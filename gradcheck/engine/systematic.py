@@ -31,8 +31,9 @@ agrees, one more test asks whether the whole tensor is off by a common ratio:
    entry resolves it alone, those with the common sign), with that sharper numeric value.
 
 Correct code pays 6 evaluations per tensor (12 when the first step is
-truncation-bound). Not run in float32/float16 (the threshold would exceed the row's
-``rtol``), nor with a user-chosen ``rtol``/``atol`` (the floor is then the user's call).
+truncation-bound). Not run where the output or the gradient is float32/float16 (the
+threshold would exceed ``rtol``), nor with a user-chosen ``rtol``/``atol`` (the floor is
+then the user's call).
 
 >>> import numpy as np
 >>> from gradcheck.engine.numeric import Target, full_outcome
@@ -183,6 +184,7 @@ def _eligible(out: Outcome) -> np.ndarray:
 
 def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
                     precision: Precision, rtol: float, step: float,
+                    grad_precision: Precision | None = None,
                     describe: str = "the function") -> Systematic:
     """Test ``out``'s tensor for a common relative error; mark its entries when found.
 
@@ -201,10 +203,15 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
         least step taken here).
     rtol : float
         The run's relative floor (the test is skipped where the threshold is not below it).
+    grad_precision : Precision, optional
+        The precision the analytic gradient was computed in (default ``precision``): a
+        float32 gradient differenced through float64 rounds at float32's size in every
+        entry, so the threshold is that of the coarser of the two.
     """
     target = out.target
     found = Systematic()
-    if SYSTEMATIC_EPS_UNITS * precision.eps >= rtol or not out.ok or out.n_unresolved:
+    unit = max(precision.eps, (grad_precision or precision).eps)
+    if SYSTEMATIC_EPS_UNITS * unit >= rtol or not out.ok or out.n_unresolved:
         return found
     idx = _eligible(out)
     if idx.size < SYSTEMATIC_MIN_ENTRIES:
