@@ -128,11 +128,12 @@ def test_a_floor_the_user_chose_is_the_users_call():
     assert gradcheck.check_grad(f, scaled, x, mode="full", rtol=1e-8).verdict == "ok"
 
 
-@pytest.mark.parametrize("offset", [0.0, 1e2, 1e4])
-def test_a_correct_max_pool_at_a_large_offset_is_not_wrong(offset):
+@pytest.mark.parametrize(("offset", "seed"), [(0.0, 0), (1e2, 0), (1e4, 0), (1e4, 1), (1e4, 2)])
+def test_a_correct_max_pool_at_a_large_offset_is_not_wrong(offset, seed):
     # at 1e4 the rounding-chosen step is a line across many kinks whose mean slope looks
-    # smooth; the entries' own errors contradict it, so nothing is claimed
-    x = np.random.default_rng(0).standard_normal((4, 16)) + offset
+    # smooth (seed 1: in every group too); the entries' own errors contradict it, so
+    # nothing is claimed
+    x = np.random.default_rng(seed).standard_normal((4, 16)) + offset
     result = gradcheck.check_layer(MaxPool1D(), x, mode="full")
     assert result.verdict != "wrong", str(result)
 
