@@ -48,6 +48,7 @@ from gradcheck.engine.numeric import (
 )
 from gradcheck.engine.options import METHODS, MODES, Options
 from gradcheck.engine.safety import call_user
+from gradcheck.engine.systematic import find_systematic
 from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
@@ -322,7 +323,16 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                                   refine_all=opts.method == "richardson", **common)
             outcomes.append(out)
             evaluations += n
-        return NumericPass(outcomes, evaluations)
+        notes = []
+        if common["floors_resolve"]:  # a floor the user chose is the user's call
+            for out in outcomes:
+                found = find_systematic(problem.phi, out, problem.f0, noise=cal.noise,
+                                        precision=cal.precision, rtol=rtol, step=step,
+                                        grad_precision=problem.grad_precision,
+                                        describe=problem.describe)
+                evaluations += found.evaluations
+                notes += [found.note] if found.note else []
+        return NumericPass(outcomes, evaluations, notes=tuple(notes))
     report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                       directions=opts.directions, **common)
     notes = list(report.notes)

@@ -125,6 +125,25 @@ RAISE_RATIO = 16.0
 MAX_RELATIVE_STEP = 0.25
 
 
+#: A relative error common to a whole float64 tensor (``analytic = (1 + c)·numeric``) is
+#: reported from this many units of ``eps`` on (2**-31 ≈ 4.7e-10 in float64): rounding in
+#: a backward pass reaches it only through one shared factor with a cancellation of 2e6
+#: (an entry's own cancellation weighs as ``a_i²`` in the test and averages out). Where
+#: it is not below the row's ``rtol`` (float32, float16) the test is not run.
+SYSTEMATIC_EPS_UNITS = float(2 ** 21)
+#: The common error must show with one ratio in each of this many groups of entries
+#: (dealt by size), so that a few entries (a kink near the line, one cancellation) cannot
+#: raise it; tensors with fewer than ``SYSTEMATIC_MIN_ENTRIES`` entries are not tested.
+SYSTEMATIC_GROUPS, SYSTEMATIC_MIN_ENTRIES = 4, 8
+#: The groups' ratios may differ from the whole tensor's by this fraction of it (beyond
+#: their estimates): a common factor gives one ratio, scattered entry errors do not.
+SYSTEMATIC_SPREAD = 0.5
+#: The step of the directional 4-point difference is chosen so that its rounding estimate
+#: is this share of the threshold (the rest is left to truncation).
+SYSTEMATIC_ROUNDING_SHARE = 0.25
+#: ... but never above this relative step (its 4× multiple must still probe the point).
+SYSTEMATIC_MAX_STEP = 1e-2
+
 #: 2**24: from here on every float32 value is an integer (its 24-bit significand is used
 #: up), while a float64 value of that size still has 29 fraction bits.
 INTEGER_SPAN = float(2 ** 24)

@@ -34,8 +34,6 @@ from gradcheck.engine.safety import CheckInputError
 #: Codes added for the bugs of real code; none may be given to noise or a correct layer.
 SPECIFIC = ("repeated-rows", "overlap-overwrite", "param-proportional", "nearby-function",
             "float32-rounding", "unread-param", "aliased-grads", "near-one-factor")
-#: The engine cannot yet resolve hardsigmoid's 3e-8 in every entry (issue 11's edges part).
-RESOLUTION_PENDING = ("hardsigmoid float64: slope rounded to float32",)
 
 
 def _check(row: Replica, bad: bool, mode: str):
@@ -62,8 +60,6 @@ CASES = [pytest.param(row, mode, id=f"{row.code}-{mode}-{row.name}")
 @pytest.mark.parametrize(("row", "mode"), CASES)
 def test_every_replica_is_caught_and_named_by_its_code(row, mode):
     result = _check(row, True, mode)
-    if row.name in RESOLUTION_PENDING and result.ok:
-        pytest.xfail("a 3e-8 relative error in every entry is below today's resolution")
     assert not result.ok, f"{row.name} passed in mode {mode}"
     named = _named(result, row)
     assert named, [(f.code, str(f)) for f in result.diagnosis]
