@@ -26,14 +26,15 @@ from corpus.replicas import (
     MaxPool,
     Replica,
 )
-from gradcheck import check_layer, check_model
+from gradcheck import check_function, check_layer, check_model
 from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import Finding, RunEvidence, TensorEvidence
 from gradcheck.engine.safety import CheckInputError
 
 #: Codes added for the bugs of real code; none may be given to noise or a correct layer.
 SPECIFIC = ("repeated-rows", "overlap-overwrite", "param-proportional", "nearby-function",
-            "float32-rounding", "unread-param", "aliased-grads", "near-one-factor")
+            "float32-rounding", "unread-param", "aliased-grads", "near-one-factor",
+            "window-overwrite", "missing-output-gradient")
 #: The engine cannot yet resolve hardsigmoid's 3e-8 in every entry (issue 11's edges part).
 RESOLUTION_PENDING = ("hardsigmoid float64: slope rounded to float32",)
 
@@ -42,6 +43,10 @@ def _check(row: Replica, bad: bool, mode: str):
     make = row.make_bad if bad else row.make_good
     if row.kind == "layer":
         return check_layer(make(), *row.make_args(), mode=mode)
+    if row.kind == "function":
+        f, vjp = make()
+        return check_function(f, *row.make_args(), vjp=vjp, names=row.names or None,
+                              mode=mode)
     return check_model(make(), MSE(), *row.make_args(), mode=mode)
 
 
