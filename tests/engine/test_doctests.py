@@ -10,7 +10,8 @@ import pytest
 MODULES = ["gradcheck", "gradcheck.adapters.checks", "gradcheck.adapters.functions",
            "gradcheck.adapters.trees", "gradcheck.adapters.pairs", "gradcheck.adapters.objects", "gradcheck.engine.runner", "gradcheck.engine.numeric",
            "gradcheck.engine.fast", "gradcheck.engine.taylor", "gradcheck.results.result", "gradcheck.engine.safety",
-           "gradcheck.engine.tolerances", "gradcheck.diagnosis.detectors"]
+           "gradcheck.engine.tolerances", "gradcheck.diagnosis.detectors",
+           "gradcheck.adapters.diagnosis_facts"]
 
 
 @pytest.mark.parametrize("name", MODULES)
