@@ -30,6 +30,9 @@ import numpy as np
 
 #: Integer arrays larger than this are not copied for the diagnosis (ids of a batch are small).
 MAX_INDEX_ENTRIES = 1 << 20
+#: The probe returns at most this many share values (32 MiB of float64): for large outputs
+#: it answers for the first entries only (``rows · Σ out_k.size`` stays below this).
+MAX_PROBE_VALUES = 1 << 22
 
 
 def integer_arrays(*owners: Any, depth: int = 2) -> tuple[np.ndarray, ...]:
@@ -96,10 +99,11 @@ class ContributionProbe:
     Returns (when called)
     ---------------------
     tuple of ndarray or None
-        One array per output leaf, shape ``(len(entries),) + out_k.shape``: ``G_k ⊙
-        (out_k(θ + hₑ) − out_k(θ − hₑ)) / 2hₑ``; summed over every leaf and entry it is
-        the numeric gradient of entry ``e``. None for an unknown tensor, after
-        :meth:`close`, or when the user's code fails off the point.
+        One array per output leaf, shape ``(rows,) + out_k.shape``: ``G_k ⊙
+        (out_k(θ + hₑ) − out_k(θ − hₑ)) / 2hₑ`` for the first ``rows`` entries (all of
+        them unless that would exceed ``MAX_PROBE_VALUES`` values); summed over every
+        leaf and output entry it is the numeric gradient of entry ``e``. None for an
+        unknown tensor, after :meth:`close`, or when the user's code fails off the point.
     """
 
     def __init__(self, moved: Mapping[str, tuple[np.ndarray, Outputs]],
@@ -121,7 +125,9 @@ class ContributionProbe:
         if not np.shares_memory(flat, array):
             return None
         rows: list[list[np.ndarray]] = [[] for _ in self._upstream]
-        for e in np.asarray(entries, dtype=np.int64):
+        per_entry = max(sum(g.size for g in self._upstream), 1)
+        kept = np.asarray(entries, dtype=np.int64)[:MAX_PROBE_VALUES // per_entry]
+        for e in kept:
             old = flat[e].copy()
             h = self._step * max(abs(float(old)), 1.0)
             up, down = flat.dtype.type(old + h), flat.dtype.type(old - h)

@@ -639,8 +639,9 @@ def _one_window_share(t: _Tensor, run: RunEvidence) -> str | None:
     if entries.size < MIN_ENTRIES:
         return None
     got = run.contributions(t.name, entries)
-    if got is None or len(got) != 1 or got[0].shape[0] != entries.size:
+    if got is None or len(got) != 1 or got[0].shape[0] < MIN_ENTRIES:
         return None
+    entries = entries[:got[0].shape[0]]  # a large output: the probe answered for fewer
     a, n = t.analytic.reshape(-1)[entries], t.numeric.reshape(-1)[entries]
     for unit, shares in _window_groupings(got[0]):
         scale = np.maximum(np.abs(n), np.max(np.abs(shares), axis=1, initial=0.0))
@@ -657,7 +658,8 @@ def _one_window_share(t: _Tensor, run: RunEvidence) -> str | None:
         return (f"{t.name}: the analytic gradient is the share of one {unit} only, where "
                 f"the numeric adds the shares of several ({_entries(t.wrong)}; checked in "
                 f"{entries.size}): the backward assigns each window's gradient (dx[...] = "
-                f"...) where overlapping windows must add (dx[...] += ...)")
+                f"...) where overlapping windows must add (dx[...] += ...), or drops the "
+                f"other windows' terms")
     return None
 
 
@@ -953,15 +955,16 @@ def _only_at_kinks(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
 
 
 def _output_shares(run: RunEvidence, t: _Tensor) -> tuple[np.ndarray, np.ndarray] | None:
-    """Probed entries of ``t`` and their numeric gradient split by output ``(K, m)``."""
+    """Probed wrong entries of ``t`` and their numeric gradient split by output ``(K, m)``."""
     if run.contributions is None or t.scale == 0.0:
         return None
-    entries = _probed(t, t.known)
-    if np.count_nonzero(t.wrong.reshape(-1)[entries]) < 1 or entries.size < MIN_ENTRIES:
+    entries = _probed(t, t.wrong & t.known)
+    if entries.size < MIN_ENTRIES:
         return None
     got = run.contributions(t.name, entries)
-    if got is None or len(got) != len(run.outputs):
+    if got is None or len(got) != len(run.outputs) or got[0].shape[0] < MIN_ENTRIES:
         return None
+    entries = entries[:got[0].shape[0]]  # a large output: the probe answered for fewer
     per_output = np.stack([g.reshape(entries.size, -1).sum(axis=1) for g in got])
     n = t.numeric.reshape(-1)[entries]
     if np.any(np.abs(per_output.sum(axis=0) - n) > SHARE_RTOL * max(t.scale, 1e-300)):
@@ -970,13 +973,14 @@ def _output_shares(run: RunEvidence, t: _Tensor) -> tuple[np.ndarray, np.ndarray
 
 
 def _missing_output(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
-    """Every wrong tensor's analytic = numeric minus the part flowing through ONE output.
+    """Each wrong tensor's analytic = numeric minus the part flowing through ONE output.
 
     For code with several outputs (an LSTM step's ``(h, c)``), each with its own upstream
     gradient, the contribution probe splits the numeric gradient of probed entries by
-    output. When, in every wrong tensor, the analytic equals the numeric without output
-    ``k``'s part (to ``FIT_RTOL``), and that part is not small (``SIGNIFICANT`` of the
-    numeric), backward ignores ``k``'s upstream gradient.
+    output. When, in every wrong tensor with ``MIN_ENTRIES`` known wrong entries (the
+    others say nothing and are not named), the analytic equals the numeric without
+    output ``k``'s part (to ``FIT_RTOL``), and that part is not small (``SIGNIFICANT`` of
+    the numeric), backward ignores ``k``'s upstream gradient.
     """
     if run.contributions is None or len(run.outputs) < 2:
         return None
@@ -984,10 +988,14 @@ def _missing_output(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
     if not wrong:
         return None
     candidates = set(range(len(run.outputs)))
+    tested: list[str] = []
     for t in wrong:
+        if np.count_nonzero(t.wrong & t.known) < MIN_ENTRIES:
+            continue  # too few known wrong entries (a fast-mode sample): neither for nor against
         split = _output_shares(run, t)
         if split is None:
             return None
+        tested.append(t.name)
         entries, per_output = split
         a, n = t.analytic.reshape(-1)[entries], t.numeric.reshape(-1)[entries]
         fits = {k for k in candidates
@@ -996,10 +1004,10 @@ def _missing_output(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
         candidates &= fits
         if not candidates:
             return None
-    if len(candidates) != 1:
+    if len(candidates) != 1 or not tested:
         return None
     name = run.outputs[candidates.pop()]
-    return (f"the gradient through output {name} is missing in {_join([t.name for t in wrong])}: "
+    return (f"the gradient through output {name} is missing in {_join(tested)}: "
             f"analytic = numeric − (the part that flows through {name}) within "
             f"{_fmt(100 * FIT_RTOL)} %: backward ignores the upstream gradient of {name} (an "
             f"LSTM's dc from the next step?); add the path through {name} to every gradient")
