@@ -678,9 +678,11 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
 
             problem.earlier_is_right = earlier_is_right
         try:
-            return run(problem, opts, start)
+            result = run(problem, opts, start)
         finally:
             probe.close()
+        result.evaluations += probe.calls  # the diagnosis's calls count too
+        return result
 
 
 # ------------------------------------------------------------------ models

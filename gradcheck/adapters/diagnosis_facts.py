@@ -112,6 +112,8 @@ class ContributionProbe:
         self._upstream = tuple(np.asarray(g) for g in upstream)
         self._step = step
         self._open = True
+        #: Calls of the user's code made so far (added to the result's evaluations).
+        self.calls = 0
 
     def close(self) -> None:
         """No further calls of the user's code (the check has returned)."""
@@ -135,8 +137,10 @@ class ContributionProbe:
             try:
                 with np.errstate(all="ignore"):
                     flat[e] = up
+                    self.calls += 1
                     plus = [np.asarray(o, dtype=np.float64) for o in outputs()]
                     flat[e] = down
+                    self.calls += 1
                     minus = [np.asarray(o, dtype=np.float64) for o in outputs()]
             except Exception:  # the user's code failed off the point: no shares, no claim
                 return None

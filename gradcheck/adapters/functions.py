@@ -796,12 +796,14 @@ def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs, seed: in
 
 def run_built(built: Built, opts: Options, start: float) -> CheckResult:
     """Run the problem; fold the forward-versus-reverse test into the verdict."""
+    probe = built.problem.facts.get("contributions")
     try:
         result = run(built.problem, opts, start)
     finally:
-        probe = built.problem.facts.get("contributions")
         if isinstance(probe, ContributionProbe):
             probe.close()
+    if isinstance(probe, ContributionProbe):
+        result.evaluations += probe.calls  # the diagnosis's calls count too
     if built.dot_test is not None and not result.nondeterministic:
         agrees, line = built.dot_test()
         result.notes.append(line)

@@ -524,3 +524,26 @@ def test_check_layer_with_integer_ids_points_to_the_checks_that_take_them():
 
 
 _IDS_FOR_ERROR = np.array([[0, 1, 2, 1], [3, 2, 1, 5]], dtype=np.int64)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_probes_calls_are_counted_in_the_evaluations(mode):
+    from corpus.replicas import _lstm_pair
+
+    def run(bug):
+        f, vjp = _lstm_pair(bug)
+        calls = []
+
+        def counted(*args):
+            calls.append(1)
+            return f(*args)
+
+        result = check_function(counted, *_lstm_point(np.random.default_rng(6)), vjp=vjp,
+                                names=("x", "h", "c", "W"), mode=mode)
+        return result, len(calls)
+
+    twin, twin_calls = run(False)
+    result, calls = run(True)
+    assert "missing-output-gradient" in [f.code for f in result.diagnosis]
+    # evaluations also count the vjp's calls: the same offset with the probe as without
+    assert result.evaluations - calls == twin.evaluations - twin_calls
