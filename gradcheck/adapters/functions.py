@@ -726,8 +726,9 @@ def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
 
     # complex or masked outputs: their objective is not a plain sum of G ⊙ out, no probe
     plain = not any(outputs.complex) and all(m is None for m in outputs.masks)
+    # masked or complex leaves: the target's coordinates are not the tensor's flat index
     moved = {s.name: (s.vjp_array, read) for s in slots
-             if s.vjp_array is not None and plain}
+             if s.vjp_array is not None and plain and s.mask is None and not s.is_complex}
     upstream = [g for g, shape in zip(outputs.G, outputs.shapes, strict=True)
                 if shape is not None]
     return {"indices": indices, "outputs": tuple(named),
