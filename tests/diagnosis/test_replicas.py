@@ -384,18 +384,30 @@ def test_correct_layers_whose_windows_overlap_everywhere_pass_without_a_finding(
     assert result.ok and result.diagnosis == [], str(result)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=16, deadline=None)
 @given(seed=st.integers(0, 2**16), layer=st.sampled_from(["pool3/1", "conv2d", "conv1d"]),
-       share=st.floats(0.05, 1.0), size=st.floats(1e-2, 1.0))
+       share=st.floats(0.05, 1.0), size=st.floats(1e-2, 1.0),
+       mode=st.sampled_from(["full", "fast"]))
 def test_noise_in_an_overlapping_layers_dx_is_never_called_one_windows_share(seed, layer,
-                                                                            share, size):
+                                                                            share, size,
+                                                                            mode):
     rng = np.random.default_rng(seed)
     made, x = {"pool3/1": (MaxPool(3, 1), rng.standard_normal((1, 2, 5, 5))),
                "conv2d": (Conv2D3x3(2, 2), rng.standard_normal((1, 2, 4, 4))),
                "conv1d": (Conv1D("NCW"), rng.standard_normal((2, 2, 6)))}[layer]
     noise = np.where(rng.random(x.shape) < share, size * rng.standard_normal(x.shape), 0.0)
-    result = check_layer(_Noisy(made, noise), x, mode="full")
+    result = check_layer(_Noisy(made, noise), x, mode=mode)
     assert not [f for f in result.diagnosis if f.code in NEW_CODES], result.diagnosis
+
+
+@pytest.mark.parametrize("layer", ["pool", "conv"])
+def test_a_large_overwrite_is_named_from_the_few_entries_fast_mode_localizes(layer):
+    """8192 entries: auto mode is fast; the probe looks at entries it did not difference."""
+    x = np.random.default_rng(1).standard_normal((4, 8, 16, 16))
+    made = MaxPool(3, 1, bug="overwrite") if layer == "pool" else Conv2D3x3(8, 4, bug=True)
+    result = check_layer(made, x)
+    assert result.mode == "fast" and not result.ok
+    assert "window-overwrite" in [f.code for f in result.diagnosis], result.diagnosis
 
 
 def _lstm_point(rng, n=2, d=3, k=4):
