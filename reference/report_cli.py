@@ -3,7 +3,7 @@
 ``gradcheck.ways_in.cli`` dispatches ``gradcheck report ARGS`` to :func:`main`. Options::
 
     -o, --output FILE        write to FILE (atomically); default: standard output
-    --quiet                  no progress line (shown on standard error when it is a terminal)
+    -q, --quiet              no progress line (shown on standard error when it is a terminal)
     --format {md,html,tex}   default: from FILE's extension, else md
     --only NAMES             comma-separated activations and losses (default: all);
                              softmax selects the vector-valued identities
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_NETWORK}; 'none' to leave it out)")
     parser.add_argument("--no-plots", action="store_true",
                         help="leave the figures out (matplotlib is then not needed)")
-    parser.add_argument("--quiet", action="store_true",
+    parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress line (shown on a terminal's standard error)")
     return parser
 

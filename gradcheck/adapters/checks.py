@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcheck.adapters.contracts import Layer, Loss, Model
+from gradcheck.adapters.diagnosis_facts import ContributionProbe
+from gradcheck.adapters.diagnosis_facts import integer_arrays as _integer_arrays
 from gradcheck.adapters.state_probes import accumulates, stale_after_other_input
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
@@ -86,8 +88,6 @@ from gradcheck.results.result import CheckResult, GradientMismatch, LayerFlow
 
 #: A layer whose gradient norm is below this fraction of the largest layer's is vanishing.
 FLOW_VANISHING = 1e-5
-#: Integer arrays larger than this are not copied for the diagnosis (ids of a batch are small).
-MAX_INDEX_ENTRIES = 1 << 20
 #: A layer gradient norm above this is exploding (losses are means: healthy norms are O(1)).
 FLOW_EXPLODING = 1e3
 
@@ -196,45 +196,6 @@ def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tupl
     """Parameters whose gradient array is the parameter array (or shares its memory)."""
     return tuple(k for k in params if isinstance(grads.get(k), np.ndarray)
                  and (grads[k] is params[k] or np.shares_memory(grads[k], params[k])))
-
-
-def _integer_arrays(*owners: Any, depth: int = 2) -> tuple[np.ndarray, ...]:
-    """Integer arrays the user's code holds (embedding ids and the like), copied.
-
-    Read from an object's attributes, a function's closure and the globals it names (and
-    the functions among them, to ``depth`` levels: ``check_jacobian`` wraps the user's
-    ``f``), a bound method's object.
-    """
-    found: list[np.ndarray] = []
-    for owner in owners:
-        if isinstance(owner, np.ndarray):
-            if owner.dtype.kind in "iu" and 0 < owner.size <= MAX_INDEX_ENTRIES:
-                found.append(owner.copy())
-            continue
-        if callable(owner) and depth > 0:
-            cells = [c.cell_contents for c in getattr(owner, "__closure__", None) or ()
-                     if _filled(c)]
-            code, names = getattr(owner, "__code__", None), getattr(owner, "__globals__", {})
-            cells += [names[n] for n in getattr(code, "co_names", ()) if n in names and (
-                isinstance(names[n], np.ndarray) or hasattr(names[n], "__code__"))]
-            bound = getattr(owner, "__self__", None)
-            found += _integer_arrays(*cells, *([bound] if bound is not None else []),
-                                     depth=depth - 1)
-        if hasattr(owner, "__code__"):  # a plain function: its closure was its state
-            continue
-        for value in getattr(owner, "__dict__", {}).values():
-            if (isinstance(value, np.ndarray) and value.dtype.kind in "iu"
-                    and 0 < value.size <= MAX_INDEX_ENTRIES):
-                found.append(value.copy())
-    return tuple(found)
-
-
-def _filled(cell: Any) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 -- an empty cell raises
-    except ValueError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------ check_grad & co
@@ -496,6 +457,20 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
             for k in params}
 
 
+def _refuse_integer_input(label: str, x: Any) -> None:
+    """Integer ``x`` (an embedding's ids) cannot be differenced: name the check that can."""
+    kind = np.asarray(x).dtype.kind if isinstance(x, (np.ndarray, np.generic, list)) else ""
+    if kind not in ("i", "u", "b"):
+        return
+    raise CheckTypeError(
+        f"x of {label} has integer/bool dtype {np.asarray(x).dtype} (ids or a mask?): "
+        f"check_layer differences its input, and integer ids have no gradient (converting "
+        f"them to floats would index with floats). Hold the ids constant and check the "
+        f"parameters with gradcheck.check_object(layer, x) (integer inputs are constants "
+        f"there; backward may return None for them), or with check_function(f, x, W, "
+        f"vjp=...) where the ids are an argument")
+
+
 @documents_options
 def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
@@ -526,6 +501,7 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
     """
     opts, start = _start("check_layer", options)
     label = _require_layer(layer)
+    _refuse_integer_input(label, x)
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
         from gradcheck.adapters.objects import check_object
         return check_object(layer, x, names="x", **options)
@@ -590,6 +566,10 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
             k: np.ndim(v) for k, v in params.items()}})
         if problem_text is not None:
             raise CheckInputError(problem_text)
+        probe_x = xw.copy()  # the probe moves its own copy of x, never the target's
+        probe = ContributionProbe(
+            {"x": (probe_x, lambda: (_output_array(fwd, layer.forward(probe_x.copy())),))},
+            (G,), step=precision.step)
         targets = [Target("x", "input", xw, before[0], storage=x0.dtype,
                           layout=layouts.get("x", ""))]
         targets += [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
@@ -602,7 +582,8 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
                           accumulating=accumulating,
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
                           declared=y.dtype, earlier=earlier,
-                          facts={"aliased": aliased, "indices": _integer_arrays(layer)})
+                          facts={"aliased": aliased, "indices": _integer_arrays(layer),
+                                 "outputs": ("y",), "contributions": probe})
         if earlier is not None and xo is not None:
             def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()
@@ -622,7 +603,12 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
                 return all(o.ok for o in report.outcomes), report.evaluations + 1
 
             problem = replace(problem, earlier_is_right=earlier_is_right)
-        return run(problem, opts, start)
+        try:
+            result = run(problem, opts, start)
+        finally:
+            probe.close()
+        result.evaluations += probe.calls  # the diagnosis's calls count too
+        return result
 
 
 # ------------------------------------------------------------------ models

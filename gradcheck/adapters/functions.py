@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcheck.adapters.diagnosis_facts import ContributionProbe, integer_arrays
 from gradcheck.adapters.trees import flatten, is_container, match, rebuild
 from gradcheck.engine.numeric import Target
 from gradcheck.engine.options import CheckOptions, Options, documents_options
@@ -681,7 +682,9 @@ def build_function_problem(
                       precision=precision, grad_precision=grad_prec,
                       evaluations=evaluations + 1, batch_size=batch,
                       nondeterministic=f0 != f_first, notes=notes, seen=seen,
-                      declared=outputs.dtype)
+                      declared=outputs.dtype,
+                      facts=_diagnosis_facts(f, reverse, forward, inputs, outputs, slots,
+                                             evaluate, precision.step))
     dot = None
     if both:
         def dot() -> tuple[bool, str]:
@@ -704,6 +707,36 @@ def build_function_problem(
                         f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
 
     return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
+
+
+def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
+                     forward: Forward | None, inputs: Inputs, outputs: Outputs,
+                     slots: Sequence[Slot], evaluate: Callable[[], Any],
+                     step: float) -> dict[str, Any]:
+    """Integer arrays (integer arguments first: ids passed in), output names, the probe.
+
+    The probe moves the reverse-mode target arrays (the working copies, or the arrays
+    an object holds, restored after every call) and reads every differentiated output.
+    """
+    held_ints = [leaf for leaves in inputs.leaves for leaf in leaves
+                 if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "iu"]
+    indices = integer_arrays(*held_ints, f, *(c for c in (reverse, forward) if c is not None))
+    named = [leaf.name for leaf, shape in zip(flatten(outputs.tree, "out"), outputs.shapes,
+                                              strict=True) if shape is not None]
+
+    def read() -> list[np.ndarray]:
+        return [np.asarray(leaf.value) for leaf, shape in
+                zip(flatten(evaluate()), outputs.shapes, strict=True) if shape is not None]
+
+    # complex or masked outputs: their objective is not a plain sum of G ⊙ out, no probe
+    plain = not any(outputs.complex) and all(m is None for m in outputs.masks)
+    # masked or complex leaves: the target's coordinates are not the tensor's flat index
+    moved = {s.name: (s.vjp_array, read) for s in slots
+             if s.vjp_array is not None and plain and s.mask is None and not s.is_complex}
+    upstream = [g for g, shape in zip(outputs.G, outputs.shapes, strict=True)
+                if shape is not None]
+    return {"indices": indices, "outputs": tuple(named),
+            "contributions": ContributionProbe(moved, upstream, step=step)}
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,
@@ -768,7 +801,14 @@ def _generic(call: Callable[[], Any], inputs: Inputs, outputs: Outputs, seed: in
 
 def run_built(built: Built, opts: Options, start: float) -> CheckResult:
     """Run the problem; fold the forward-versus-reverse test into the verdict."""
-    result = run(built.problem, opts, start)
+    probe = built.problem.facts.get("contributions")
+    try:
+        result = run(built.problem, opts, start)
+    finally:
+        if isinstance(probe, ContributionProbe):
+            probe.close()
+    if isinstance(probe, ContributionProbe):
+        result.evaluations += probe.calls  # the diagnosis's calls count too
     if built.dot_test is not None and not result.nondeterministic:
         agrees, line = built.dot_test()
         result.notes.append(line)

@@ -47,6 +47,13 @@ NEARBY_RELATIVE = (1e-6, 0.05)
 SMOOTH = 0.15
 """A residual sorted by the input is smooth when its median second difference is below
 this fraction of its range (independent noise gives about 1)."""
+SHARE_RTOL = 1e-3
+"""An analytic entry equals one output's share (from the contribution probe) to this
+fraction of the entry's scale; a central difference with the table's step is ~1e-10
+off in float64 and ~1e-5 in float32, so a wrong value matches by chance rarely."""
+MAX_PROBED = 48
+"""At most this many entries per tensor are handed to the contribution probe (two calls
+of the user's code each)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -551,7 +558,9 @@ def _overlapping_windows(t: _Tensor, run: RunEvidence) -> str | None:
     Pooling or convolution windows of size ``k`` at stride ``s`` with ``s < k < 2s``
     overlap in bands of ``k − s`` rows/columns every ``s``; a backward that assigns
     (``=``) each window's gradient where it must add (``+=``) loses the earlier windows'
-    share exactly there. (Windows with ``k ≥ 2s`` overlap everywhere: no band to see.)
+    share exactly there. Windows with ``k ≥ 2s`` (3×3 at stride 1) overlap everywhere,
+    so there is no band to see: :func:`_one_window_share` (code ``window-overwrite``)
+    names that case from the shares of each window, which the contribution probe measures.
     """
     axes = _spatial_axes(t)
     if t.role != "input" or not axes or np.count_nonzero(t.wrong) < 2:
@@ -588,6 +597,81 @@ def _overlapping_windows(t: _Tensor, run: RunEvidence) -> str | None:
         return (f"{t.name}: analytic 0 where the numeric is not ({_entries(t.wrong)}; the "
                 f"others right): contributions dropped — where windows overlap, gradients "
                 f"must add (+=), not overwrite (=)?")
+    return None
+
+
+def _probed(t: _Tensor, mask: np.ndarray) -> np.ndarray:
+    """Up to ``MAX_PROBED`` flat indices of ``mask``, spread evenly (deterministic)."""
+    flat = np.flatnonzero(mask)
+    if flat.size <= MAX_PROBED:
+        return flat
+    return flat[np.linspace(0, flat.size - 1, MAX_PROBED).round().astype(np.int64)]
+
+
+def _window_groupings(share: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Ways to group one output's shares ``(m,) + out.shape`` into windows ``(m, groups)``.
+
+    Every output entry on its own; and for outputs of 3 or more axes, summed over axis 1
+    (the channels of ``(N, C, ...)``: a convolution window feeds every output channel).
+    """
+    m = share.shape[0]
+    ways = [("window (output entry)", share.reshape(m, -1))]
+    if share.ndim >= 4:
+        ways.append(("window (output position, all channels)",
+                     share.sum(axis=2).reshape(m, -1)))
+    return ways
+
+
+def _one_window_share(t: _Tensor, run: RunEvidence) -> str | None:
+    """Analytic = the share of ONE window where several windows' shares add: ``=`` for ``+=``.
+
+    Asks the contribution probe for the share of every output entry in the numeric
+    gradient of (up to ``MAX_PROBED``) wrong entries. Every wrong entry must equal one
+    window's share (a window that did not pick the entry has share 0), the probe must
+    reproduce the numeric (sum of shares), and at least ``MIN_ENTRIES`` wrong entries must
+    be a *nonzero* single share where two or more windows contribute: what a backward
+    that assigns each window's gradient (``dx[win] = ...``) leaves, whether the windows
+    overlap in bands or everywhere (3×3 at stride 1), for pooling and convolution alike.
+    Fast mode differences few entries, so entries it did not difference (nonzero
+    analytic) are probed too; there the shares' sum is the numeric, and only entries
+    off by more than ``FIT_RTOL`` join the evidence (the verdict is the engine's).
+    """
+    if run.contributions is None or t.role != "input" or len(run.outputs) != 1:
+        return None
+    known = _probed(t, t.wrong & t.known)
+    # fast mode differenced few entries: probe some it did not (the shares' sum is their
+    # numeric); only those clearly wrong join, the engine's verdict is not changed
+    unknown = ~np.isfinite(t.numeric) & ~t.kink & (t.analytic != 0)
+    extra = _probed(t, unknown)[:max(MAX_PROBED - known.size, 0)]
+    entries = np.concatenate([known, extra])
+    if entries.size < MIN_ENTRIES:
+        return None
+    got = run.contributions(t.name, entries)
+    if got is None or len(got) != 1 or got[0].shape[0] < MIN_ENTRIES:
+        return None
+    rows = got[0].shape[0]  # a large output: the probe answered for fewer
+    entries, from_engine = entries[:rows], np.arange(rows) < known.size
+    a = t.analytic.reshape(-1)[entries]
+    summed = got[0].reshape(rows, -1).sum(axis=1)
+    n = np.where(from_engine, t.numeric.reshape(-1)[entries], summed)
+    for unit, all_shares in _window_groupings(got[0]):
+        scale = np.maximum(np.abs(n), np.max(np.abs(all_shares), axis=1, initial=0.0))
+        if np.any(scale == 0) or np.any(np.abs(summed - n) > SHARE_RTOL * scale):
+            return None  # the probe does not reproduce the numeric: no claim
+        keep = from_engine | (np.abs(a - n) > FIT_RTOL * scale)  # probed and clearly wrong
+        a_k, shares, tol = a[keep], all_shares[keep], SHARE_RTOL * scale[keep]
+        distance = np.min(np.abs(a_k[:, None] - shares), axis=1)
+        if np.any(distance > tol):
+            continue
+        several = np.count_nonzero(np.abs(shares) > tol[:, None], axis=1) >= 2
+        telling = several & (np.abs(a_k) > tol)
+        if np.count_nonzero(telling) < MIN_ENTRIES:
+            continue
+        return (f"{t.name}: the analytic gradient is the share of one {unit} only, where "
+                f"the numeric adds the shares of several ({_entries(t.wrong)}; checked in "
+                f"{int(np.count_nonzero(keep))}): the backward assigns each window's "
+                f"gradient (dx[...] = ...) where overlapping windows must add (dx[...] += "
+                f"...), or drops the other windows' terms")
     return None
 
 
@@ -735,6 +819,7 @@ TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
     TensorDetector("kernel rotated", "value", _kernel_flipped, "kernel-rotated"),
     TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix, "wrong-way-matrix"),
     TensorDetector("rows indexed more than once", "value", _repeated_rows, "repeated-rows"),
+    TensorDetector("one window's share", "value", _one_window_share, "window-overwrite"),
     TensorDetector("wrong positions", "value", _misrouted, "wrong-positions"),
     TensorDetector("float32 rounding", "value", _float32_rounding, "float32-rounding"),
     TensorDetector("nearby function", "value", _nearby_function, "nearby-function",
@@ -881,6 +966,65 @@ def _only_at_kinks(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
             f"right; re-check at a point off the kinks to tell which")
 
 
+def _output_shares(run: RunEvidence, t: _Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+    """Probed wrong entries of ``t`` and their numeric gradient split by output ``(K, m)``."""
+    if run.contributions is None or t.scale == 0.0:
+        return None
+    entries = _probed(t, t.wrong & t.known)
+    if entries.size < MIN_ENTRIES:
+        return None
+    got = run.contributions(t.name, entries)
+    if got is None or len(got) != len(run.outputs) or got[0].shape[0] < MIN_ENTRIES:
+        return None
+    entries = entries[:got[0].shape[0]]  # a large output: the probe answered for fewer
+    per_output = np.stack([g.reshape(entries.size, -1).sum(axis=1) for g in got])
+    n = t.numeric.reshape(-1)[entries]
+    if np.any(np.abs(per_output.sum(axis=0) - n) > SHARE_RTOL * max(t.scale, 1e-300)):
+        return None  # the probe does not reproduce the numeric: no claim
+    return entries, per_output
+
+
+def _missing_output(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
+    """Each wrong tensor's analytic = numeric minus the part flowing through ONE output.
+
+    For code with several outputs (an LSTM step's ``(h, c)``), each with its own upstream
+    gradient, the contribution probe splits the numeric gradient of probed entries by
+    output. When, in every wrong tensor with ``MIN_ENTRIES`` known wrong entries (the
+    others say nothing and are not named), the analytic equals the numeric without
+    output ``k``'s part (to ``FIT_RTOL``), and that part is not small (``SIGNIFICANT`` of
+    the numeric), backward ignores ``k``'s upstream gradient.
+    """
+    if run.contributions is None or len(run.outputs) < 2:
+        return None
+    wrong = [t for t in tensors if t.wrong.any()]
+    if not wrong:
+        return None
+    candidates = set(range(len(run.outputs)))
+    tested: list[str] = []
+    for t in wrong:
+        if np.count_nonzero(t.wrong & t.known) < MIN_ENTRIES:
+            continue  # too few known wrong entries (a fast-mode sample): neither for nor against
+        split = _output_shares(run, t)
+        if split is None:
+            return None
+        tested.append(t.name)
+        entries, per_output = split
+        a, n = t.analytic.reshape(-1)[entries], t.numeric.reshape(-1)[entries]
+        fits = {k for k in candidates
+                if np.linalg.norm(per_output[k]) >= SIGNIFICANT * np.linalg.norm(n)
+                and _residual(a, n - per_output[k]) <= FIT_RTOL}
+        candidates &= fits
+        if not candidates:
+            return None
+    if len(candidates) != 1 or not tested:
+        return None
+    name = run.outputs[candidates.pop()]
+    return (f"the gradient through output {name} is missing in {_join(tested)}: "
+            f"analytic = numeric − (the part that flows through {name}) within "
+            f"{_fmt(100 * FIT_RTOL)} %: backward ignores the upstream gradient of {name} (an "
+            f"LSTM's dc from the next step?); add the path through {name} to every gradient")
+
+
 @dataclass(frozen=True)
 class RunDetector:
     """One finding about the whole run.
@@ -926,6 +1070,8 @@ RUN_DETECTORS: tuple[RunDetector, ...] = (
         "the parameter gradients, so backward adds to grads (+=) instead of overwriting "
         "them; assign them (grads[k][...] = new) on every backward"), "accumulating"),
     RunDetector("wrong only at kinks", "blame", _only_at_kinks, "only-at-kinks"),
+    RunDetector("an output's gradient ignored", "blame", _missing_output,
+                "missing-output-gradient"),
     RunDetector("one tensor wrong", "blame", _one_tensor, "one-tensor"),
     RunDetector("one layer wrong", "blame", _one_layer, "one-layer"),
     RunDetector("tensors wrong and right", "blame", _wrong_and_right, "wrong-and-right"),

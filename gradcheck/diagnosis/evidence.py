@@ -8,6 +8,7 @@ evolve independently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,15 @@ class RunEvidence:
         embedding ids ``(N, T)``): rows of a parameter indexed more than once.
     layer_names : dict of str to str
         ``check_model``: the class of each layer by its index (``{"0": "Dense"}``).
+    outputs : tuple of str
+        Names of the differentiated output leaves, each with its own upstream gradient
+        (``("y",)`` for a layer; ``("out[0]", "out[1]")`` for a step returning ``(h, c)``).
+    contributions : callable or None
+        ``contributions(name, entries) -> tuple of ndarray or None``, asked only by a
+        detector: for flat ``entries`` of tensor ``name``, one array per output leaf of
+        shape ``(len(entries),) + out.shape``, each output entry's share ``G ⊙ ∂out/∂θₑ``
+        in the numeric gradient (central differences, two calls per entry). None when
+        the adapter cannot move that tensor.
     """
 
     batch_size: int | None = None
@@ -115,3 +125,6 @@ class RunEvidence:
     aliased: tuple[str, ...] = ()
     indices: tuple[np.ndarray, ...] = ()
     layer_names: dict[str, str] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    contributions: Callable[[str, np.ndarray], tuple[np.ndarray, ...] | None] | None = field(
+        default=None, compare=False, repr=False)

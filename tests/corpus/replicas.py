@@ -232,12 +232,13 @@ class Conv1D:
     """Correlation of ``x: (N, C, L)`` with ``W: (O, C, 3)``, zero padding 1.
 
     ``layout`` is the declared spelling of ``x`` (``"NCW"``, ``"NCL"``, ``"NCT"``);
-    ``bug=True`` folds the padding's gradient back onto the edge entries.
+    ``bug=True`` folds the padding's gradient back onto the edge entries;
+    ``overwrite=True`` assigns each window's gradient into the padded ``dx`` (``=``).
     """
 
-    def __init__(self, layout: str, *, bug: bool = False) -> None:
+    def __init__(self, layout: str, *, bug: bool = False, overwrite: bool = False) -> None:
         self.layouts = {"x": layout}
-        self.bug = bug
+        self.bug, self.overwrite = bug, overwrite
         self.params = {"W": _rng(3).standard_normal((3, 2, 3))}
         self.grads = {"W": np.zeros((3, 2, 3))}
 
@@ -253,11 +254,121 @@ class Conv1D:
         dcols = np.einsum("nol,ock->nclk", g, self.params["W"])
         dxp = np.zeros_like(self.xp)
         for i in range(g.shape[2]):
-            dxp[:, :, i:i + 3] += dcols[:, :, i]
+            if self.overwrite:
+                dxp[:, :, i:i + 3] = dcols[:, :, i]  # BUG (overwrite): = where windows add
+            else:
+                dxp[:, :, i:i + 3] += dcols[:, :, i]
         if self.bug:
             dxp[:, :, 1] += dxp[:, :, 0]  # BUG: the padding's gradient folded onto the edge
             dxp[:, :, -2] += dxp[:, :, -1]
         return dxp[:, :, 1:-1]
+
+
+# --------------------------------------------------------------------------------------
+# 2-d convolution written as a loop over kernel offsets: overwrite where offsets add
+
+
+class Conv2D3x3:
+    """Correlation of ``x: (N, C, H, W)`` with ``W: (O, C, 3, 3)``, stride 1, zero padding 1.
+
+    Forward and backward loop over the 9 kernel offsets; ``bug=True`` assigns each
+    offset's share into the padded ``dx`` where the offsets' shares must add.
+    """
+
+    layouts: ClassVar[dict[str, str]] = {"x": "NCHW", "W": "OIHW"}
+
+    def __init__(self, channels: int, out: int, *, bug: bool = False) -> None:
+        self.bug = bug
+        self.params = {"W": _rng(4).standard_normal((out, channels, 3, 3)) / 3}
+        self.grads = {"W": np.zeros((out, channels, 3, 3))}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        h, w = x.shape[2:]
+        y = np.zeros((x.shape[0], self.params["W"].shape[0], h, w))
+        for kh in range(3):
+            for kw in range(3):
+                y += np.einsum("nchw,oc->nohw", self.xp[:, :, kh:kh + h, kw:kw + w],
+                               self.params["W"][:, :, kh, kw])
+        return y
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        h, w = g.shape[2:]
+        dxp = np.zeros_like(self.xp)
+        for kh in range(3):
+            for kw in range(3):
+                window = self.xp[:, :, kh:kh + h, kw:kw + w]
+                self.grads["W"][:, :, kh, kw] = np.einsum("nohw,nchw->oc", g, window)
+                share = np.einsum("nohw,oc->nchw", g, self.params["W"][:, :, kh, kw])
+                if self.bug:
+                    dxp[:, :, kh:kh + h, kw:kw + w] = share  # BUG: = where offsets add
+                else:
+                    dxp[:, :, kh:kh + h, kw:kw + w] += share
+        return dxp[:, :, 1:-1, 1:-1]
+
+
+# --------------------------------------------------------------------------------------
+# Functions checked with check_function: ids as an argument; a step with two outputs
+
+
+def _lookup(ids: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``W[ids]``: the ids are an argument of the check (held constant), not a closure."""
+    return W[ids]
+
+
+def _lookup_pair(bug: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def vjp(g: np.ndarray, ids: np.ndarray, W: np.ndarray) -> tuple[None, np.ndarray]:
+        dW = np.zeros_like(W)
+        if bug:
+            dW[ids] += g  # BUG: buffered: one update kept per repeated id
+        else:
+            np.add.at(dW, ids, g)
+        return None, dW
+    return _lookup, vjp
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _lstm_gates(x: np.ndarray, h: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Input, forget and output gates and the candidate of one LSTM step, and ``[x, h]``."""
+    xh = np.concatenate([x, h], axis=1)
+    z = xh @ W
+    k = h.shape[1]
+    i, f, o = (_sigmoid(z[:, j * k:(j + 1) * k]) for j in range(3))
+    return i, f, o, np.tanh(z[:, 3 * k:]), xh
+
+
+def lstm_step(x: np.ndarray, h: np.ndarray, c: np.ndarray, W: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One LSTM step ``(x (N, D), h (N, K), c (N, K), W (D+K, 4K)) -> (h', c')``."""
+    i, f, o, u, _ = _lstm_gates(x, h, W)
+    c_next = f * c + i * u
+    return o * np.tanh(c_next), c_next
+
+
+def _lstm_pair(bug: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h: np.ndarray, c: np.ndarray,
+            W: np.ndarray) -> tuple[np.ndarray, ...]:
+        dh_next, dc_next = g
+        i, f, o, u, xh = _lstm_gates(x, h, W)
+        t = np.tanh(f * c + i * u)
+        dc = dh_next * o * (1 - t**2)
+        if not bug:
+            dc = dc + dc_next  # BUG when left out: the upstream gradient of c' ignored
+        dz = np.concatenate([dc * u * i * (1 - i), dc * c * f * (1 - f),
+                             dh_next * t * o * (1 - o), dc * i * (1 - u**2)], axis=1)
+        dxh = dz @ W.T
+        d = x.shape[1]
+        return dxh[:, :d], dxh[:, d:], dc * f, xh.T @ dz
+    return lstm_step, vjp
+
+
+def _lstm_args() -> tuple[np.ndarray, ...]:
+    rng = _rng(40)
+    return (rng.standard_normal((3, 4)), rng.standard_normal((3, 5)),
+            rng.standard_normal((3, 5)), rng.standard_normal((9, 20)) / 3)
 
 
 # --------------------------------------------------------------------------------------
@@ -358,8 +469,10 @@ def _chain_net(bug: bool) -> Net:
 class Replica:
     """One replica: the code the diagnosis must give, for which tensor, in which modes.
 
-    ``kind`` is ``"layer"`` (``make_args()`` gives ``(x,)``) or ``"model"``
-    (``(x, y)``, checked with :class:`MSE`). ``phrase`` is a part of the finding's text
+    ``kind`` is ``"layer"`` (``make_args()`` gives ``(x,)``), ``"model"``
+    (``(x, y)``, checked with :class:`MSE`) or ``"function"`` (``make_bad()`` gives
+    ``(f, vjp)``, checked with ``check_function(f, *make_args(), vjp=vjp,
+    names=names)``). ``phrase`` is a part of the finding's text
     that must also appear (a factor's readings); ``fast`` says whether fast mode is
     expected to localize the bug far enough to name it.
     """
@@ -373,6 +486,7 @@ class Replica:
     tensor: str = ""
     phrase: tuple[str, ...] = ()
     fast: bool = True
+    names: tuple[str, ...] = ()
 
 
 def _normal(*shape: int, seed: int, scale: float = 1.0) -> Callable[[], tuple[np.ndarray]]:
@@ -422,6 +536,22 @@ REPLICAS: tuple[Replica, ...] = (
     Replica("model: which tensors are wrong and right", "wrong-and-right", "model",
             lambda: _chain_net(True), lambda: _chain_net(False), _model_data, "",
             ("0.W (Dense)", "2.W (Dense)")),
+    Replica("embedding via check_function: ids an argument, += on repeated ids",
+            "repeated-rows", "function", lambda: _lookup_pair(True),
+            lambda: _lookup_pair(False),
+            lambda: (_IDS, _rng(41).standard_normal((7, 3))), "W", names=("ids", "W")),
+    Replica("max-pool 3×3/1: overwrite where windows overlap everywhere", "window-overwrite",
+            "layer", lambda: MaxPool(3, 1, bug="overwrite"), lambda: MaxPool(3, 1),
+            _normal(2, 2, 6, 6, seed=42), "x"),
+    Replica("conv2d 3×3/1: dxp[...] = over kernel offsets", "window-overwrite", "layer",
+            lambda: Conv2D3x3(2, 3, bug=True), lambda: Conv2D3x3(2, 3),
+            _normal(2, 2, 5, 5, seed=43), "x"),
+    Replica("conv1d: dxp[...] = over windows", "window-overwrite", "layer",
+            lambda: Conv1D("NCW", overwrite=True), lambda: Conv1D("NCW"),
+            _normal(2, 2, 7, seed=44), "x"),
+    Replica("LSTM step: the upstream gradient of c' ignored", "missing-output-gradient",
+            "function", lambda: _lstm_pair(True), lambda: _lstm_pair(False), _lstm_args,
+            "", ("out[1]",), names=("x", "h", "c", "W")),
     *(Replica(f"conv1d {layout}: padding folded onto the edges", "borders", "layer",
               lambda layout=layout: Conv1D(layout, bug=True),
               lambda layout=layout: Conv1D(layout), _normal(2, 2, 9, seed=19), "x",

@@ -21,25 +21,32 @@ from corpus.replicas import (
     MSE,
     REPLICAS,
     Conv1D,
+    Conv2D3x3,
     Embedding,
     Linear,
     MaxPool,
     Replica,
+    lstm_step,
 )
-from gradcheck import check_layer, check_model
+from gradcheck import check_function, check_layer, check_model
 from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import Finding, RunEvidence, TensorEvidence
 from gradcheck.engine.safety import CheckInputError
 
 #: Codes added for the bugs of real code; none may be given to noise or a correct layer.
 SPECIFIC = ("repeated-rows", "overlap-overwrite", "param-proportional", "nearby-function",
-            "float32-rounding", "unread-param", "aliased-grads", "near-one-factor")
+            "float32-rounding", "unread-param", "aliased-grads", "near-one-factor",
+            "window-overwrite", "missing-output-gradient")
 
 
 def _check(row: Replica, bad: bool, mode: str):
     make = row.make_bad if bad else row.make_good
     if row.kind == "layer":
         return check_layer(make(), *row.make_args(), mode=mode)
+    if row.kind == "function":
+        f, vjp = make()
+        return check_function(f, *row.make_args(), vjp=vjp, names=row.names or None,
+                              mode=mode)
     return check_model(make(), MSE(), *row.make_args(), mode=mode)
 
 
@@ -172,7 +179,8 @@ def test_a_correct_embedding_with_any_ids_passes_without_a_finding(seed, vocab, 
 
 
 @settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**16), window=st.sampled_from([(2, 1), (2, 2), (3, 2), (3, 3)]),
+@given(seed=st.integers(0, 2**16),
+       window=st.sampled_from([(2, 1), (2, 2), (3, 2), (3, 3), (3, 1)]),
        size=st.integers(5, 8))
 def test_a_correct_overlapping_max_pool_passes_without_a_finding(seed, window, size):
     k, s = window
@@ -335,3 +343,215 @@ def test_repeated_rows_exactly_one_over_their_count_say_so():
     findings = diagnose(RunEvidence(tensors=(_ev("W", a, n),), indices=(ids,)))
     [f] = [f for f in findings if f.code == "repeated-rows"]
     assert "rows 1, 2" in f and "exactly 1/count" in f
+
+
+# --------------------------------------------------------------------------------------
+# Overwrite where windows add, an output's gradient ignored, ids as an argument
+
+
+NEW_CODES = ("window-overwrite", "missing-output-gradient")
+
+
+class _Noisy:
+    """A correct layer whose backward adds ``noise`` to some entries of ``dx``."""
+
+    def __init__(self, layer, noise):
+        self.layer, self.noise = layer, noise
+        self.layouts = getattr(layer, "layouts", {})
+        self.params, self.grads = layer.params, layer.grads
+
+    def forward(self, x):
+        return self.layer.forward(x)
+
+    def backward(self, g):
+        return self.layer.backward(g) + self.noise
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), layer=st.sampled_from(["pool3/1", "conv2d", "conv1d"]),
+       mode=st.sampled_from(["full", "fast"]))
+def test_correct_layers_whose_windows_overlap_everywhere_pass_without_a_finding(seed, layer,
+                                                                                mode):
+    rng = np.random.default_rng(seed)
+    made, x = {"pool3/1": (MaxPool(3, 1), rng.standard_normal((1, 2, 5, 5))),
+               "conv2d": (Conv2D3x3(2, 2), rng.standard_normal((1, 2, 4, 4))),
+               "conv1d": (Conv1D("NCW"), rng.standard_normal((2, 2, 6)))}[layer]
+    result = check_layer(made, x, mode=mode)
+    assert result.ok and result.diagnosis == [], str(result)
+
+
+@settings(max_examples=16, deadline=None)
+@given(seed=st.integers(0, 2**16), layer=st.sampled_from(["pool3/1", "conv2d", "conv1d"]),
+       share=st.floats(0.05, 1.0), size=st.floats(1e-2, 1.0),
+       mode=st.sampled_from(["full", "fast"]))
+def test_noise_in_an_overlapping_layers_dx_is_never_called_one_windows_share(seed, layer,
+                                                                            share, size,
+                                                                            mode):
+    rng = np.random.default_rng(seed)
+    made, x = {"pool3/1": (MaxPool(3, 1), rng.standard_normal((1, 2, 5, 5))),
+               "conv2d": (Conv2D3x3(2, 2), rng.standard_normal((1, 2, 4, 4))),
+               "conv1d": (Conv1D("NCW"), rng.standard_normal((2, 2, 6)))}[layer]
+    noise = np.where(rng.random(x.shape) < share, size * rng.standard_normal(x.shape), 0.0)
+    result = check_layer(_Noisy(made, noise), x, mode=mode)
+    assert not [f for f in result.diagnosis if f.code in NEW_CODES], result.diagnosis
+
+
+@pytest.mark.parametrize("layer", ["pool", "conv"])
+def test_a_large_overwrite_is_named_from_the_few_entries_fast_mode_localizes(layer):
+    """8192 entries: auto mode is fast; the probe looks at entries it did not difference."""
+    x = np.random.default_rng(1).standard_normal((4, 8, 16, 16))
+    made = MaxPool(3, 1, bug="overwrite") if layer == "pool" else Conv2D3x3(8, 4, bug=True)
+    result = check_layer(made, x)
+    assert result.mode == "fast" and not result.ok
+    assert "window-overwrite" in [f.code for f in result.diagnosis], result.diagnosis
+
+
+def _lstm_point(rng, n=2, d=3, k=4):
+    return (rng.standard_normal((n, d)), rng.standard_normal((n, k)),
+            rng.standard_normal((n, k)), rng.standard_normal((d + k, 4 * k)) / 2)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**16), mode=st.sampled_from(["full", "fast"]),
+       factor=st.sampled_from([None, 0.5, 2.0, -1.0]))
+def test_a_two_output_step_gets_the_new_code_only_when_an_upstream_is_ignored(seed, mode,
+                                                                             factor):
+    """Correct: no finding. A wrong factor on the c-path: not "missing" (it is not 0)."""
+    from corpus.replicas import _lstm_pair
+
+    _, vjp = _lstm_pair(False)
+    args = _lstm_point(np.random.default_rng(seed))
+
+    def scaled(g, *a):
+        return vjp((g[0], g[1] * factor), *a)
+
+    result = check_function(lstm_step, *args, vjp=vjp if factor is None else scaled,
+                            names=("x", "h", "c", "W"), mode=mode)
+    if factor is None:
+        assert result.ok and result.diagnosis == [], str(result)
+    else:
+        assert not result.ok
+        assert "missing-output-gradient" not in [f.code for f in result.diagnosis]
+
+
+def test_an_ignored_upstream_is_named_whichever_output_it_is():
+    from corpus.replicas import _lstm_pair
+
+    _, vjp = _lstm_pair(False)
+    args = _lstm_point(np.random.default_rng(3))
+    for k in (0, 1):
+        def drop(g, *a, k=k):
+            kept = [g[0], g[1]]
+            kept[k] = np.zeros_like(kept[k])
+            return vjp(tuple(kept), *a)
+
+        result = check_function(lstm_step, *args, vjp=drop, names=("x", "h", "c", "W"))
+        [f] = [f for f in result.diagnosis if f.code == "missing-output-gradient"]
+        assert f"through output out[{k}] is missing" in f
+
+
+def test_the_probe_changes_no_argument_and_is_closed_when_the_check_returns():
+    from corpus.replicas import _lstm_pair
+
+    f, vjp = _lstm_pair(True)
+    args = _lstm_point(np.random.default_rng(4))
+    before = [a.copy() for a in args]
+    result = check_function(f, *args, vjp=vjp, names=("x", "h", "c", "W"))
+    assert "missing-output-gradient" in [f.code for f in result.diagnosis]
+    for a, b in zip(args, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert result.evidence.contributions("W", np.arange(3)) is None
+    layer_result = check_layer(MaxPool(3, 1, bug="overwrite"), np.ones((1, 1, 4, 4)) +
+                               np.arange(16.0).reshape(1, 1, 4, 4) ** 1.5 / 9)
+    assert layer_result.evidence.contributions("x", np.arange(3)) is None
+
+
+def _shares_run(analytic, numeric, shares):
+    """Evidence of an input ``x`` whose contribution probe returns ``shares`` (m, groups)."""
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    ev = TensorEvidence("x", "input", a, n, ~np.isclose(a, n), np.zeros(a.shape, bool))
+    table = np.asarray(shares, float)
+
+    def contributions(name, entries):
+        return (table[entries],)
+
+    return RunEvidence(tensors=(ev,), outputs=("y",), contributions=contributions)
+
+
+def test_one_windows_share_needs_the_probe_to_reproduce_the_numeric():
+    shares = [[1.0, 2.0, 0.0], [0.5, 0.25, 3.0], [2.0, -1.0, 0.5], [1.5, 1.5, 0.0]]
+    numeric = np.sum(shares, axis=1)
+    analytic = [2.0, 3.0, 2.0, 1.5]  # each one window's share where several add
+    assert "window-overwrite" in [f.code for f in diagnose(_shares_run(analytic, numeric,
+                                                                       shares))]
+    off = numeric * 1.01  # shares that do not add up to the numeric: no claim
+    assert "window-overwrite" not in [f.code for f in diagnose(_shares_run(analytic, off,
+                                                                           shares))]
+    near = [2.01, 3.0, 2.0, 1.5]  # one entry is no single share: no claim
+    assert "window-overwrite" not in [f.code for f in diagnose(_shares_run(near, numeric,
+                                                                           shares))]
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_ids_passed_to_check_object_are_read_as_index_arrays(mode):
+    from gradcheck import check_object
+
+    class Lookup:
+        def __init__(self, bug):
+            self.bug = bug
+            self.params = {"W": np.random.default_rng(5).standard_normal((7, 3))}
+            self.grads = {"W": np.zeros((7, 3))}
+
+        def forward(self, ids):
+            self.ids = ids.copy()
+            return self.params["W"][ids]
+
+        def backward(self, g):
+            dW = np.zeros_like(self.params["W"])
+            if self.bug:
+                dW[self.ids] += g
+            else:
+                np.add.at(dW, self.ids, g)
+            self.grads["W"][...] = dW
+            return None
+
+    ids = np.array([[0, 1, 2, 1], [3, 2, 1, 5]])
+    assert check_object(Lookup(False), ids, mode=mode).diagnosis == []
+    result = check_object(Lookup(True), ids, mode=mode)
+    [f] = [f for f in result.diagnosis if f.code == "repeated-rows"]
+    assert f.startswith("W: ") and "rows 1, 2" in f
+
+
+def test_check_layer_with_integer_ids_points_to_the_checks_that_take_them():
+    from gradcheck.engine.safety import CheckTypeError
+
+    with pytest.raises(CheckTypeError) as err:
+        check_layer(Embedding(_IDS_FOR_ERROR, 7, 3), _IDS_FOR_ERROR)
+    for part in ("x of Embedding", "int64", "check_object", "check_function"):
+        assert part in str(err.value), str(err.value)
+
+
+_IDS_FOR_ERROR = np.array([[0, 1, 2, 1], [3, 2, 1, 5]], dtype=np.int64)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_probes_calls_are_counted_in_the_evaluations(mode):
+    from corpus.replicas import _lstm_pair
+
+    def run(bug):
+        f, vjp = _lstm_pair(bug)
+        calls = []
+
+        def counted(*args):
+            calls.append(1)
+            return f(*args)
+
+        result = check_function(counted, *_lstm_point(np.random.default_rng(6)), vjp=vjp,
+                                names=("x", "h", "c", "W"), mode=mode)
+        return result, len(calls)
+
+    twin, twin_calls = run(False)
+    result, calls = run(True)
+    assert "missing-output-gradient" in [f.code for f in result.diagnosis]
+    # evaluations also count the vjp's calls: the same offset with the probe as without
+    assert result.evaluations - calls == twin.evaluations - twin_calls

@@ -11,7 +11,7 @@ MODULES = ["gradcheck", "gradcheck.adapters.checks", "gradcheck.adapters.functio
            "gradcheck.adapters.trees", "gradcheck.adapters.pairs", "gradcheck.adapters.objects", "gradcheck.engine.runner", "gradcheck.engine.numeric",
            "gradcheck.engine.fast", "gradcheck.engine.taylor", "gradcheck.results.result", "gradcheck.engine.safety",
            "gradcheck.engine.tolerances", "gradcheck.engine.systematic",
-           "gradcheck.diagnosis.detectors"]
+           "gradcheck.diagnosis.detectors", "gradcheck.adapters.diagnosis_facts"]
 
 
 @pytest.mark.parametrize("name", MODULES)

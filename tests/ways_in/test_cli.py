@@ -302,3 +302,22 @@ def test_a_closed_pipe_ends_verify_quietly(monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["verify", "--only", "sigmoid"]) == 0
+
+
+class _Terminal(io.StringIO):
+    """A standard error that says it is a terminal (the progress line is shown there)."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("flags", [[], ["-q"], ["--quiet"]])
+def test_report_q_is_the_short_spelling_of_quiet(monkeypatch, tmp_path, flags):
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = tmp_path / "relu.md"
+    assert main(["report", *flags, "--only", "relu", "--network", "none", "--no-plots",
+                 "-o", str(out)]) == 0
+    assert "relu" in out.read_text()
+    progress = "\x1b[2K[" in err.getvalue()  # the progress line rewrites itself in place
+    assert progress != bool(flags), err.getvalue()
