@@ -38,6 +38,19 @@ allow_unresolved : bool
     Count entries that no step can resolve (their finite-difference error estimate is
     not well below the gradient: a large constant next to a small variation) as a pass.
     Default False: such a check is *inconclusive* (``result.verdict``), never OK.
+structured : bool (``check_layer``, ``check_jacobian``)
+    Structured full mode (default True): where input and output share a leading batch
+    axis, the samples' independence is verified (each sample moved alone must leave
+    every other sample's output bit-identical) and then one entry of every sample is
+    differenced per evaluation (N times fewer evaluations for the input); a layer that
+    couples its samples (batch norm) is checked in plain full mode, with a note. See
+    :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
+    entries of one sample.
+executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
+    Spread full mode's evaluations over a process pool (or dask's
+    ``Client.get_executor()``); the function travels by cloudpickle when installed
+    (``gradcheck[parallel]``), else by pickle. Results are identical to the serial run.
+    See :mod:`gradcheck.engine.parallel` for when it pays.
 
 What the checks also do
 -----------------------
@@ -63,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.adapters.shipping import dumps_for_workers
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
 from gradcheck.engine.numeric import Objective, Target, rms
@@ -90,6 +104,7 @@ from gradcheck.engine.safety import (
     validated_options,
 )
 from gradcheck.engine.streams import stream
+from gradcheck.engine.structure import Blocks
 from gradcheck.engine.tolerances import (
     FAST_DIRECTIONS,
     Precision,
@@ -201,7 +216,26 @@ def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
 
 
 def _start(opts: dict[str, Any]) -> tuple[Options, float]:
+    if opts.get("executor") is not None:
+        opts = {**opts, "dumps": dumps_for_workers()}
     return Options(**validated_options(opts)), time.perf_counter()
+
+
+def _sample_blocks(position: int, x0: np.ndarray, y: np.ndarray,
+                   contributions: Callable[[], np.ndarray]) -> Blocks | None:
+    """Per-sample blocks of φ when input and output share a leading batch axis (N ≥ 2).
+
+    Only offered: the engine verifies independence before using it (structured full mode).
+    """
+    if x0.ndim < 2 or y.ndim < 1 or y.shape[0] != x0.shape[0] or x0.shape[0] < 2:
+        return None
+    owner = np.repeat(np.arange(x0.shape[0]), x0.size // x0.shape[0])
+    return Blocks(position, owner, contributions)
+
+
+def _per_sample(weights: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``Σ weights[n]·out[n]`` per sample ``n`` (the leading axis), float64."""
+    return np.sum((weights * out).reshape(weights.shape[0], -1), axis=1)
 
 
 def _accumulates(*calls: list[np.ndarray]) -> bool:
@@ -402,7 +436,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    rtol: float | None = None, atol: float | None = None,
                    eps: float | None = None, method: str = "central", seed: int = 0,
                    directions: int = FAST_DIRECTIONS,
-                   allow_unresolved: bool = False) -> CheckResult:
+                   allow_unresolved: bool = False, structured: bool = True,
+                   executor: Any = None) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
     The check differences ``φ = v·f(x)`` for a seeded Gaussian ``v`` (fast mode:
@@ -418,7 +453,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         ``v: y.shape``; returns ``x.shape``. Exactly one of ``vjp`` and ``jac``.
     jac : callable, ``x -> J``, optional
         ``J: y.shape + x.shape``.
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved, structured, executor
         See :mod:`gradcheck.adapters.checks`.
 
     Returns
@@ -432,7 +467,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                               seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+                              allow_unresolved=allow_unresolved, structured=structured,
+                              executor=executor))
     require_callable("f", f)
     if (vjp is None) == (jac is None):
         raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
@@ -481,6 +517,15 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                               seen=np.append(y0, _generic_output(
                                   f"f ({label})", f, xw, x0.dtype,
                                   stream(seed, "shifted input"))))
+    checked = problem.targets[0].array
+
+    def contributions() -> np.ndarray:
+        out = np.asarray(f(checked))
+        if out.shape != y0.shape:
+            raise CheckInputError(f"f returned shape {out.shape}, then {y0.shape}")
+        return _per_sample(v, out)
+
+    problem.blocks = _sample_blocks(0, x0, y0, contributions)
     return run(problem, opts, start)
 
 
@@ -567,7 +612,8 @@ def _grads_of(owner: str, grads: Mapping[str, Any], params: Mapping[str, np.ndar
 def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = None,
                 atol: float | None = None, eps: float | None = None, method: str = "central",
                 seed: int = 0, directions: int = FAST_DIRECTIONS,
-                allow_unresolved: bool = False) -> CheckResult:
+                allow_unresolved: bool = False, structured: bool = True,
+                executor: Any = None) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -596,7 +642,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
     """
     opts, start = _start(dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
                               seed=seed, directions=directions,
-                              allow_unresolved=allow_unresolved))
+                              allow_unresolved=allow_unresolved, structured=structured,
+                              executor=executor))
     label = _require_layer(layer)
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
         from gradcheck.adapters.objects import check_object
@@ -651,6 +698,12 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
             # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
             return float(np.sum(G * out))
 
+        def contributions() -> np.ndarray:
+            out = _output_array(fwd, layer.forward(xw))
+            if out.shape != G.shape:
+                raise CheckInputError(f"{fwd} returned shape {out.shape}, then {G.shape}")
+            return _per_sample(G, out)
+
         f0 = scalar_output(fwd, call_user(fwd, phi))  # garbage at x is never a verdict
         precision = observed_precision(y, y.dtype)
         grad_prec = coarser(*(precision_of(g.dtype) for g in
@@ -676,7 +729,8 @@ def check_layer(layer: Any, x: Any, *, mode: str = "auto", rtol: float | None = 
                           accumulating=accumulating,
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
                           declared=y.dtype, earlier=earlier,
-                          facts={"aliased": aliased, "indices": _integer_arrays(layer)})
+                          facts={"aliased": aliased, "indices": _integer_arrays(layer)},
+                          blocks=_sample_blocks(0, x0, y, contributions))
         if earlier is not None and xo is not None:
             def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()

@@ -25,7 +25,8 @@ MAY_IMPORT = {
 THIRD_PARTY = {"numpy"}
 #: Optional heavy libraries, each allowed in its own adapter module only (imported lazily:
 #: ``gradcheck.torch`` / ``gradcheck.jax`` load these modules on first use).
-OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"}}
+OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"},
+            "adapters/shipping.py": {"cloudpickle"}}
 
 
 def _imports(path: Path) -> list[str]:
