@@ -234,8 +234,8 @@ def _structure(problem: Problem, opts: Options, step: float) -> Structure:
                                 describe=problem.describe)
     if not found.independent:
         return Structure(blocks, found, (
-            f"structured full mode not used for {target.name}: {found.reason}; "
-            f"plain full mode (2 evaluations per entry)",))
+            f"structured full mode not used for {target.name}: {found.reason}; it is "
+            f"checked without that structure",))
     return Structure(blocks, found, (
         f"structured full mode: the {blocks.n_blocks} samples of {target.name} are "
         f"independent (verified: moving each sample at relative steps {low:.2g}, "
