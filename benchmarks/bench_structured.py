@@ -110,7 +110,8 @@ def cost_table() -> None:
         fast, t_fast = best_of(2, lambda: check("fast"))
         torch_t = torch_seconds(name, layer, x)
         torch_text = ("   (no torch)" if torch_t is None else
-                      f"{torch_t['slow']:9.3f}s {torch_t['fast']:9.3f}s")
+                      ("  (skipped)" if np.isnan(torch_t["slow"]) else
+                       f"{torch_t['slow']:9.3f}s") + f" {torch_t['fast']:9.3f}s")
         print(f"{name:18} {entries:7d} {plain.evaluations:6d} {t_plain:7.3f}s {plain.verdict[:2]} "
               f"{structured.evaluations:6d} {t_struct:7.3f}s {structured.verdict[:2]} "
               f"({plain.evaluations / structured.evaluations:4.1f}×) "
@@ -148,9 +149,13 @@ def detection(trials: int) -> None:
             where = (int(rng.integers(16)), int(rng.integers(24)))
             x = rng.standard_normal((16, 24)).astype(np.float32)
             full = gradcheck.check_layer(OneWrongEntry(where, rel), x, mode="full", seed=trial)
-            probe = gradcheck.check_layer(OneWrongEntry(where, rel), x, mode="fast",
-                                          seed=trial, directions=4)
-            k = max(1, int(full.evaluations / max(probe.evaluations / 4, 1.0)))
+            # fast mode's cost is a fixed part plus a part per direction: read both off
+            # two runs, then buy as many directions as the structured check's evaluations
+            costs = [gradcheck.check_layer(OneWrongEntry(where, rel), x, mode="fast",
+                                           seed=trial, directions=d).evaluations
+                     for d in (4, 8)]
+            per_direction = max((costs[1] - costs[0]) / 4, 1.0)
+            k = max(1, 4 + int((full.evaluations - costs[0]) / per_direction))
             fast = gradcheck.check_layer(OneWrongEntry(where, rel), x, mode="fast",
                                          seed=trial, directions=k)
             for name, result in (("structured full", full), ("fast (same cost)", fast)):
