@@ -20,7 +20,8 @@ mode : "auto" | "full" | "fast"
     ``"full"`` differences every entry; ``"fast"`` checks ``directions`` random
     directional derivatives and localizes on failure (see :mod:`gradcheck.engine.fast` for its
     miss probability); ``"auto"`` is full up to
-    :data:`~gradcheck.engine.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast.
+    :data:`~gradcheck.engine.tolerances.AUTO_FULL_MAX_ENTRIES` checked entries, else fast
+    (an input with verified independent samples counts as one sample: see ``structured``).
 rtol, atol : float, optional
     Replace the relative floor and the absolute floor (derivative units) of the dtype
     table; the finite-difference error estimate is always added on top.

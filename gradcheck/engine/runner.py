@@ -55,6 +55,7 @@ from gradcheck.engine.numeric import (
 from gradcheck.engine.parallel import Dumps, ParallelEvaluator, ship
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, call_user
 from gradcheck.engine.structure import (
+    VERIFY_SCALES,
     Blocks,
     GroupedEvaluator,
     Independence,
@@ -224,13 +225,19 @@ def _structure(problem: Problem, opts: Options, step: float) -> Structure:
             or problem.nondeterministic or opts.mode == "fast"):
         return Structure(None, None)
     target = problem.targets[blocks.target]
+    per_sample = int(np.bincount(blocks.owner).max()) if blocks.owner.size else 0
+    # verify only where it pays: 3 scales · N + 2 calls, then 2 per entry of one sample,
+    # against 2 per entry of the whole input (a batch of scalars gains nothing)
+    if VERIFY_SCALES * blocks.n_blocks + 2 + 2 * per_sample >= 2 * target.size:
+        return Structure(None, None)
     if opts.mode == "auto":  # verify only where structure can still choose full mode
-        per_sample = int(np.bincount(blocks.owner).max()) if blocks.owner.size else 0
         if plain - target.size + per_sample > AUTO_FULL_MAX_ENTRIES:
             return Structure(None, None)
     low = max(min_relative_step(target), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
     high = min(step * RAISE_RATIO ** STRUCTURE_RAISES, MAX_RELATIVE_STEP)
-    found = verify_independence(blocks, target, steps=(low, step, high), seed=opts.seed,
+    scales = (low, step, high)
+    assert len(scales) == VERIFY_SCALES
+    found = verify_independence(blocks, target, steps=scales, seed=opts.seed,
                                 describe=problem.describe)
     if not found.independent:
         return Structure(blocks, found, (

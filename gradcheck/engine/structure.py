@@ -44,6 +44,9 @@ from gradcheck.engine.safety import UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import MIN_SAMPLES
 
+#: Independence is verified at three step scales (see ``runner._structure``).
+VERIFY_SCALES = 3
+
 
 @dataclass(frozen=True)
 class Blocks:
@@ -228,5 +231,5 @@ class GroupedEvaluator:
                                 self.base, self.f0, idx, up, down, self.describe)
 
 
-__all__ = ["Blocks", "GroupedEvaluator", "Independence", "colors",
+__all__ = ["VERIFY_SCALES", "Blocks", "GroupedEvaluator", "Independence", "colors",
            "evaluate_grouped", "verify_independence"]

@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of the input and checker, an integer >= 0 (default 0)")
     check.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                        help="full: every entry; fast: random directions, then localize; "
-                            "auto (default): full up to 2048 entries")
+                            "auto (default): full up to 2048 entries (an input of "
+                            "verified independent samples counts as one sample)")
     for option, meaning in (("--rtol", "relative tolerance"), ("--atol", "absolute tolerance"),
                             ("--eps", "relative finite-difference step")):
         check.add_argument(option, type=_tolerance, default=None,
