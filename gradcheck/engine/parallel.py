@@ -38,6 +38,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -53,9 +54,11 @@ from gradcheck.engine.tolerances import CHUNKS_PER_WORKER, MIN_CHUNK
 Dumps = Callable[[Any], bytes]
 
 _TOKENS = itertools.count()
-#: The payload a worker process unpickled last (token -> objects): a worker reuses it
-#: across the chunks of one check instead of unpickling it per task.
-_CACHE: dict[str, tuple[Any, ...]] = {}
+#: The payload a worker unpickled last (token -> objects), per thread: a worker reuses
+#: it across the chunks of one check instead of unpickling it per task, and threads of
+#: one process (a thread pool, a Dask worker with several threads) never share the
+#: copy they perturb.
+_LOCAL = threading.local()
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ def ship(dumps: Dumps, phi: Objective, contributions: Callable[[], np.ndarray] |
 
 
 def _unpacked(payload: Payload, f0: float, describe: str) -> tuple[Any, ...]:
-    found = _CACHE.get(payload.token)
+    cache: dict[str, tuple[Any, ...]] = getattr(_LOCAL, "cache", None) or {}
+    _LOCAL.cache = cache
+    found = cache.get(payload.token)
     if found is None:
         phi, contributions, arrays = pickle.loads(payload.data)
         value = phi()
@@ -93,8 +98,8 @@ def _unpacked(payload: Payload, f0: float, describe: str) -> tuple[Any, ...]:
                 f"{describe} gives {value!r} at the point in a worker process, not {f0!r} "
                 f"as in the calling process: it depends on state that did not travel with "
                 f"it (a global, a file, a random generator); run without executor=")
-        _CACHE.clear()  # one check at a time per worker: bound the memory held
-        found = _CACHE[payload.token] = (phi, contributions, arrays)
+        cache.clear()  # one check at a time per worker thread: bound the memory held
+        found = cache[payload.token] = (phi, contributions, arrays)
     return found
 
 

@@ -130,6 +130,9 @@ def verify_independence(blocks: Blocks, target: Target, *, steps: Sequence[float
                                f"changed the output of sample {m}: the samples are coupled "
                                f"(batch statistics, as in batch norm in training mode, or "
                                f"another mixing across the batch)", spent)
+    except UserCodeError as err:  # a whole sample moved may leave the function's domain
+        return Independence(False, f"it raised while a whole sample was moved: {err}",
+                            spent + 1)
     finally:
         flat[:] = target.values
     return Independence(True, "", spent, low=min(steps), high=max(steps))

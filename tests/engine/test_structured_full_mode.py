@@ -271,3 +271,23 @@ def test_auto_picks_full_mode_when_one_sample_is_small_enough():
     assert coupled.mode == "fast"  # no verified structure: the plain rule stands
     unstructured = gradcheck.check_layer(Activation("tanh"), x, structured=False)
     assert unstructured.mode == "fast"
+
+
+class _RaisesWhenOneSampleMovesWhole(Activation):
+    """tanh that refuses an input where one sample moved in several entries while every
+    other sample stayed put (only the independence verification does that)."""
+
+    def forward(self, x):
+        moved = (np.asarray(x) != self.first).sum(axis=1)
+        if np.count_nonzero(moved) == 1 and moved.max() > 1:
+            raise ValueError("outside the domain")
+        return super().forward(x)
+
+
+def test_a_function_that_raises_under_a_whole_sample_move_is_checked_without_structure():
+    x = np.random.default_rng(8).standard_normal((4, 6))
+    layer = _RaisesWhenOneSampleMovesWhole("tanh")
+    layer.first = x.copy()
+    result = gradcheck.check_layer(layer, x, mode="full")
+    assert result.options["structure"] == "none"
+    assert result.verdict == "ok"
