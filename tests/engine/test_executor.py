@@ -3,7 +3,7 @@ and never touch the user's arrays; what cannot travel is refused with a clear er
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import pickle
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import gradcheck
 from gradcheck.adapters import checks
 from gradcheck.models import BatchNorm, Conv2D, Dense, MaxPool2D
+from support.shipped import WrongWeightGradient, depends_on_the_process, its_vjp
 
 
 def _comparable(result) -> dict:
@@ -57,20 +58,18 @@ def test_the_executor_gives_the_serial_result(threads, name, seed, structured):
         assert np.array_equal(s.numeric, p.numeric, equal_nan=True)
 
 
-class _Wrong(Dense):
-    def backward(self, grad_out):
-        dx = super().backward(grad_out)
-        self.grads["W"] = self.grads["W"] * 1.01
-        return dx
+def _spawned(workers: int) -> ProcessPoolExecutor:
+    """A pool of spawned workers (forking a process that holds JAX's threads may hang)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def test_a_process_pool_gives_the_serial_result_and_leaves_the_arrays_alone():
-    layer = _Wrong(4, 3)
+    layer = WrongWeightGradient(4, 3)
     x = np.random.default_rng(0).standard_normal((6, 4))
     x_before = x.copy()
     params_before = {k: v.copy() for k, v in layer.params.items()}
     serial = gradcheck.check_layer(layer, x, mode="full")
-    with ProcessPoolExecutor(2) as pool:
+    with _spawned(2) as pool:
         pooled = gradcheck.check_layer(layer, x, mode="full", executor=pool)
     assert pooled.verdict == serial.verdict == "wrong"
     assert _comparable(pooled) == _comparable(serial)
@@ -101,19 +100,10 @@ def test_a_function_that_cannot_be_pickled_is_refused_by_name(threads, monkeypat
                                  mode="full", executor=threads)
 
 
-def _depends_on_the_process(x):
-    return x * (os.getpid() % 1000 + 1.0)
-
-
-def _its_vjp(x, v):
-    return v * (os.getpid() % 1000 + 1.0)
-
-
 def test_a_function_whose_value_depends_on_the_process_is_refused():
     x = np.ones((3, 2))
-    with ProcessPoolExecutor(1) as pool, pytest.raises(gradcheck.UserCodeError,
-                                                       match="worker process"):
-        gradcheck.check_jacobian(_depends_on_the_process, x, vjp=_its_vjp, mode="full",
+    with _spawned(1) as pool, pytest.raises(gradcheck.UserCodeError, match="worker process"):
+        gradcheck.check_jacobian(depends_on_the_process, x, vjp=its_vjp, mode="full",
                                  executor=pool)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -103,11 +105,19 @@ def _run(capsys, *argv):
     return status, out, err
 
 
-def test_cli_workers_give_the_serial_verdict(capsys, layers):
+def _run_fresh(*argv):
+    """The CLI in a fresh process (its pool forks: never fork a test process that holds
+    JAX's or PyTorch's threads)."""
+    done = subprocess.run([sys.executable, "-m", "gradcheck", *argv], capture_output=True,
+                          text=True, timeout=300, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_cli_workers_give_the_serial_verdict(layers):
     reports = {}
     for extra in ([], ["--workers", "2"]):
-        status, out, _ = _run(capsys, "check", f"{layers}:Wrong", "--input-shape", "5,3",
-                              "--mode", "full", "--json", *extra)
+        status, out, _ = _run_fresh("check", f"{layers}:Wrong", "--input-shape", "5,3",
+                                    "--mode", "full", "--json", *extra)
         assert status == 1
         reports[bool(extra)] = json.loads(out)["check"]
     assert reports[True]["options"]["executor"] == "ProcessPoolExecutor"
