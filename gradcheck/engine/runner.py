@@ -41,7 +41,6 @@ from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
 from gradcheck.engine.numeric import (
     SHRINK_PASSES,
     SHRINK_RATIO,
-    EntryEvaluator,
     Objective,
     Outcome,
     Target,
@@ -461,7 +460,7 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                                   **common)
             outcomes.append(out)
             # an evaluator counts the calls it really made (grouped: far fewer)
-            evaluations += n if evaluate is None else evaluate.calls  # type: ignore[attr-defined]
+            evaluations += n if evaluate is None else evaluate.calls
         options: dict[str, Any] = {}
         if opts.executor is not None:
             options["executor"] = type(opts.executor).__name__
@@ -485,10 +484,10 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                        not (report.directions_failed or report.directions_inconclusive))
 
 
-def _evaluators(problem: Problem, opts: Options,
-                structure: Structure) -> list[EntryEvaluator | None]:
+def _evaluators(problem: Problem, opts: Options, structure: Structure
+                ) -> list[GroupedEvaluator | ParallelEvaluator | None]:
     """One entry evaluator per target: serial (None), grouped, or on the executor."""
-    found: list[EntryEvaluator | None] = [None] * len(problem.targets)
+    found: list[GroupedEvaluator | ParallelEvaluator | None] = [None] * len(problem.targets)
     grouped = None
     if structure.used:
         assert structure.blocks is not None and structure.independence is not None
