@@ -6,9 +6,11 @@ Commands
     The main job: every activation and loss three ways (exact, analytic, numeric) and
     every built-in layer and network through the checker. Exit 0 when all agree, else 1.
 ``gradcheck check path/to/file.py:ClassName [--input-shape 8,4] [--dtype float32]
-[--seed N] [--mode auto|full|fast] [--json]``
+[--seed N] [--mode auto|full|fast] [--workers N] [--json]``
     Check a layer class from a script: built by its ``gradcheck_example()`` classmethod
     (returning ``(layer, x)``) or its no-argument constructor plus ``--input-shape``.
+    ``--workers N`` spreads full mode's evaluations over N processes (identical results;
+    a function target gets the pool as ``executor=`` when it names that parameter).
     Exit 0 when the gradients agree, 1 on a mismatch, 2 on bad usage (missing file or
     class, not a layer, bad shape, a negative seed), with a one-line message and no
     traceback.

@@ -182,7 +182,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     options = {"mode": "auto", "rtol": "default", "atol": "default", "seed": 0,
                **config.stash[STATE].options}
-    return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS)
+    workers = config.stash[STATE].workers
+    return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS) + (
+        f", workers={workers}" if workers is not None else "")
 
 
 # ---- the fixture ------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def test_the_plugin_spreads_layer_checks_over_worker_processes(project):
     """)
     result = project.runpytest_subprocess("--gradcheck-workers=2", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["gradcheck: *, workers=2"])
 
 
 def test_without_the_option_checks_are_serial(project):
