@@ -71,6 +71,7 @@ from gradcheck.engine.safety import (
     require_finite,
 )
 from gradcheck.engine.streams import stream
+from gradcheck.engine.structure import Blocks
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     FAST_DIRECTIONS,
@@ -677,7 +678,8 @@ def build_function_problem(
                       precision=precision, grad_precision=grad_prec,
                       evaluations=evaluations + 1, batch_size=batch,
                       nondeterministic=f0 != f_first, notes=notes, seen=seen,
-                      declared=outputs.dtype)
+                      declared=outputs.dtype,
+                      blocks=_sample_blocks(targets, slots, outputs, evaluate, describe))
     dot = None
     if both:
         def dot() -> tuple[bool, str]:
@@ -700,6 +702,44 @@ def build_function_problem(
                         f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
 
     return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
+
+
+def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
+                   evaluate: Callable[[], Any], describe: str) -> Blocks | None:
+    """Per-sample contributions of φ for the first input whose leading axis is the batch
+    axis of every checked output (N ≥ 2; unmasked; reverse mode): structured full mode
+    (verified by the engine before use). None when there is no such input."""
+    shapes = [shape for shape in outputs.shapes if shape is not None]
+    if not shapes or any(len(shape) == 0 for shape in shapes):
+        return None
+    n = shapes[0][0]
+    if n < 2 or any(shape[0] != n for shape in shapes):
+        return None
+    # the reverse-mode targets come first, one per slot, in the slots' order
+    position = next((k for k, (slot, target) in enumerate(zip(slots, targets, strict=False))
+                     if slot.role == "input" and slot.mask is None and slot.work.ndim >= 2
+                     and slot.work.shape[0] == n and target.array is slot.vjp_array), None)
+    if position is None:
+        return None
+
+    def contributions() -> np.ndarray:
+        total = np.zeros(n)
+        for leaf, shape, g, m, cx in zip(flatten(evaluate()), outputs.shapes, outputs.G,
+                                         outputs.masks, outputs.complex, strict=True):
+            if shape is None:
+                continue
+            y = np.asarray(leaf.value)
+            if y.shape != shape:
+                raise CheckInputError(f"{describe} returned shape {y.shape} for "
+                                      f"{leaf.name or 'its output'}, then {shape}")
+            if m is not None:
+                y = np.where(m, y, 0)
+            term = np.real(np.conj(g) * y) if cx else g * y
+            total += np.sum(term.reshape(n, -1), axis=1)
+        return total
+
+    owner = np.repeat(np.arange(n), targets[position].size // n)
+    return Blocks(position, owner, contributions)
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,

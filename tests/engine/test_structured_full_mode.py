@@ -291,3 +291,35 @@ def test_a_function_that_raises_under_a_whole_sample_move_is_checked_without_str
     result = gradcheck.check_layer(layer, x, mode="full")
     assert result.options["structure"] == "none"
     assert result.verdict == "ok"
+
+
+# ---- check_function (array outputs, several inputs) ---------------------------------------
+
+_W = np.random.default_rng(9).standard_normal((3, 2))
+
+
+def _affine_tanh(x, b):
+    return np.tanh(x @ _W + b)
+
+
+def _affine_tanh_vjp(g, x, b, wrong=1.0):
+    d = g * (1 - np.tanh(x @ _W + b) ** 2)
+    return wrong * (d @ _W.T), d.sum(axis=0)
+
+
+def test_check_function_structures_the_batched_input_and_catches_an_error():
+    x, b = np.random.default_rng(10).standard_normal((6, 3)), np.ones(2)
+    right = gradcheck.check_function(_affine_tanh, x, b, vjp=_affine_tanh_vjp, mode="full")
+    assert right.options["structure"] == "samples" and right.verdict == "ok"
+    wrong = gradcheck.check_function(
+        _affine_tanh, x, b, vjp=lambda g, x, b: _affine_tanh_vjp(g, x, b, wrong=1.001),
+        mode="full")
+    assert wrong.options["structure"] == "samples" and wrong.verdict == "wrong"
+    assert [t.name for t in wrong.tensors if not t.ok] == ["arg0"]
+
+
+def test_check_function_detects_a_batch_coupling():
+    x = np.random.default_rng(11).standard_normal((5, 3))
+    result = gradcheck.check_function(lambda z: z - z.mean(axis=0), x,
+                                      vjp=lambda g, z: (g - g.mean(axis=0),), mode="full")
+    assert result.options["structure"] == "none" and result.verdict == "ok"
