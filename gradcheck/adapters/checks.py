@@ -46,7 +46,8 @@ structured : bool (``check_layer``, ``check_jacobian``)
     differenced per evaluation (N times fewer evaluations for the input); a layer that
     couples its samples (batch norm) is checked in plain full mode, with a note. See
     :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
-    entries of one sample.
+    entries of one sample. ``check_function`` (no keyword) always offers it for its first
+    batched input.
 executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
     Spread full mode's evaluations over a process pool (or dask's
     ``Client.get_executor()``); the function travels by cloudpickle when installed
