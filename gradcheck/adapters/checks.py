@@ -21,6 +21,23 @@ Options shared by all checks
 :class:`gradcheck.engine.options.Options`; every check's docstring lists them (made from
 that declaration), and so do the pytest plugin's flags and ``gradcheck check --help``.
 
+Two more keywords, for ``check_layer`` and ``check_jacobian`` only:
+
+structured : bool (``check_layer``, ``check_jacobian``)
+    Structured full mode (default True): where input and output share a leading batch
+    axis, the samples' independence is verified (each sample moved alone must leave
+    every other sample's output bit-identical) and then one entry of every sample is
+    differenced per evaluation (N times fewer evaluations for the input); a layer that
+    couples its samples (batch norm) is checked in plain full mode, with a note. See
+    :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
+    entries of one sample. ``check_function`` (no keyword) always offers it for its first
+    batched input.
+executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
+    Spread full mode's evaluations over a process pool (or dask's
+    ``Client.get_executor()``); the function travels by cloudpickle when installed
+    (``gradcheck[parallel]``), else by pickle. Results are identical to the serial run.
+    See :mod:`gradcheck.engine.parallel` for when it pays.
+
 What the checks also do
 -----------------------
 * φ is evaluated at the unperturbed point three times (before, between and after the
@@ -41,6 +58,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +67,7 @@ import numpy as np
 from gradcheck.adapters.contracts import Layer, Loss, Model
 from gradcheck.adapters.diagnosis_facts import ContributionProbe
 from gradcheck.adapters.diagnosis_facts import integer_arrays as _integer_arrays
+from gradcheck.adapters.shipping import dumps_for_workers
 from gradcheck.adapters.state_probes import accumulates, stale_after_other_input
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
@@ -77,6 +96,7 @@ from gradcheck.engine.safety import (
     scalar_output,
 )
 from gradcheck.engine.streams import stream
+from gradcheck.engine.structure import Blocks
 from gradcheck.engine.tolerances import (
     GENERIC_NUDGE,
     Precision,
@@ -188,8 +208,28 @@ def _noise_of(y: np.ndarray, g: np.ndarray) -> float:
     return float(np.sum(np.abs(np.real(y) * g)))
 
 
-def _start(owner: str, options: CheckOptions) -> tuple[Options, float]:
-    return Options.of(owner, options), time.perf_counter()
+def _start(owner: str, options: CheckOptions, structured: bool = True,
+           executor: Executor | None = None) -> tuple[Options, float]:
+    dumps = dumps_for_workers() if executor is not None else None
+    return (Options.of(owner, options, structured=structured, executor=executor, dumps=dumps),
+            time.perf_counter())
+
+
+def _sample_blocks(position: int, x0: np.ndarray, y: np.ndarray,
+                   contributions: Callable[[], np.ndarray]) -> Blocks | None:
+    """Per-sample blocks of φ when input and output share a leading batch axis (N ≥ 2).
+
+    Only offered: the engine verifies independence before using it (structured full mode).
+    """
+    if x0.ndim < 2 or y.ndim < 1 or y.shape[0] != x0.shape[0] or x0.shape[0] < 2:
+        return None
+    owner = np.repeat(np.arange(x0.shape[0]), x0.size // x0.shape[0])
+    return Blocks(position, owner, contributions)
+
+
+def _per_sample(weights: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``Σ weights[n]·out[n]`` per sample ``n`` (the leading axis), float64."""
+    return np.sum((weights * out).reshape(weights.shape[0], -1), axis=1)
 
 
 def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
@@ -308,6 +348,7 @@ def _complex_checked(fn: Callable[[np.ndarray], Any], x: Any) -> Callable[[np.nd
 def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                    vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                    jac: Callable[[np.ndarray], np.ndarray] | None = None,
+                   structured: bool = True, executor: Executor | None = None,
                    **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a vector-Jacobian product ``vjp(x, v)`` or a Jacobian ``jac(x)`` of ``f``.
 
@@ -324,6 +365,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
         ``v: y.shape``; returns ``x.shape``. Exactly one of ``vjp`` and ``jac``.
     jac : callable, ``x -> J``, optional
         ``J: y.shape + x.shape``.
+    structured, executor
+        See :mod:`gradcheck.adapters.checks`.
 
     Returns
     -------
@@ -334,7 +377,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
     >>> check_jacobian(lambda x: A @ x, np.ones(2), jac=lambda x: A).ok
     True
     """
-    opts, start = _start("check_jacobian", options)
+    opts, start = _start("check_jacobian", options, structured, executor)
     require_callable("f", f)
     if (vjp is None) == (jac is None):
         raise CheckInputError("check_jacobian needs exactly one of vjp=(x, v) -> vᵀJ or "
@@ -380,6 +423,15 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                               seen=np.append(y0, _generic_output(
                                   f"f ({label})", f, xw, x0.dtype,
                                   stream(opts.seed, "shifted input"))))
+    checked = problem.targets[0].array
+
+    def contributions() -> np.ndarray:
+        out = np.asarray(f(checked))
+        if out.shape != y0.shape:
+            raise CheckInputError(f"f returned shape {out.shape}, then {y0.shape}")
+        return _per_sample(v, out)
+
+    problem = replace(problem, blocks=_sample_blocks(0, x0, y0, contributions))
     return run(problem, opts, start)
 
 
@@ -472,7 +524,9 @@ def _refuse_integer_input(label: str, x: Any) -> None:
 
 
 @documents_options
-def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
+def check_layer(layer: Layer, x: Any, *, structured: bool = True,
+                executor: Executor | None = None,
+                **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer's input gradient and every parameter gradient at ``x``.
 
     The objective is ``φ = Σ forward(x) · G`` with the upstream gradient
@@ -499,7 +553,7 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
     >>> check_layer(Scale(), np.ones((2, 3))).ok
     True
     """
-    opts, start = _start("check_layer", options)
+    opts, start = _start("check_layer", options, structured, executor)
     label = _require_layer(layer)
     _refuse_integer_input(label, x)
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
@@ -553,6 +607,12 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
             # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
             return float(np.sum(G * out))
 
+        def contributions() -> np.ndarray:
+            out = _output_array(fwd, layer.forward(xw))
+            if out.shape != G.shape:
+                raise CheckInputError(f"{fwd} returned shape {out.shape}, then {G.shape}")
+            return _per_sample(G, out)
+
         f0 = scalar_output(fwd, call_user(fwd, phi))  # garbage at x is never a verdict
         precision = observed_precision(y, y.dtype)
         grad_prec = coarser(*(precision_of(g.dtype) for g in
@@ -583,7 +643,8 @@ def check_layer(layer: Layer, x: Any, **options: Unpack[CheckOptions]) -> CheckR
                           notes=mutated_grad_out + notes, seen=np.append(y, generic),
                           declared=y.dtype, earlier=earlier,
                           facts={"aliased": aliased, "indices": _integer_arrays(layer),
-                                 "outputs": ("y",), "contributions": probe})
+                                 "outputs": ("y",), "contributions": probe},
+                          blocks=_sample_blocks(0, x0, y, contributions))
         if earlier is not None and xo is not None:
             def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()

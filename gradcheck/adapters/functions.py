@@ -73,6 +73,7 @@ from gradcheck.engine.safety import (
     require_finite,
 )
 from gradcheck.engine.streams import stream
+from gradcheck.engine.structure import Blocks
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     GENERIC_NUDGE,
@@ -684,7 +685,8 @@ def build_function_problem(
                       nondeterministic=f0 != f_first, notes=notes, seen=seen,
                       declared=outputs.dtype,
                       facts=_diagnosis_facts(f, reverse, forward, inputs, outputs, slots,
-                                             evaluate, precision.step))
+                                             evaluate, precision.step),
+                      blocks=_sample_blocks(targets, slots, outputs, evaluate, describe))
     dot = None
     if both:
         def dot() -> tuple[bool, str]:
@@ -737,6 +739,44 @@ def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
                 if shape is not None]
     return {"indices": indices, "outputs": tuple(named),
             "contributions": ContributionProbe(moved, upstream, step=step)}
+
+
+def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
+                   evaluate: Callable[[], Any], describe: str) -> Blocks | None:
+    """Per-sample contributions of φ for the first input whose leading axis is the batch
+    axis of every checked output (N ≥ 2; unmasked; reverse mode): structured full mode
+    (verified by the engine before use). None when there is no such input."""
+    shapes = [shape for shape in outputs.shapes if shape is not None]
+    if not shapes or any(len(shape) == 0 for shape in shapes):
+        return None
+    n = shapes[0][0]
+    if n < 2 or any(shape[0] != n for shape in shapes):
+        return None
+    # the reverse-mode targets come first, one per slot, in the slots' order
+    position = next((k for k, (slot, target) in enumerate(zip(slots, targets, strict=False))
+                     if slot.role == "input" and slot.mask is None and slot.work.ndim >= 2
+                     and slot.work.shape[0] == n and target.array is slot.vjp_array), None)
+    if position is None:
+        return None
+
+    def contributions() -> np.ndarray:
+        total = np.zeros(n)
+        for leaf, shape, g, m, cx in zip(flatten(evaluate()), outputs.shapes, outputs.G,
+                                         outputs.masks, outputs.complex, strict=True):
+            if shape is None:
+                continue
+            y = np.asarray(leaf.value)
+            if y.shape != shape:
+                raise CheckInputError(f"{describe} returned shape {y.shape} for "
+                                      f"{leaf.name or 'its output'}, then {shape}")
+            if m is not None:
+                y = np.where(m, y, 0)
+            term = np.real(np.conj(g) * y) if cx else g * y
+            total += np.sum(term.reshape(n, -1), axis=1)
+        return total
+
+    owner = np.repeat(np.arange(n), targets[position].size // n)
+    return Blocks(position, owner, contributions)
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,

@@ -45,6 +45,11 @@ from gradcheck.engine.tolerances import (
 )
 
 Objective = Callable[[], float]
+#: ``(target, idx, up, down, relative step) -> (f_up, f_down)``: φ with entry ``idx[k]``
+#: at ``up[k]`` and at ``down[k]`` (the default is :func:`evaluate_entries`; structured
+#: full mode and the executor provide others, see ``structure.py`` and ``parallel.py``).
+EntryEvaluator = Callable[["Target", np.ndarray, np.ndarray, np.ndarray, float],
+                          tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -226,20 +231,28 @@ DOMAIN_SHRINK_RATIO, DOMAIN_SHRINKS = 16.0, 4
 
 
 def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, f0: float,
-                  describe: str = "the function") -> Probe:
+                  describe: str = "the function",
+                  evaluate: EntryEvaluator | None = None) -> Probe:
     """Central and one-sided residuals of entries ``idx`` at relative step ``step``.
 
     Entries whose step leaves the function's domain (φ not finite there) are probed
     again at :data:`DOMAIN_SHRINK_RATIO` times smaller steps, each entry keeping its own
     realized step; only when no step up to :data:`DOMAIN_SHRINKS` shrinks is finite does
-    the check raise :class:`NonFiniteError`, naming the entry.
+    the check raise :class:`NonFiniteError`, naming the entry. ``evaluate`` replaces
+    :func:`evaluate_entries` (same values, other ways of computing them).
     """
+    def run(at: np.ndarray, up: np.ndarray, down: np.ndarray, s: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+        if evaluate is None:
+            return evaluate_entries(phi, target, at, up, down, describe)
+        return evaluate(target, at, up, down, s)
+
     values = target.values[idx]
     floor = min_relative_step(target)
     h = max(step, floor) * np.maximum(np.abs(values), 1.0)
     up, down, d_up, d_down = target.realize(values, h)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        f_up, f_down = evaluate_entries(phi, target, idx, up, down, describe)
+        f_up, f_down = run(idx, up, down, step)
         for _ in range(DOMAIN_SHRINKS):
             bad = np.flatnonzero(~(np.isfinite(f_up) & np.isfinite(f_down)))
             if not bad.size or step / DOMAIN_SHRINK_RATIO < floor:
@@ -247,8 +260,7 @@ def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, 
             step /= DOMAIN_SHRINK_RATIO
             h[bad] = step * np.maximum(np.abs(values[bad]), 1.0)
             up[bad], down[bad], d_up[bad], d_down[bad] = target.realize(values[bad], h[bad])
-            f_up[bad], f_down[bad] = evaluate_entries(phi, target, idx[bad], up[bad],
-                                                      down[bad], describe)
+            f_up[bad], f_down[bad] = run(idx[bad], up[bad], down[bad], step)
     for vals in (f_up, f_down):
         require_finite_values(vals, target.name, lambda k: list(target.index(idx[k])), describe)
     a = target.analytic_flat[idx]
@@ -672,13 +684,15 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
                   noise: float, precision: Precision, step: float | None = None,
                   rtol: float | None = None, atol: float | None = None,
                   describe: str = "the function", refine_all: bool = False,
-                  scale_floor: float | None = None, floors_resolve: bool = True) -> Judged:
+                  scale_floor: float | None = None, floors_resolve: bool = True,
+                  evaluate: EntryEvaluator | None = None) -> Judged:
     """Full-mode check of entries ``idx`` of one target (2 evaluations each, +2 if refined).
 
     ``rtol``/``atol`` default to the precision row; ``atol`` is then in units of the
     target's RMS analytic gradient. ``scale_floor`` (default: that RMS) is the least size
     an entry must resolve (:func:`judge_resolving`). ``judged.evaluations`` counts every
-    φ call made.
+    φ call made (``evaluate``, as for :func:`probe_entries`, may make fewer: it counts
+    its own).
     """
     step = precision.step if step is None else step
     rtol = precision.rtol if rtol is None else rtol
@@ -686,7 +700,7 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
         atol = precision.atol * rms(target.analytic_flat)
 
     def probe_at(items: np.ndarray, s: float) -> Probe:
-        return probe_entries(phi, target, idx[items], s, f0, describe)
+        return probe_entries(phi, target, idx[items], s, f0, describe, evaluate)
 
     if scale_floor is None:
         scale_floor = rms(target.analytic_flat)
@@ -899,6 +913,7 @@ def complex_step_entries(fn: Callable[[np.ndarray], complex], x: np.ndarray,
 
 __all__ = [
     "PRECISIONS",
+    "EntryEvaluator",
     "Judged",
     "Outcome",
     "Probe",

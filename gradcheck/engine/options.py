@@ -26,12 +26,15 @@ import math
 import numbers
 import textwrap
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Literal, TypedDict, TypeVar, get_args
 
 from gradcheck.engine.errors import CheckInputError, CheckTypeError
 
-#: Above this many checked entries, ``mode="auto"`` uses the fast (directional) mode.
+#: Above this many checked entries, ``mode="auto"`` uses the fast (directional) mode
+#: (an input whose samples are verified independent counts as one sample's entries:
+#: structured full mode differences one entry of every sample per evaluation).
 #: 2048 entries cost 4096 evaluations in full mode: well under a second for layers of
 #: that size, while a 13,000-parameter network is checked in ~40 evaluations instead.
 AUTO_FULL_MAX_ENTRIES = 2048
@@ -52,7 +55,8 @@ class Options:
 
     mode: Mode = field(default="auto", metadata={"help": (
         f"full: every entry; fast: random directions, then localize on failure; "
-        f"auto: full up to {AUTO_FULL_MAX_ENTRIES} checked entries, else fast")})
+        f"auto: full up to {AUTO_FULL_MAX_ENTRIES} checked entries (an input of verified "
+        f"independent samples counts as one sample), else fast")})
     rtol: float | None = field(default=None, metadata={"help": (
         "relative floor of every tolerance (default: from the dtype table); the "
         "finite-difference error estimate is always added on top")})
@@ -73,6 +77,13 @@ class Options:
     allow_unresolved: bool = field(default=False, metadata={"help": (
         "count entries that no step can resolve (a large constant beside a small variation) "
         "as a pass; by default such a check is inconclusive, never OK")})
+    # -- set by the checks that offer them (check_layer, check_jacobian), not by **options:
+    #: Structured full mode where the problem offers per-sample blocks (verified first).
+    structured: bool = field(default=True, metadata={"engine": True})
+    #: A ``concurrent.futures.Executor`` for full mode's evaluations (None: serial).
+    executor: Executor | None = field(default=None, metadata={"engine": True})
+    #: Serializes the function for the executor's workers (None: stdlib pickle).
+    dumps: Callable[[Any], bytes] | None = field(default=None, metadata={"engine": True})
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,16 +107,23 @@ class Options:
             raise CheckTypeError(f"allow_unresolved={self.allow_unresolved!r} must be True "
                                  f"or False")
         object.__setattr__(self, "allow_unresolved", bool(self.allow_unresolved))
+        if not _is_bool(self.structured):
+            raise CheckTypeError(f"structured={self.structured!r} must be True or False")
+        if self.executor is not None and not callable(getattr(self.executor, "submit", None)):
+            raise CheckTypeError(f"executor={self.executor!r} has no submit(); pass a "
+                                 f"concurrent.futures.Executor (ProcessPoolExecutor(4), or "
+                                 f"dask's Client.get_executor()) or None")
 
     @classmethod
-    def of(cls, owner: str, given: Mapping[str, Any]) -> Options:
-        """Options from a check's ``**options``; an unknown name is a clear error."""
+    def of(cls, owner: str, given: Mapping[str, Any], **engine: Any) -> Options:
+        """Options from a check's ``**options`` (an unknown name is a clear error), plus the
+        engine-only fields a check sets itself (``structured``, ``executor``, ``dumps``)."""
         unknown = [name for name in given if name not in OPTION_NAMES]
         if unknown:
             shown = ", ".join(f"{name}={given[name]!r}" for name in unknown)
             raise CheckInputError(f"{owner} got an unknown option {shown}; the options are "
                                   f"{', '.join(OPTION_NAMES)}")
-        return cls(**given)
+        return cls(**given, **engine)
 
 
 def _is_bool(value: Any) -> bool:  # Python's bool or NumPy's, without importing NumPy
@@ -133,7 +151,9 @@ def _integer(name: str, value: Any, *, minimum: int) -> int:
     return int(value)
 
 
-OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
+#: The shared options (the fields with a help line): ``**options`` of every check, the
+#: plugin's and the CLI's flags. The other fields are set by the checks that offer them.
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options) if "help" in f.metadata)
 
 
 class CheckOptions(TypedDict, total=False):

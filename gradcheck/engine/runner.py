@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,26 +38,40 @@ from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
 from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
 from gradcheck.engine.numeric import (
+    SHRINK_PASSES,
+    SHRINK_RATIO,
     Objective,
     Outcome,
     Target,
     complex_step_entries,
     full_outcome,
     measure_noise,
+    min_relative_step,
     rms,
     scale_floors,
 )
 from gradcheck.engine.options import METHODS, MODES, Options
+from gradcheck.engine.parallel import ParallelEvaluator, ship
 from gradcheck.engine.safety import call_user
+from gradcheck.engine.structure import (
+    VERIFY_SCALES,
+    Blocks,
+    GroupedEvaluator,
+    Independence,
+    verify_independence,
+)
 from gradcheck.engine.systematic import find_systematic
 from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     COARSER_NOISE_FRACTION,
     FINE_RESOLUTION,
+    MAX_RELATIVE_STEP,
     NOISE_FLOOR_CAP,
     PRECISIONS,
+    RAISE_RATIO,
     RESOLUTION,
+    STRUCTURE_RAISES,
     Precision,
     coarser,
     observed_precision,
@@ -110,14 +125,83 @@ class Problem:
     #: Facts the adapter observed for the diagnosis, passed to RunEvidence as keywords
     #: (``aliased``, ``indices``, ``layer_names``; see :class:`RunEvidence`).
     facts: dict[str, Any] = field(default_factory=dict)
+    #: Per-sample contributions of φ for one target (structured full mode; verified
+    #: before use, see :mod:`gradcheck.engine.structure`).
+    blocks: Blocks | None = None
 
 
 def _resolve_mode(opts: Options, total: int) -> str:
+    """``total``: evaluation-equivalent entries (a verified structured target counts as
+    the entries of its largest sample: one evaluation moves one entry of every sample)."""
     if opts.method == "complex":
         return "full"
     if opts.mode == "auto":
         return "full" if total <= AUTO_FULL_MAX_ENTRIES else "fast"
     return opts.mode
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Structured full mode's plan: the verified blocks and the steps they cover."""
+
+    blocks: Blocks | None
+    independence: Independence | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def used(self) -> bool:
+        return self.independence is not None and self.independence.independent
+
+    @property
+    def evaluations(self) -> int:
+        return self.independence.evaluations if self.independence is not None else 0
+
+    def cost_entries(self, targets: list[Target]) -> int:
+        """Entries counted by the auto rule (the structured target as one sample)."""
+        total = sum(t.size for t in targets)
+        if not self.used:
+            return total
+        assert self.blocks is not None
+        per_sample = int(np.bincount(self.blocks.owner).max())
+        return total - targets[self.blocks.target].size + per_sample
+
+
+def _structure(problem: Problem, opts: Options, step: float) -> Structure:
+    """Verify the problem's per-sample blocks when structured full mode could be used.
+
+    Verified at the smallest step a shrinking probe reaches, the first step and the
+    largest step the grouped evaluation is trusted at (``STRUCTURE_RAISES`` raises).
+    """
+    blocks = problem.blocks
+    plain = sum(t.size for t in problem.targets)
+    if (blocks is None or not opts.structured or opts.method == "complex"
+            or problem.nondeterministic or opts.mode == "fast"):
+        return Structure(None, None)
+    target = problem.targets[blocks.target]
+    per_sample = int(np.bincount(blocks.owner).max()) if blocks.owner.size else 0
+    # verify only where it pays: 3 scales · N + 2 calls, then 2 per entry of one sample,
+    # against 2 per entry of the whole input (a batch of scalars gains nothing)
+    if VERIFY_SCALES * blocks.n_blocks + 2 + 2 * per_sample >= 2 * target.size:
+        return Structure(None, None)
+    if opts.mode == "auto":  # verify only where structure can still choose full mode
+        if plain - target.size + per_sample > AUTO_FULL_MAX_ENTRIES:
+            return Structure(None, None)
+    low = max(min_relative_step(target), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
+    high = min(step * RAISE_RATIO ** STRUCTURE_RAISES, MAX_RELATIVE_STEP)
+    scales = (low, step, high)
+    assert len(scales) == VERIFY_SCALES
+    found = verify_independence(blocks, target, steps=scales, seed=opts.seed,
+                                describe=problem.describe)
+    if not found.independent:
+        return Structure(blocks, found, (
+            f"structured full mode not used for {target.name}: {found.reason}; it is "
+            f"checked without that structure",))
+    return Structure(blocks, found, (
+        f"structured full mode: the {blocks.n_blocks} samples of {target.name} are "
+        f"independent (verified: moving each sample at relative steps {low:.2g}, "
+        f"{step:.2g} and {high:.2g} left every other sample's output bit-identical, "
+        f"{found.evaluations} evaluations); one entry of every sample is differenced per "
+        f"evaluation",))
 
 
 @dataclass(frozen=True)
@@ -152,18 +236,22 @@ def run(problem: Problem, opts: Options, start: float,
     fast or complex step) → state probes (nondeterminism, stale cache) → verdict →
     diagnosis → result. Nothing here writes into ``problem`` or ``opts``.
     """
-    mode = _resolve_mode(opts, sum(t.size for t in problem.targets))
     cal = _calibrate(problem, opts)
     prec = cal.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step
-    numeric = _outcomes(problem, cal, opts, mode, step, rtol)
+    structure = _structure(problem, opts, step)
+    mode = _resolve_mode(opts, structure.cost_entries(problem.targets))
+    numeric = _outcomes(problem, cal, opts, mode, step, rtol, structure)
     outcomes = numeric.outcomes
     options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES,
                                **numeric.options}
-    notes = [*problem.notes, *numeric.notes]
+    if structure.independence is not None:
+        options["structure"] = "samples" if structure.used else "none"
+        options["structure_evaluations"] = structure.evaluations
+    notes = [*problem.notes, *structure.notes, *numeric.notes]
     kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
                   float(o.target.analytic_flat[i]))
              for o in outcomes for i in np.flatnonzero(o.kink)]
@@ -187,8 +275,8 @@ def run(problem: Problem, opts: Options, start: float,
         batch_size=problem.batch_size, history_dependent=state.history_dependent,
         accumulating=problem.accumulating, nondeterministic=state.nondeterministic,
         tensors=tuple(_evidence(o) for o in outcomes), precision=prec.name, **problem.facts)
-    evaluations = (problem.evaluations + cal.evaluations + numeric.evaluations
-                   + state.evaluations)
+    evaluations = (problem.evaluations + cal.evaluations + structure.evaluations
+                   + numeric.evaluations + state.evaluations)
     return CheckResult(
         ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
         worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
@@ -306,7 +394,7 @@ class NumericPass:
 
 
 def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step: float,
-              rtol: float) -> NumericPass:
+              rtol: float, structure: Structure) -> NumericPass:
     """Per-target outcomes of the numeric pass (full, fast or complex step)."""
     if problem.nondeterministic:  # differences of a random function mean nothing
         return NumericPass([Outcome.empty(t) for t in problem.targets], 0)
@@ -318,11 +406,15 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                   floors_resolve=opts.rtol is None and opts.atol is None)
     if mode == "full":
         outcomes, evaluations = [], 0
-        for t, floor in zip(problem.targets, scale_floors(problem.targets), strict=True):
+        evaluators = _evaluators(problem, opts, structure)
+        for t, floor, evaluate in zip(problem.targets, scale_floors(problem.targets),
+                                      evaluators, strict=True):
             out, n = full_outcome(problem.phi, t, problem.f0, scale_floor=floor,
-                                  refine_all=opts.method == "richardson", **common)
+                                  refine_all=opts.method == "richardson", evaluate=evaluate,
+                                  **common)
             outcomes.append(out)
-            evaluations += n
+            # an evaluator counts the calls it really made (grouped: far fewer)
+            evaluations += n if evaluate is None else evaluate.calls
         notes = []
         if common["floors_resolve"]:  # a floor the user chose is the user's call
             for out in outcomes:
@@ -332,7 +424,10 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
                                         describe=problem.describe)
                 evaluations += found.evaluations
                 notes += [found.note] if found.note else []
-        return NumericPass(outcomes, evaluations, notes=tuple(notes))
+        options: dict[str, Any] = {}
+        if opts.executor is not None:
+            options["executor"] = type(opts.executor).__name__
+        return NumericPass(outcomes, evaluations, notes=tuple(notes), options=options)
     report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
                       directions=opts.directions, **common)
     notes = list(report.notes)
@@ -350,6 +445,30 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
     return NumericPass(report.outcomes, report.evaluations, report.coarse, tuple(notes),
                        {"directions": opts.directions, "fast_tolerance": report.tolerance},
                        not (report.directions_failed or report.directions_inconclusive))
+
+
+def _evaluators(problem: Problem, opts: Options, structure: Structure
+                ) -> list[GroupedEvaluator | ParallelEvaluator | None]:
+    """One entry evaluator per target: serial (None), grouped, or on the executor."""
+    found: list[GroupedEvaluator | ParallelEvaluator | None] = [None] * len(problem.targets)
+    grouped = None
+    if structure.used:
+        assert structure.blocks is not None and structure.independence is not None
+        blocks, ind = structure.blocks, structure.independence
+        base = np.asarray(blocks.contributions(), dtype=np.float64)
+        grouped = (blocks, base, ind.low, ind.high)
+        found[blocks.target] = GroupedEvaluator(problem.phi, blocks, base, problem.f0,
+                                                ind.low, ind.high, problem.describe, calls=1)
+    if opts.executor is None:
+        return found
+    payload = ship(opts.dumps or pickle.dumps, problem.phi,
+                   grouped[0].contributions if grouped is not None else None,
+                   [t.array for t in problem.targets])
+    for k in range(len(problem.targets)):
+        here = grouped if grouped is not None and grouped[0].target == k else None
+        found[k] = ParallelEvaluator(opts.executor, payload, k, problem.f0, problem.phi,
+                                     problem.describe, here, calls=int(here is not None))
+    return found
 
 
 def _complex_outcome(problem: Problem, precision: Precision, rtol: float,

@@ -123,6 +123,18 @@ RAISE_RATIO = 16.0
 #: ... up to this relative step (``h = MAX_RELATIVE_STEP · max(|θ|, 1)``); beyond it the
 #: step no longer probes the point.
 MAX_RELATIVE_STEP = 0.25
+#: Structured full mode (``engine/structure.py``) needs at least this many samples: with
+#: one there is nothing to group, and the verification would be pure cost.
+MIN_SAMPLES = 2
+#: Structured full mode's independence is verified at steps up to this many times the
+#: first step (the larger steps of ``judge_resolving``'s climb are evaluated entry by
+#: entry): two raises cover the sharpening of nearly every coarse entry.
+STRUCTURE_RAISES = 2
+#: ``executor=``: tasks per worker in one batch of evaluations (a few, so a slow worker
+#: does not hold up the rest) ...
+CHUNKS_PER_WORKER = 4
+#: ... each of at least this many entries (or colours), so shipping stays amortized.
+MIN_CHUNK = 16
 
 
 #: A relative error common to a whole float64 tensor (``analytic = (1 + c)·numeric``) is

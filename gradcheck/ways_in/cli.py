@@ -6,9 +6,11 @@ Commands
     The main job: every activation and loss three ways (exact, analytic, numeric) and
     every built-in layer and network through the checker. Exit 0 when all agree, else 1.
 ``gradcheck check path/to/file.py:ClassName [--input-shape 8,4] [--dtype float32]
-[--seed N] [--mode auto|full|fast] [--json]``
+[--seed N] [--mode auto|full|fast] [--workers N] [--json]``
     Check a layer class from a script: built by its ``gradcheck_example()`` classmethod
     (returning ``(layer, x)``) or its no-argument constructor plus ``--input-shape``.
+    ``--workers N`` spreads full mode's evaluations over N processes (identical results;
+    a function target gets the pool as ``executor=`` when it names that parameter).
     Exit 0 when the gradients agree, 1 on a mismatch, 2 on bad usage (missing file or
     class, not a layer, bad shape, a negative seed), with a one-line message and no
     traceback.
@@ -102,6 +104,14 @@ def _add_check_options(command: argparse.ArgumentParser) -> None:
                                  metavar=name.upper(), help=option_help(name))
 
 
+def _workers(text: str) -> int:
+    """argparse type of ``--workers``: an int >= 1 (worker processes for full mode)."""
+    value = _seed(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("--workers needs at least 1 worker process")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradcheck", description="Prove backpropagation code right: exact (SymPy), "
@@ -134,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", choices=("float64", "float32"), default=None,
                        help="dtype of the input (default: the example's, else float64)")
     _add_check_options(check)
+    check.add_argument("--workers", type=_workers, default=None, metavar="N",
+                       help="spread full mode's evaluations over N worker processes "
+                            "(results identical to the serial run; pays for slow layers)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     commands.add_parser("report", help="write the derivation report (see: gradcheck report "
@@ -317,7 +330,7 @@ def _build(cls: type, shape: tuple[int, ...] | None, dtype: str | None,
     return layer, x.astype(dtype or (x.dtype if x.dtype == np.float32 else np.float64))
 
 
-def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
+def _check_function_target(fn: Any, args: argparse.Namespace, executor: Any = None) -> Any:
     """Run ``fn(**options)``: a function of the user's that returns a check's result.
 
     The code people already have (function pairs, ``model.loss``, other libraries' layers)
@@ -332,9 +345,12 @@ def _check_function_target(fn: Any, args: argparse.Namespace) -> Any:
         raise UsageError(f"{fn.__name__} is a function: it builds its own inputs, so "
                          f"--input-shape and --dtype do not apply")
     wanted = _given_options(args)
+    if executor is not None:  # only to a function that names it (--workers)
+        wanted["executor"] = executor
     params = inspect.signature(fn).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    options = {k: v for k, v in wanted.items() if takes_all or k in params}
+    options = {k: v for k, v in wanted.items()
+               if k in params or (takes_all and k != "executor")}
     try:
         result = fn(**options)
     except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
@@ -367,26 +383,40 @@ def _one_block(result: Any, target: str) -> dict[str, Any]:
     return record
 
 
+def _run_target(cls: Any, shape: tuple[int, ...] | None, args: argparse.Namespace,
+                executor: Any) -> tuple[Any, dict[str, Any]]:
+    """Check the layer class (or run the check function) ``cls``; the result and its info."""
+    import gradcheck
+
+    if inspect.isfunction(cls):
+        return _check_function_target(cls, args, executor), {}
+    layer, x = _build(cls, shape, args.dtype, args.seed)
+    try:
+        result = gradcheck.check_layer(layer, x, executor=executor, **_given_options(args))
+    except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
+        # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
+        # layer's own exceptions, which the checker wraps naming the call that raised
+        message = " ".join(str(exc).split())
+        raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
+    return result, {"input_shape": list(x.shape), "dtype": str(x.dtype)}
+
+
 def _check(args: argparse.Namespace) -> int:
     shape = _parse_shape(args.input_shape) if args.input_shape is not None else None
     cls = _load_class(args.target)
 
-    import gradcheck
     from gradcheck.ways_in import console
 
-    if inspect.isfunction(cls):
-        result = _check_function_target(cls, args)
-        info: dict[str, Any] = {}
-    else:
-        layer, x = _build(cls, shape, args.dtype, args.seed)
-        try:
-            result = gradcheck.check_layer(layer, x, **_given_options(args))
-        except (TypeError, ValueError, gradcheck.UserCodeError) as exc:
-            # the checker's bad-input errors (shapes, dtypes, non-finite values) and the
-            # layer's own exceptions, which the checker wraps naming the call that raised
-            message = " ".join(str(exc).split())
-            raise UsageError(f"{cls.__name__} at input shape {x.shape}: {message}") from None
-        info = {"input_shape": list(x.shape), "dtype": str(x.dtype)}
+    pool = None
+    if args.workers is not None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(args.workers)
+    try:
+        result, info = _run_target(cls, shape, args, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     if args.json:  # one block per check: the session-report record (no second copy)
         print(json.dumps({"schema": JSON_SCHEMA_VERSION, "command": "check",
                           "target": args.target, "ok": bool(result.ok), **info,

@@ -19,6 +19,9 @@ What it adds to a test session:
   ``--gradcheck-report=PATH`` (``.json`` or ``.md``) covering every check of the session,
   also under pytest-xdist: each check's record travels to the controller in the test
   report's ``user_properties``;
+- ``--gradcheck-workers=N`` (ini ``gradcheck_workers``): full mode's evaluations of the
+  checks that accept ``executor=`` (``.layer``, ``.jacobian``) spread over one process
+  pool of N workers per test process (results identical to the serial run);
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
   that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``;
 - :func:`checker`, the fixture-free twin of the fixture for Hypothesis ``@given`` tests
@@ -65,12 +68,35 @@ MARKER = "gradcheck"
 PROPERTY = "gradcheck"  # user_properties key of a check record (a JSON string)
 REPORT_OPTION = "--gradcheck-report"
 LAYERS_OPTION = "--gradcheck-layers"
+WORKERS_OPTION = "--gradcheck-workers"
 
 
 @dataclass
 class _SessionState:
     options: dict[str, Any]
     report: SessionReport = field(default_factory=SessionReport)
+    workers: int | None = None
+    pool: Any = None  # the process pool of --gradcheck-workers, started on first use
+
+    def executor(self) -> Any:
+        if self.pool is None and self.workers is not None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers)
+        return self.pool
+
+
+def _parse_workers(value: Any, source: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        workers = int(str(value))
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise pytest.UsageError(f"gradcheck: {source}={value!r} is invalid: the number of "
+                                f"worker processes must be an int >= 1")
+    return workers
 
 
 STATE = pytest.StashKey[_SessionState]()
@@ -100,6 +126,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"gradcheck_{name}", f"gradcheck: {option_help(name)}", default=None)
     group.addoption(REPORT_OPTION, dest="gradcheck_report", default=None, metavar="PATH",
                     help="write every check of the session to PATH (.json or .md)")
+    group.addoption(WORKERS_OPTION, dest="gradcheck_workers", default=None, metavar="N",
+                    help="spread full mode's evaluations over N worker processes (checks "
+                    "that accept executor=)")
+    parser.addini("gradcheck_workers", "gradcheck: worker processes for full mode",
+                  default=None)
     group.addoption(LAYERS_OPTION, dest="gradcheck_layers", action="append", default=[],
                     metavar="MODULE", help="generate a gradient test for each layer class "
                     "in MODULE that has a gradcheck_example() classmethod (repeatable)")
@@ -125,15 +156,28 @@ def pytest_configure(config: pytest.Config) -> None:
             check_report_path(report)
         except ValueError as exc:
             raise pytest.UsageError(f"{REPORT_OPTION}={report}: {exc}") from None
-    config.stash[STATE] = _SessionState(options=options)
+    workers = _parse_workers(config.getini("gradcheck_workers"), "ini key gradcheck_workers")
+    cli_workers = config.getoption("gradcheck_workers")
+    if cli_workers is not None:
+        workers = _parse_workers(cli_workers, WORKERS_OPTION)
+    config.stash[STATE] = _SessionState(options=options, workers=workers)
     config.pluginmanager.register(_Reporter(config), "gradcheck-reporter")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.pool is not None:
+        state.pool.shutdown()
+        state.pool = None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     """The options in force: mode and seed always, the others where the session set them."""
     options = {"mode": "auto", "seed": 0, **config.stash[STATE].options}
+    workers = config.stash[STATE].workers
     return "gradcheck: " + ", ".join(f"{name}={options[name]}" for name in OPTIONS
-                                     if name in options)
+                                     if name in options) + (
+        f", workers={workers}" if workers is not None else "")
 
 
 # ---- the fixture ------------------------------------------------------------------------
@@ -149,15 +193,22 @@ class GradChecker:
     ...     gradcheck.grad(lambda x: (x**2).sum(), lambda x: 2 * x, np.arange(3.0))
     """
 
-    def __init__(self, options: dict[str, Any], record: Callable[[Any], None]) -> None:
+    def __init__(self, options: dict[str, Any], record: Callable[[Any], None],
+                 executor: Callable[[], Any] | None = None) -> None:
         self.options = dict(options)
         self._record = record
+        self._executor = executor  # the session's pool (--gradcheck-workers), if any
 
     def _run(self, check_name: str, *args: Any, **opts: Any) -> CheckResult:
         __tracebackhide__ = True
         import gradcheck  # the public API; not imported at module level (see docstring)
 
-        result = getattr(gradcheck, check_name)(*args, **{**self.options, **opts})
+        check = getattr(gradcheck, check_name)
+        merged = {**self.options, **opts}
+        if (self._executor is not None and "executor" not in merged
+                and "executor" in inspect.signature(check).parameters):
+            merged["executor"] = self._executor()
+        result = check(*args, **merged)
         self._record(result)
         if not result.ok:
             raise gradcheck.GradientMismatch(result)
@@ -268,8 +319,10 @@ def _recorder(node: pytest.Item) -> Callable[[Any], None]:
 @pytest.fixture
 def gradcheck(request: pytest.FixtureRequest) -> GradChecker:
     """A checker with the session's gradcheck options; its methods assert."""
-    options = {**request.config.stash[STATE].options, **_marker_options(request.node)}
-    return GradChecker(options, _recorder(request.node))
+    state = request.config.stash[STATE]
+    options = {**state.options, **_marker_options(request.node)}
+    return GradChecker(options, _recorder(request.node),
+                       state.executor if state.workers is not None else None)
 
 
 #: The test items whose setup, call or teardown is running (innermost last).
@@ -308,8 +361,10 @@ def checker(**options: Any) -> GradChecker:
                            "running pytest test; outside pytest use gradcheck.assert_grad, "
                            "assert_layer, ... (same checks, no session summary)")
     item = _RUNNING[-1]
-    merged = {**item.config.stash[STATE].options, **_marker_options(item), **options}
-    return GradChecker(merged, _recorder(item))
+    state = item.config.stash[STATE]
+    merged = {**state.options, **_marker_options(item), **options}
+    return GradChecker(merged, _recorder(item),
+                       state.executor if state.workers is not None else None)
 
 
 # ---- collecting records (also from xdist workers) and reporting -------------------------

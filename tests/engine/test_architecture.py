@@ -27,7 +27,8 @@ THIRD_PARTY = {"numpy"}
 TYPING_ONLY = {"typing_extensions"}
 #: Optional heavy libraries, each allowed in its own adapter module only (imported lazily:
 #: ``gradcheck.torch`` / ``gradcheck.jax`` load these modules on first use).
-OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"}}
+OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"},
+            "adapters/shipping.py": {"cloudpickle"}}
 
 
 def _typing_only_nodes(tree: ast.AST) -> set[int]:

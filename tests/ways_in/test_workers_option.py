@@ -1,0 +1,132 @@
+"""``--gradcheck-workers N`` (pytest plugin) and ``gradcheck check --workers N`` (CLI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from gradcheck.ways_in.cli import main
+
+LAYER_FILE = textwrap.dedent('''
+    import numpy as np
+
+    class Affine:
+        """y = x @ W + b; ``bug`` multiplies dL/dW (1.0 = correct)."""
+
+        def __init__(self, d_in=3, d_out=2, bug=1.0):
+            rng = np.random.default_rng(0)
+            self.params = {"W": rng.standard_normal((d_in, d_out)), "b": np.zeros(d_out)}
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.bug = bug
+
+        def forward(self, x):
+            self.x = np.array(x)
+            return self.x @ self.params["W"] + self.params["b"]
+
+        def backward(self, grad_out):
+            self.grads["W"][...] = self.bug * self.x.T @ grad_out
+            self.grads["b"][...] = grad_out.sum(axis=0)
+            return grad_out @ self.params["W"].T
+
+    class Wrong(Affine):
+        def __init__(self):
+            super().__init__(bug=1.01)
+''')
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Sessions run in a subprocess: an in-process run re-imports gradcheck's modules, whose
+    functions then no longer pickle by name for the process pools of later tests."""
+    pytester.makepyfile(mylayers=LAYER_FILE)
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_the_plugin_spreads_layer_checks_over_worker_processes(project):
+    project.makepyfile(test_it="""
+        import numpy as np
+        import pytest
+        from mylayers import Affine, Wrong
+
+        X = np.linspace(-1.0, 1.0, 15).reshape(5, 3)
+
+        def test_layer(gradcheck):
+            result = gradcheck.layer(Affine(), X, mode="full")
+            assert result.options["executor"] == "ProcessPoolExecutor"
+
+        def test_grad_is_serial(gradcheck):  # check_grad takes no executor
+            result = gradcheck.grad(lambda x: float((x ** 3).sum()), lambda x: 3 * x ** 2, X)
+            assert "executor" not in result.options
+
+        def test_wrong(gradcheck):
+            with pytest.raises(AssertionError):
+                gradcheck.layer(Wrong(), X, mode="full")
+    """)
+    result = project.runpytest_subprocess("--gradcheck-workers=2", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["gradcheck: *, workers=2"])
+
+
+def test_without_the_option_checks_are_serial(project):
+    project.makepyfile(test_it="""
+        import numpy as np
+        from mylayers import Affine
+
+        def test_layer(gradcheck):
+            result = gradcheck.layer(Affine(), np.ones((4, 3)), mode="full")
+            assert "executor" not in result.options
+    """)
+    project.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_a_bad_worker_count_is_a_usage_error(project, value):
+    project.makepyfile(test_it="def test_nothing():\n    pass\n")
+    result = project.runpytest_subprocess(f"--gradcheck-workers={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gradcheck-workers*invalid*"])
+
+
+@pytest.fixture
+def layers(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(LAYER_FILE)
+    return path
+
+
+def _run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _run_fresh(*argv):
+    """The CLI in a fresh process (its pool forks: never fork a test process that holds
+    JAX's or PyTorch's threads)."""
+    done = subprocess.run([sys.executable, "-m", "gradcheck", *argv], capture_output=True,
+                          text=True, timeout=300, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_cli_workers_give_the_serial_verdict(layers):
+    reports = {}
+    for extra in ([], ["--workers", "2"]):
+        status, out, _ = _run_fresh("check", f"{layers}:Wrong", "--input-shape", "5,3",
+                                    "--mode", "full", "--json", *extra)
+        assert status == 1
+        reports[bool(extra)] = json.loads(out)["check"]
+    assert reports[True]["options"]["executor"] == "ProcessPoolExecutor"
+    assert "executor" not in reports[False]["options"]
+    np.testing.assert_equal(reports[True]["tensors"], reports[False]["tensors"])
+
+
+def test_cli_rejects_zero_workers(capsys, layers):
+    status, _, err = _run(capsys, "check", f"{layers}:Affine", "--input-shape", "5,3",
+                          "--workers", "0")
+    assert status == 2 and "--workers" in err
