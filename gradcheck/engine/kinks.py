@@ -74,6 +74,7 @@ from gradcheck.engine.tolerances import (
     MAX_JOINT_TESTS,
     MAX_NEARBY_ENTRIES,
     MAX_RELATIVE_STEP,
+    MAX_TIE_PARTNERS,
     NEARBY_STEPS,
     Precision,
 )
@@ -141,11 +142,40 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
     review = KinkReview()
     targets = [o.target for o in outcomes]
     floors = scale_floors(targets)
+    for o, floor in zip(outcomes, floors, strict=True):
+        _complete_ties(phi, o, f0, floor, cfg, review)
     if analytic_at is not None:
         _conventions(phi, outcomes, floors, analytic_at, cfg, review)
     for o, floor in zip(outcomes, floors, strict=True):
         _joint(phi, o, f0, floor, cfg, review)
     return review
+
+
+def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
+                   review: KinkReview) -> None:
+    """Judge the unchecked entries that tie with a kink found (fast mode samples entries:
+    a tied partner may be missing), at most :data:`MAX_TIE_PARTNERS` per tensor."""
+    checked = np.isfinite(o.numeric)
+    if checked.all() or not o.kink.any():
+        return
+    values = o.target.values
+    partners = np.flatnonzero(~checked & np.isin(values, values[o.kink]))[:MAX_TIE_PARTNERS]
+    if not partners.size:
+        return
+    before = int(o.wrong.sum())
+    judged = check_entries(phi, o.target, partners, f0, noise=cfg.noise,
+                           precision=cfg.precision, step=cfg.step, rtol=cfg.rtol,
+                           atol=cfg.atol, describe=cfg.describe, scale_floor=floor,
+                           floors_resolve=cfg.floors_resolve)
+    review.evaluations += judged.evaluations
+    o.record(partners, judged)
+    found = int(o.wrong.sum()) - before
+    if found:
+        o.n_wrong += found
+        o.ok = False
+    review.notes.append(f"{o.target.name}: {partners.size} entries tied with the kinks "
+                        f"found were checked one by one too (joint validity needs every "
+                        f"tied partner)")
 
 
 # ---------------------------------------------------------------- conventions nearby

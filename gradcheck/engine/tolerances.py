@@ -168,5 +168,8 @@ MAX_NEARBY_ENTRIES = 16
 #: Groups of tied kink entries probed together per tensor (one direction each, 2–8
 #: evaluations): beyond this the remaining groups are left to the per-entry verdict.
 MAX_JOINT_GROUPS = 64
+#: Fast mode judges a sample of entries: at most this many unchecked entries per tensor
+#: that tie (exactly equal values) with a kink found are judged too, to complete its group.
+MAX_TIE_PARTNERS = 64
 #: Direction tests spent per tensor narrowing a jointly invalid group down by halves.
 MAX_JOINT_TESTS = 32
