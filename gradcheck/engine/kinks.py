@@ -142,12 +142,12 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
     review = KinkReview()
     targets = [o.target for o in outcomes]
     floors = scale_floors(targets)
+    jointly = []
     for o, floor in zip(outcomes, floors, strict=True):
         _complete_ties(phi, o, f0, floor, cfg, review)
+        jointly.append(_joint(phi, o, f0, floor, cfg, review))
     if analytic_at is not None:
-        _conventions(phi, outcomes, floors, analytic_at, cfg, review)
-    for o, floor in zip(outcomes, floors, strict=True):
-        _joint(phi, o, f0, floor, cfg, review)
+        _conventions(phi, outcomes, floors, jointly, analytic_at, cfg, review)
     return review
 
 
@@ -155,8 +155,10 @@ def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Se
                    review: KinkReview) -> None:
     """Judge the unchecked entries that tie with a kink found (fast mode samples entries:
     a tied partner may be missing), at most :data:`MAX_TIE_PARTNERS` per tensor."""
+    if not o.kink.any():
+        return
     checked = np.isfinite(o.numeric)
-    if checked.all() or not o.kink.any():
+    if checked.all():
         return
     values = o.target.values
     partners = np.flatnonzero(~checked & np.isin(values, values[o.kink]))[:MAX_TIE_PARTNERS]
@@ -180,11 +182,15 @@ def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Se
 
 # ---------------------------------------------------------------- conventions nearby
 def _conventions(phi: Objective, outcomes: Sequence[Outcome], floors: Sequence[float],
-                 analytic_at: AnalyticAt, cfg: _Settings, review: KinkReview) -> None:
-    """Re-check wrong entries at kinks on both sides nearby; clear those right there."""
+                 jointly: Sequence[np.ndarray], analytic_at: AnalyticAt, cfg: _Settings,
+                 review: KinkReview) -> None:
+    """Re-check wrong entries at kinks on both sides nearby; clear those right there.
+
+    Entries found wrong jointly (``jointly``, per outcome) are not re-checked: along a
+    move where φ is smooth, being right nearby excuses nothing."""
     budget = MAX_NEARBY_ENTRIES
     for k, (o, floor) in enumerate(zip(outcomes, floors, strict=True)):
-        suspects = np.flatnonzero(o.wrong & o.kink)
+        suspects = np.setdiff1d(np.flatnonzero(o.wrong & o.kink), jointly[k])
         cleared = []
         for i in suspects[:budget].tolist():
             right, spent = _right_nearby(phi, outcomes, k, i, floor, analytic_at, cfg)
@@ -253,10 +259,11 @@ def _right_nearby(phi: Objective, outcomes: Sequence[Outcome], k: int, i: int, f
 
 # ---------------------------------------------------------------- joint validity
 def _groups(o: Outcome) -> list[np.ndarray]:
-    """Kink entries that agree one by one, grouped by exact value and bend (D+ − D− sign)."""
+    """Kink entries grouped by exact value and bend (sign of D+ − D−); also those outside
+    their own hull: a move along which φ is smooth decides more sharply than their hull."""
     unresolved = o.unresolved if o.unresolved.size == o.target.size else np.zeros(
         o.target.size, bool)
-    candidates = np.flatnonzero(o.kink & ~o.wrong & ~unresolved
+    candidates = np.flatnonzero(o.kink & ~unresolved
                                 & np.isfinite(o.left) & np.isfinite(o.right))
     bend = np.sign(o.right[candidates] - o.left[candidates])
     groups: dict[tuple[float, float], list[int]] = {}
@@ -268,11 +275,13 @@ def _groups(o: Outcome) -> list[np.ndarray]:
 
 
 def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
-           review: KinkReview) -> None:
-    """Move each group of tied kinks together; mark the groups that fail where smooth."""
+           review: KinkReview) -> np.ndarray:
+    """Move each group of tied kinks together; mark the groups that fail where smooth.
+
+    Returns the entries found jointly wrong."""
     groups = _groups(o)
     if not groups:
-        return
+        return np.zeros(0, np.intp)
     prober = _Prober(phi, f0, noise=cfg.noise, precision=cfg.precision, step=cfg.step,
                      rtol=cfg.rtol, describe=cfg.describe, floors_resolve=cfg.floors_resolve)
     t = o.target
@@ -313,10 +322,14 @@ def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
                 failed.append((idx, numeric, claimed))
     review.evaluations += prober.evaluations
     if not failed:
-        return
-    marked = np.concatenate([idx for idx, _, _ in failed])
+        return np.zeros(0, np.intp)
+    members = np.concatenate([idx for idx, _, _ in failed])
+    # the blame goes to the members already outside their own hull, if a group has any;
+    # else to the whole group (each entry is fine alone, the vector is not)
+    marked = np.concatenate([idx if not o.wrong[idx].any() else idx[:0]
+                             for idx, _, _ in failed])
     o.wrong = np.array(o.wrong)  # a lazy (fast-mode) outcome holds read-only views
-    new = int((~o.wrong[marked]).sum())
+    new = int(marked.size)
     o.wrong[marked] = True
     o.n_wrong += new
     o.ok = False
@@ -325,12 +338,13 @@ def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
     text = (f"{t.name}: the tied kinks {_named(t, idx)} moved together leave φ "
             f"differentiable (their kinks cancel, as at tied maxima), with derivative "
             f"{numeric:.6g} along that move, but the claimed gradient gives {claimed:.6g}: "
-            f"each entry lies between its own one-sided derivatives, the vector does not "
+            f"an entry may lie between its own one-sided derivatives, the vector does not "
             f"(e.g. the whole gradient routed to every tied maximum; a valid subgradient "
             f"splits it, weights summing to 1)"
             + (f"; {len(failed) - 1} more such groups" if len(failed) > 1 else ""))
     review.notes.append(text)
     review.findings.append(Finding(text, code="joint-kink"))
+    return members
 
 
 def _named(t: Target, idx: np.ndarray) -> str:

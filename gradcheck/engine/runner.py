@@ -532,7 +532,8 @@ def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = 
         max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
         worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
         n_nondifferentiable=int(o.kink.sum()),
-        ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not o.n_unresolved),
+        ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not (
+            o.n_unresolved or o.convention.any())),
         n_unresolved=int(o.n_unresolved), n_wrong_kind=kind, n_wrong_found=found,
         directions=0 if fast is None else int(fast[0]),
         rules_out_rel=rules_out, rules_out_miss_probability=miss)
