@@ -259,18 +259,37 @@ def _right_nearby(phi: Objective, outcomes: Sequence[Outcome], k: int, i: int, f
 
 # ---------------------------------------------------------------- joint validity
 def _groups(o: Outcome) -> list[np.ndarray]:
-    """Kink entries grouped by exact value and bend (sign of D+ − D−); also those outside
-    their own hull: a move along which φ is smooth decides more sharply than their hull."""
+    """Tie sets among the kink entries: the same value, the same bend (sign of D+ − D−),
+    and the same one-sided derivatives within their tolerances (each member of a tie,
+    moved alone, sees the same two slopes; ReLUs at zeros under different upstream
+    gradients do not). Entries outside their own hull are included: a move along which φ
+    is smooth decides more sharply than their hull."""
     unresolved = o.unresolved if o.unresolved.size == o.target.size else np.zeros(
         o.target.size, bool)
     candidates = np.flatnonzero(o.kink & ~unresolved
                                 & np.isfinite(o.left) & np.isfinite(o.right))
     bend = np.sign(o.right[candidates] - o.left[candidates])
-    groups: dict[tuple[float, float], list[int]] = {}
+    by_value: dict[tuple[float, float], list[int]] = {}
     for i, b in zip(candidates.tolist(), bend.tolist(), strict=True):
         if b != 0:
-            groups.setdefault((float(o.target.values[i]), b), []).append(i)
-    found = [np.array(g) for g in groups.values() if len(g) >= 2]
+            by_value.setdefault((float(o.target.values[i]), b), []).append(i)
+    slack = np.nan_to_num(o.tolerance, nan=0.0)
+    found: list[np.ndarray] = []
+    for members in by_value.values():
+        if len(members) < 2:
+            continue
+        ordered = np.array(members)[np.argsort(o.right[members], kind="stable")]
+        cluster = [int(ordered[0])]
+        for i in ordered[1:].tolist():
+            j = cluster[-1]
+            if (abs(o.right[i] - o.right[j]) <= slack[i] + slack[j]
+                    and abs(o.left[i] - o.left[j]) <= slack[i] + slack[j]):
+                cluster.append(i)
+                continue
+            found.append(np.sort(np.array(cluster)))
+            cluster = [i]
+        found.append(np.sort(np.array(cluster)))
+    found = [g for g in found if g.size >= 2]
     return sorted(found, key=lambda g: -g.size)[:MAX_JOINT_GROUPS]
 
 
