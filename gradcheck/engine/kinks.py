@@ -76,6 +76,7 @@ from gradcheck.engine.tolerances import (
     MAX_RELATIVE_STEP,
     MAX_TIE_PARTNERS,
     NEARBY_STEPS,
+    PARTNERS_PER_KINK,
     Precision,
 )
 
@@ -154,14 +155,23 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
 def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
                    review: KinkReview) -> None:
     """Judge the unchecked entries that tie with a kink found (fast mode samples entries:
-    a tied partner may be missing), at most :data:`MAX_TIE_PARTNERS` per tensor."""
+    a tied partner may be missing): per kink the :data:`PARTNERS_PER_KINK` nearest (by
+    flat index) unchecked entries of exactly its value, at most :data:`MAX_TIE_PARTNERS`
+    per tensor."""
     if not o.kink.any():
         return
     checked = np.isfinite(o.numeric)
     if checked.all():
         return
     values = o.target.values
-    partners = np.flatnonzero(~checked & np.isin(values, values[o.kink]))[:MAX_TIE_PARTNERS]
+    chosen: set[int] = set()
+    for k in np.flatnonzero(o.kink).tolist():
+        same = np.flatnonzero(~checked & (values == values[k]))
+        nearest = same[np.argsort(np.abs(same - k), kind="stable")[:PARTNERS_PER_KINK]]
+        chosen.update(nearest.tolist())
+        if len(chosen) >= MAX_TIE_PARTNERS:
+            break
+    partners = np.array(sorted(chosen)[:MAX_TIE_PARTNERS], dtype=np.intp)
     if not partners.size:
         return
     before = int(o.wrong.sum())

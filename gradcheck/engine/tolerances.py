@@ -171,5 +171,8 @@ MAX_JOINT_GROUPS = 64
 #: Fast mode judges a sample of entries: at most this many unchecked entries per tensor
 #: that tie (exactly equal values) with a kink found are judged too, to complete its group.
 MAX_TIE_PARTNERS = 64
+#: ... the nearest (by flat index) this many per kink found: a 2×2 pooling window's other
+#: three entries (a tie set sits close together in the layouts that make ties).
+PARTNERS_PER_KINK = 3
 #: Direction tests spent per tensor narrowing a jointly invalid group down by halves.
 MAX_JOINT_TESTS = 32
