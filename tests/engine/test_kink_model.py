@@ -262,12 +262,12 @@ def test_a_relu_convention_outside_0_1_is_no_longer_ok_nor_called_right():
     assert "kink-convention" in codes(result)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 2**16))
 def test_fast_mode_on_a_larger_pool_completes_the_tie_sets_it_samples(seed):
     """Fast mode differences a sample of entries; the tied partners of the kinks it finds
     are judged too, so routing to every tie is caught there as in full mode."""
-    x = np.random.default_rng(seed).integers(0, 2, (2, 2, 8, 8)).astype(float)
+    x = np.random.default_rng(seed).integers(0, 2, (1, 2, 8, 8)).astype(float)
     assert gradcheck.check_layer(MaxPool2D(2), x, mode="fast", seed=seed).ok
     bad = gradcheck.check_layer(EveryTieMaxPool2D(2), x, mode="fast", seed=seed)
     assert bad.verdict == "wrong", str(bad)
