@@ -68,7 +68,6 @@ from gradcheck.engine.numeric import (
     rms,
     scale_floors,
 )
-from gradcheck.engine.safety import CheckInputError, NonFiniteError, UserCodeError
 from gradcheck.engine.tolerances import (
     MAX_JOINT_GROUPS,
     MAX_JOINT_TESTS,
@@ -115,7 +114,11 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
                  analytic_at: AnalyticAt | None, noise: float, precision: Precision,
                  step: float, rtol: float, atol: float | None, describe: str = "the function",
                  floors_resolve: bool = True) -> KinkReview:
-    """Settle the entries at kinks: conventions outside the hull, then joint validity.
+    """Settle the entries at kinks: joint validity of tie sets, then conventions nearby.
+
+    Tie sets are tested first (fast mode completes them with the partners it had not
+    sampled): a move along which φ is smooth decides, and entries it finds wrong are not
+    excused by being right nearby.
 
     Parameters
     ----------
@@ -222,7 +225,8 @@ def _conventions(phi: Objective, outcomes: Sequence[Outcome], floors: Sequence[f
         o.ok = o.n_wrong == 0
         review.conventions += len(cleared)
         names = _named(o.target, np.array(cleared))
-        text = (f"{names} sits at a kink whose convention lies outside the one-sided "
+        sits = "sits at a kink" if len(cleared) == 1 else "each sit at a kink"
+        text = (f"{names} {sits} whose convention lies outside the one-sided "
                 f"derivatives; the gradient is right everywhere nearby (re-checked on "
                 f"both sides off the kink): a correct chain rule through several kinks at "
                 f"once (relu'(0) = 0 on a parameter feeding several ReLUs at exactly 0) or "
@@ -256,8 +260,10 @@ def _right_nearby(phi: Objective, outcomes: Sequence[Outcome], k: int, i: int, f
                                    precision=cfg.precision, step=cfg.step, rtol=cfg.rtol,
                                    atol=cfg.atol, describe=cfg.describe, scale_floor=floor,
                                    floors_resolve=cfg.floors_resolve)
-        except (UserCodeError, NonFiniteError, CheckInputError, ValueError):
-            return False, spent  # no verdict nearby: the entry keeps its own
+        except (MemoryError, RecursionError):
+            raise
+        except Exception:  # any failure nearby (user code, domain): the entry keeps its verdict
+            return False, spent
         finally:
             flat[i] = old
         spent += judged.evaluations

@@ -271,3 +271,26 @@ def test_fast_mode_on_a_larger_pool_completes_the_tie_sets_it_samples(seed):
     assert gradcheck.check_layer(MaxPool2D(2), x, mode="fast", seed=seed).ok
     bad = gradcheck.check_layer(EveryTieMaxPool2D(2), x, mode="fast", seed=seed)
     assert bad.verdict == "wrong", str(bad)
+
+
+def test_a_gradient_that_raises_off_the_point_keeps_the_verdict_wrong():
+    f, grad = chain(*CHAINS[0])
+
+    def only_at_zero(b):
+        if np.any(b != 0):
+            raise ValueError("this gradient is only defined at 0")
+        return grad(b)
+
+    b = np.zeros(1)
+    result = gradcheck.check_grad(f, only_at_zero, b, mode="full")
+    assert result.verdict == "wrong" and "kink-convention" not in codes(result), str(result)
+    assert b[0] == 0.0
+
+
+def test_the_kinks_module_docstring_examples():
+    import doctest
+
+    import gradcheck.engine.kinks as kinks
+
+    outcome = doctest.testmod(kinks, optionflags=doctest.ELLIPSIS)
+    assert outcome.attempted > 0 and outcome.failed == 0
