@@ -63,18 +63,20 @@ class EveryTieMaxPool2D(MaxPool2D):
 TIES = np.array([[1.0, 1.0, 0.5, -0.3, 2.0, 2.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode", MODES)
-def test_the_full_gradient_to_every_tied_maximum_fails(mode):
-    result = gradcheck.check_layer(MaxPool1D("all"), TIES, mode=mode)
+def test_the_full_gradient_to_every_tied_maximum_fails(mode, dtype):
+    result = gradcheck.check_layer(MaxPool1D("all"), TIES.astype(dtype), mode=mode)
     assert result.verdict == "wrong", str(result)
     assert "joint-kink" in codes(result)
     assert result.tensors[0].n_wrong >= 2
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("route", ["first", "split"])
-def test_a_single_routing_or_a_split_passes(mode, route):
-    result = gradcheck.check_layer(MaxPool1D(route), TIES, mode=mode)
+def test_a_single_routing_or_a_split_passes(mode, route, dtype):
+    result = gradcheck.check_layer(MaxPool1D(route), TIES.astype(dtype), mode=mode)
     assert result.ok, str(result)
     assert "joint-kink" not in " ".join(result.notes)
 
@@ -188,18 +190,21 @@ CHAINS = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("weights, out", CHAINS)
-def test_a_correct_chain_rule_through_several_relus_at_zero_is_not_wrong(weights, out, mode):
+def test_a_correct_chain_rule_through_several_relus_at_zero_is_not_wrong(weights, out, mode,
+                                                                        dtype):
     f, grad = chain(weights, out)
     right, left = sides(f, 1)
     assert not min(left, right) <= 0.0 <= max(left, right)  # outside the one-sided hull
-    result = gradcheck.check_grad(f, grad, np.zeros(1), mode=mode)
+    result = gradcheck.check_grad(f, grad, np.zeros(1, dtype), mode=mode)
     assert result.verdict == "inconclusive", str(result)
     assert "kink-convention" in codes(result)
     assert result.tensors[0].n_wrong == 0
     assert [k.index for k in result.nondifferentiable] == [(0,)]
-    accepted = gradcheck.check_grad(f, grad, np.zeros(1), mode=mode, allow_unresolved=True)
+    accepted = gradcheck.check_grad(f, grad, np.zeros(1, dtype), mode=mode,
+                                    allow_unresolved=True)
     assert accepted.ok, str(accepted)
 
 
