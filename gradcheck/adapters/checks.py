@@ -266,12 +266,18 @@ def _scalar_problem(kind: str, label: str, describe: str, f: Callable[[np.ndarra
         out_dtype = np.dtype(np.float64)
     noise = noise_of(xw) if noise_of is not None else abs(f0)
     target = Target("x", "input", xw, grad.reshape(x0.shape), storage=x0.dtype)
+
+    def analytic_at() -> list[np.ndarray]:  # at xw as it is now (engine.kinks moves it)
+        return [check_gradient_array(analytic_name, call_user(analytic_name, analytic,
+                                                              xw.copy()), x0.shape)]
+
     return Problem(kind=kind, label=label, describe=describe, phi=phi, targets=[target],
                    f0=again, noise=noise, precision=precision_of(out_dtype),
                    grad_precision=precision_of(x0.dtype), evaluations=2,
                    batch_size=None, nondeterministic=again != f0, complex_fn=complex_fn,
                    seen=np.array([f0, again]) if seen is None else seen, declared=out_dtype,
-                   phi_is_output=seen is None, facts={"indices": _integer_arrays(f, analytic)})
+                   phi_is_output=seen is None, facts={"indices": _integer_arrays(f, analytic)},
+                   analytic_at=analytic_at)
 
 
 def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objective:
@@ -644,7 +650,9 @@ def check_layer(layer: Layer, x: Any, *, structured: bool = True,
                           declared=y.dtype, earlier=earlier,
                           facts={"aliased": aliased, "indices": _integer_arrays(layer),
                                  "outputs": ("y",), "contributions": probe},
-                          blocks=_sample_blocks(0, x0, y, contributions))
+                          blocks=_sample_blocks(0, x0, y, contributions),
+                          analytic_at=lambda: [np.array(g, dtype=np.float64)
+                                               for g in analytic(xw)])
         if earlier is not None and xo is not None:
             def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
                 xo_work = xo.copy()
@@ -801,7 +809,9 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
                           batch_size=x0.shape[0] if x0.ndim >= 1 else None,
                           nondeterministic=f0 != f_analytic, history_dependent=history,
                           notes=notes, seen=np.append(pred, generic), declared=pred.dtype,
-                          facts=_model_facts(model, aliased))
+                          facts=_model_facts(model, aliased),
+                          analytic_at=lambda: [np.array(g, dtype=np.float64)
+                                               for g in analytic(xw)])
         return run(problem, opts, start, flow)
 
 

@@ -830,6 +830,9 @@ class Outcome:
     n_unresolved: int = 0
     #: Entries resolved only coarsely (see ``Judged.coarse``).
     coarse: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    #: Kink entries whose convention lies outside their one-sided derivatives while the
+    #: gradient is right on both sides nearby (``engine.kinks``); empty when there are none.
+    convention: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
     def empty(cls, target: Target, lazy: bool = False) -> Outcome:

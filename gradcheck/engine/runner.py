@@ -37,6 +37,7 @@ import numpy as np
 from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
 from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
+from gradcheck.engine.kinks import KinkReview, review_kinks
 from gradcheck.engine.numeric import (
     SHRINK_PASSES,
     SHRINK_RATIO,
@@ -128,6 +129,10 @@ class Problem:
     #: Per-sample contributions of φ for one target (structured full mode; verified
     #: before use, see :mod:`gradcheck.engine.structure`).
     blocks: Blocks | None = None
+    #: Recomputes the analytic gradient of every target (in order) at the targets'
+    #: current values, e.g. with one entry moved off a kink (``engine.kinks``); None
+    #: where the adapter cannot.
+    analytic_at: Callable[[], list[np.ndarray]] | None = None
 
 
 def _resolve_mode(opts: Options, total: int) -> str:
@@ -244,6 +249,7 @@ def run(problem: Problem, opts: Options, start: float,
     mode = _resolve_mode(opts, structure.cost_entries(problem.targets))
     numeric = _outcomes(problem, cal, opts, mode, step, rtol, structure)
     outcomes = numeric.outcomes
+    review = _review_kinks(problem, outcomes, cal, opts, step, rtol)
     options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES,
@@ -251,7 +257,7 @@ def run(problem: Problem, opts: Options, start: float,
     if structure.independence is not None:
         options["structure"] = "samples" if structure.used else "none"
         options["structure_evaluations"] = structure.evaluations
-    notes = [*problem.notes, *structure.notes, *numeric.notes]
+    notes = [*problem.notes, *structure.notes, *numeric.notes, *review.notes]
     kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
                   float(o.target.analytic_flat[i]))
              for o in outcomes for i in np.flatnonzero(o.kink)]
@@ -268,7 +274,7 @@ def run(problem: Problem, opts: Options, start: float,
     tensors = [_tensor_report(o, state.nondeterministic, opts.allow_unresolved, fast)
                for o in outcomes]
     verdict, verdict_notes = _verdict(tensors, outcomes, taylor, state, problem, opts,
-                                      numeric.coarse)
+                                      numeric.coarse, review.conventions)
     notes += verdict_notes
     ok = verdict == "ok"
     evidence = RunEvidence(
@@ -276,15 +282,26 @@ def run(problem: Problem, opts: Options, start: float,
         accumulating=problem.accumulating, nondeterministic=state.nondeterministic,
         tensors=tuple(_evidence(o) for o in outcomes), precision=prec.name, **problem.facts)
     evaluations = (problem.evaluations + cal.evaluations + structure.evaluations
-                   + numeric.evaluations + state.evaluations)
+                   + numeric.evaluations + review.evaluations + state.evaluations)
     return CheckResult(
         ok=ok, kind=problem.kind, label=problem.label, tensors=tensors,
-        worst=_worst(outcomes), diagnosis=[] if ok else list(diagnose(evidence)),
+        worst=_worst(outcomes), diagnosis=[] if ok else [*review.findings, *diagnose(evidence)],
         nondifferentiable=kinks, nondeterministic=state.nondeterministic,
         history_dependent=state.history_dependent, taylor=taylor, verdict=verdict,
         gradient_flow=flow or [], evaluations=evaluations,
         seconds=time.perf_counter() - start, mode=mode, options=options, notes=notes,
         evidence=evidence)
+
+
+def _review_kinks(problem: Problem, outcomes: list[Outcome], cal: Calibration, opts: Options,
+                  step: float, rtol: float) -> KinkReview:
+    """The kink verdict model of :mod:`gradcheck.engine.kinks` (both modes alike)."""
+    if problem.nondeterministic or opts.method == "complex":
+        return KinkReview()
+    return review_kinks(problem.phi, outcomes, problem.f0, analytic_at=problem.analytic_at,
+                        noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
+                        atol=opts.atol, describe=problem.describe,
+                        floors_resolve=opts.rtol is None and opts.atol is None)
 
 
 def _calibrate(problem: Problem, opts: Options) -> Calibration:
@@ -336,8 +353,13 @@ def _state(problem: Problem, outcomes: list[Outcome], cal: Calibration) -> State
 
 def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylor | None,
              state: StateFindings, problem: Problem, opts: Options,
-             coarse: bool) -> tuple[Verdict, list[str]]:
-    """``"ok"``, ``"wrong"`` or ``"inconclusive"``, and the notes that explain it."""
+             coarse: bool, conventions: int = 0) -> tuple[Verdict, list[str]]:
+    """``"ok"``, ``"wrong"`` or ``"inconclusive"``, and the notes that explain it.
+
+    ``conventions`` counts kink entries whose convention lies outside their one-sided
+    derivatives while the gradient is right nearby (:mod:`gradcheck.engine.kinks`):
+    neither wrong nor agreeing, so inconclusive unless ``allow_unresolved``.
+    """
     notes = []
     found_wrong = (any(t.n_wrong for t in tensors) or state.nondeterministic
                    or state.history_dependent or problem.accumulating)
@@ -361,6 +383,8 @@ def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylo
     if found_wrong:
         return "wrong", notes
     if disagreement or not all(t.ok for t in tensors):
+        return "inconclusive", notes
+    if conventions and not opts.allow_unresolved:
         return "inconclusive", notes
     return "ok", notes
 
@@ -603,7 +627,8 @@ def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = 
         max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
         worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
         n_nondifferentiable=int(o.kink.sum()),
-        ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not o.n_unresolved),
+        ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not (
+            o.n_unresolved or o.convention.any())),
         n_unresolved=int(o.n_unresolved), n_wrong_kind=kind, n_wrong_found=found,
         directions=0 if fast is None else int(fast[0]),
         rules_out_rel=rules_out, rules_out_miss_probability=miss)

@@ -206,3 +206,24 @@ def observed_precision(values: np.ndarray, declared: np.dtype) -> Precision:
         if exact:
             return candidate
     return row
+
+
+#: Non-smooth points (``gradcheck.engine.kinks``). An entry whose claimed value lies
+#: outside its one-sided derivatives is re-checked at points this many check steps away
+#: along its own axis (both sides): far enough that the probe there, one step wide, stays
+#: on one side of the kink; near enough to be "the same place" (capped by MAX_RELATIVE_STEP).
+NEARBY_STEPS = 64.0
+#: At most this many such entries per check are re-checked nearby (each costs two analytic
+#: gradients and 4–8 evaluations); the rest keep their verdict (wrong).
+MAX_NEARBY_ENTRIES = 16
+#: Groups of tied kink entries probed together per tensor (one direction each, 2–8
+#: evaluations): beyond this the remaining groups are left to the per-entry verdict.
+MAX_JOINT_GROUPS = 64
+#: Fast mode judges a sample of entries: at most this many unchecked entries per tensor
+#: that tie (exactly equal values) with a kink found are judged too, to complete its group.
+MAX_TIE_PARTNERS = 64
+#: ... the nearest (by flat index) this many per kink found: a 2×2 pooling window's other
+#: three entries (a tie set sits close together in the layouts that make ties).
+PARTNERS_PER_KINK = 3
+#: Direction tests spent per tensor narrowing a jointly invalid group down by halves.
+MAX_JOINT_TESTS = 32

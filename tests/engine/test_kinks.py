@@ -78,6 +78,13 @@ def test_max_pool_ties_pass_with_either_routing(route):
     assert result.tensors[0].n_checked == x.size
 
 
+def test_max_pool_ties_fail_with_the_full_gradient_to_every_tie():
+    x = np.array([[1.0, 1.0, 0.5, -0.3, 2.0, 2.0]])
+    result = gradcheck.check_layer(MaxPool1D("all"), x, mode="full")
+    assert result.verdict == "wrong", str(result)
+    assert {(0, 0), (0, 1), (0, 4), (0, 5)} <= {e.index for e in result.worst}
+
+
 def test_max_pool_wrong_away_from_ties_is_caught():
     class DoubledPool(MaxPool1D):
         def backward(self, g):
@@ -142,6 +149,9 @@ def test_a_derivative_outside_the_one_sided_ones_fails_and_points_at_the_kink():
     (kink,) = result.nondifferentiable
     assert sorted([kink.left, kink.right]) == pytest.approx([1.0, 3.0], rel=1e-6)
     assert any("sits at a kink" in line for line in result.diagnosis)
+    # right on both sides nearby: not wrong, but not OK either (engine.kinks)
+    assert result.verdict == "inconclusive"
+    assert "kink-convention" in {f.code for f in result.diagnosis}
 
 
 def mixed_scale_kinks(seed: int, dtype) -> np.ndarray:
