@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.engine.blocks import pairwise_sum, pairwise_sums, rms_of, spans
 from gradcheck.engine.numeric import (
     Judged,
     Objective,
@@ -88,13 +89,60 @@ class _All:
         self.size = size
 
 
-def _pick(flat: np.ndarray, idx: np.ndarray | _All) -> np.ndarray:
-    """``flat[idx]``; ``flat`` itself (a view, read only) when ``idx`` is every entry."""
-    return flat if isinstance(idx, _All) else flat[idx]
+def _select(idx: np.ndarray | _All, lo: int, hi: int) -> np.ndarray | slice:
+    """Entries ``lo:hi`` of the selection ``idx``: a slice (views) when it is every entry."""
+    return slice(lo, hi) if isinstance(idx, _All) else idx[lo:hi]
 
 
-def _where(idx: np.ndarray | _All) -> np.ndarray | slice:
-    return slice(None) if isinstance(idx, _All) else idx
+def _move(target: Target, sel: np.ndarray | slice, u: np.ndarray,
+          step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The values at ``sel`` and their move ``step·max(|θ|, 1)·u`` (one new buffer)."""
+    values = target.values[sel]
+    move = np.abs(values)
+    np.maximum(move, 1.0, out=move)
+    move *= step
+    move *= u
+    return values, move
+
+
+def _place_up(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
+              hi: int) -> tuple[float, float]:
+    """Write block ``lo:hi`` moved up; return its ``Σ a·δ+`` and ``Σ |a·δ+|``."""
+    sel = _select(idx, lo, hi)
+    up, d_up = target.realize_up(*_move(target, sel, u[lo:hi], step))
+    target.flat()[sel] = up
+    # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
+    d_up *= target.analytic_flat[sel]
+    linear = float(np.sum(d_up))
+    np.abs(d_up, out=d_up)
+    return linear, float(np.sum(d_up))
+
+
+def _place_down(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
+                hi: int) -> float:
+    """Write block ``lo:hi`` moved down (mirroring its realized up step); return ``Σ a·δ−``."""
+    sel = _select(idx, lo, hi)
+    _, down, _, d_down = target.realize(*_move(target, sel, u[lo:hi], step))
+    target.flat()[sel] = down
+    d_down *= target.analytic_flat[sel]
+    return float(np.sum(d_down))
+
+
+def _scaled_gradient(target: Target, idx: np.ndarray | _All, lo: int, hi: int) -> np.ndarray:
+    """``a ⊙ max(|θ|, 1)`` over block ``lo:hi`` of ``idx``."""
+    sel = _select(idx, lo, hi)
+    return target.analytic_flat[sel] * np.maximum(np.abs(target.values[sel]), 1.0)
+
+
+def _restore(target: Target, idx: np.ndarray | _All) -> None:
+    """Write the saved values of ``idx`` back (block by block for an index array)."""
+    flat = target.flat()
+    if isinstance(idx, _All):
+        flat[:] = target.values
+        return
+    for lo, hi in spans(idx.size):
+        sel = idx[lo:hi]
+        flat[sel] = target.values[sel]
 
 
 Part = tuple["Target", "np.ndarray | _All", np.ndarray]  # target, entries, direction values
@@ -127,45 +175,33 @@ class _Prober:
         self.evaluations = 0
 
     def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
-        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step."""
-        moves = []
+        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step.
+
+        Block by block (:mod:`gradcheck.engine.blocks`): the perturbed values go straight
+        into the arrays φ reads, no full-size temporary is made, and every sum is the one
+        ``np.sum`` of the whole product gives, bit for bit. The down pass recomputes the
+        up step of its block (it mirrors the realized δ+) instead of keeping it.
+        """
         lin_up = lin_down = magnitude = spread = 0.0
-        for target, idx, u in parts:
-            values = _pick(target.values, idx)  # a view for a whole tensor, never written
-            move = np.abs(values)  # step·max(|θ|, 1)·u, in one buffer (memory: see above)
-            np.maximum(move, 1.0, out=move)
-            move *= step
-            move *= u
-            up, down, d_up, d_down = target.realize(values, move)
-            del move
-            a = _pick(target.analytic_flat, idx)
-            # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
-            product = a * d_up
-            lin_up += float(np.sum(product))
-            np.abs(product, out=product)
-            magnitude += float(np.sum(product))
-            np.multiply(a, d_down, out=product)
-            lin_down += float(np.sum(product))
+        for target, idx, _ in parts:
             # expected |a·δ| over the Gaussian draw (‖a ⊙ s‖₂·step), not this draw's value:
             # the direction's resolution must not depend on how short it came out
-            np.multiply(a, np.maximum(np.abs(values), 1.0), out=product)
-            spread = float(np.hypot(spread, rms(product) * np.sqrt(idx.size) * step))
-            del product, a, d_up, d_down
-            moves.append((target.flat(), _where(idx), up, down, values))
+            scaled = rms_of(idx.size, lambda lo, hi, t=target, i=idx: _scaled_gradient(t, i, lo, hi))
+            spread = float(np.hypot(spread, scaled * np.sqrt(idx.size) * step))
         try:
-            for flat, idx, up, _, _ in moves:
-                flat[idx] = up
-            f_up = self.phi()
-            for flat, idx, _, down, _ in moves:
-                flat[idx] = down
-            f_down = self.phi()
-        except Exception as err:
-            names = ", ".join(sorted({p[0].name for p in parts}))
-            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
-                                f"perturbed along a random direction: {err}") from err
+            for target, idx, u in parts:
+                up, size = pairwise_sums(idx.size, lambda lo, hi, t=target, i=idx, u=u:
+                                         _place_up(t, i, u, step, lo, hi))
+                lin_up += up
+                magnitude += size
+            f_up = self._call(parts)
+            for target, idx, u in parts:
+                lin_down += pairwise_sum(idx.size, lambda lo, hi, t=target, i=idx, u=u:
+                                         _place_down(t, i, u, step, lo, hi))
+            f_down = self._call(parts)
         finally:
-            for flat, idx, _, _, values in moves:
-                flat[idx] = values
+            for target, idx, _ in parts:
+                _restore(target, idx)
         self.evaluations += 2
         probe = Probe(r_up=np.array([(f_up - self.f0) - lin_up]),
                       r_down=np.array([(self.f0 - f_down) - lin_down]),
@@ -175,6 +211,15 @@ class _Prober:
             raise NonFiniteError(f"{self.describe} returned a non-finite value along a random "
                                  f"direction; check away from the domain boundary")
         return probe, magnitude / step, lin_up / step, spread / step
+
+    def _call(self, parts: Sequence[Part]) -> float:
+        """φ at the values placed now; its exceptions name the perturbed tensors."""
+        try:
+            return self.phi()
+        except Exception as err:
+            names = ", ".join(sorted({p[0].name for p in parts}))
+            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
+                                f"perturbed along a random direction: {err}") from err
 
     def test(self, parts: Sequence[Part], atol: float) -> Judged:
         """Judge one direction (refined at half the step, at smaller steps if needed, and
