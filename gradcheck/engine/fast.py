@@ -258,6 +258,13 @@ def _directions(rng: np.random.Generator, targets: Sequence[Target],
                for t, idx in zip(targets, idx_of, strict=True)]
 
 
+def _skip_normals(rng: np.random.Generator, count: int) -> None:
+    """Advance ``rng`` past ``count`` standard normals, drawn block by block (no memory):
+    the generator then stands where drawing them at once would have left it."""
+    for lo, hi in spans(count):
+        rng.standard_normal(hi - lo)
+
+
 def _rms(target: Target) -> float:
     return rms(target.analytic_flat)
 
@@ -462,10 +469,12 @@ def _bisect(target: Target, order: np.ndarray, prober: _Prober,
             if found >= MAX_LOCALIZED:
                 return found, bool(stack)
             continue
-        parts = [[(target, block, rng.standard_normal(block.size))]
-                 for _ in range(LOCAL_DIRECTIONS)]
         tests += block is not order
-        if block is order or prober.fails(parts, floor(parts[0])):
-            half = block.size // 2
-            stack += [block[half:], block[:half]]
+        if block is order:  # split untested; its directions are drawn (the stream) unkept
+            _skip_normals(rng, LOCAL_DIRECTIONS * block.size)
+        elif not prober.fails(_directions(rng, [target], [block], LOCAL_DIRECTIONS),
+                              floor([(target, block, block)])):
+            continue
+        half = block.size // 2
+        stack += [block[half:], block[:half]]
     return found, False

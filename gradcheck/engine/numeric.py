@@ -863,11 +863,20 @@ class Outcome:
         return cls(target, nan, nan.copy(), np.zeros(n, bool), np.zeros(n, bool), nan.copy(),
                    nan.copy(), 0, True, np.zeros(n, bool), 0, np.zeros(n, bool))
 
-    def _writable(self) -> None:
-        for name in _PER_ENTRY:
-            arr = getattr(self, name)
-            if not arr.flags.writeable:
-                setattr(self, name, np.array(arr))
+    def _write(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        """``self.<name>[idx] = values``; a lazy array is materialized only when ``values``
+        differ from its fill value (fast mode: ``left``/``right`` stay NaN and the masks
+        stay False for entries never refined, kinked or unresolved — no memory per entry)."""
+        arr = getattr(self, name)
+        if not arr.flags.writeable:
+            fill = arr.flat[0] if arr.size else False
+            unchanged = (bool(np.isnan(values).all()) if np.isnan(fill)
+                         else bool(np.all(values == fill)))
+            if unchanged:
+                return
+            arr = np.array(arr)
+            setattr(self, name, arr)
+        arr[idx] = values
 
     def mark_unresolved(self) -> None:
         """Every entry unresolved (fast mode: no direction could be resolved)."""
@@ -876,21 +885,18 @@ class Outcome:
 
     def record(self, idx: np.ndarray, judged: Judged) -> None:
         """Store the verdicts of entries ``idx``."""
-        self._writable()
         a = self.target.analytic_flat[idx]
-        self.numeric[idx] = a + judged.error
-        self.tolerance[idx] = judged.tolerance
-        self.wrong[idx] = judged.wrong
-        self.kink[idx] = judged.kink
-        self.left[idx] = a + judged.left
-        self.right[idx] = a + judged.right
-        self.unresolved[idx] = judged.unresolved_mask()
+        self._write("numeric", idx, a + judged.error)
+        self._write("tolerance", idx, judged.tolerance)
+        self._write("wrong", idx, judged.wrong)
+        self._write("kink", idx, judged.kink)
+        self._write("left", idx, a + judged.left)
+        self._write("right", idx, a + judged.right)
+        self._write("unresolved", idx, judged.unresolved_mask())
         if judged.coarse is not None:
-            self.coarse[idx] = judged.coarse
-        self.n_unresolved = int(self.unresolved.sum())
+            self._write("coarse", idx, judged.coarse)
+        self.n_unresolved = int(np.count_nonzero(self.unresolved))
 
-
-_PER_ENTRY = ("numeric", "tolerance", "wrong", "kink", "left", "right", "unresolved", "coarse")
 
 
 def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[
