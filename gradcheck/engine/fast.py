@@ -258,6 +258,14 @@ def _directions(rng: np.random.Generator, targets: Sequence[Target],
                for t, idx in zip(targets, idx_of, strict=True)]
 
 
+def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``rng.permutation(n)`` in the narrowest index dtype: the same order, and the same
+    stream afterwards (it shuffles an ``arange`` too), in half the memory below 2**31."""
+    order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    rng.shuffle(order)
+    return order
+
+
 def _skip_normals(rng: np.random.Generator, count: int) -> None:
     """Advance ``rng`` past ``count`` standard normals, drawn block by block (no memory):
     the generator then stands where drawing them at once would have left it."""
@@ -320,6 +328,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
         all_kinks &= bool(judged.kink[0])
         unresolved += bool(judged.unresolved_mask()[0])
         report.coarse |= bool(judged.coarse is not None and judged.coarse[0])
+    del parts  # the last direction is full size: not kept through the localization
     report.directions_failed = failed
     if not failed and unresolved:
         # A direction whose error estimate swamps its derivative at every step proves
@@ -377,7 +386,7 @@ def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random
                     rtol: float, atol: float | None, describe: str,
                     scale_floor: float, floors_resolve: bool) -> int:
     """Judge ``SAMPLE_ENTRIES`` random entries one by one; fill ``out``; return evaluations."""
-    sample = np.sort(rng.permutation(target.size)[:SAMPLE_ENTRIES])
+    sample = np.sort(_permutation(rng, target.size)[:SAMPLE_ENTRIES])
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
     judged = check_entries(phi, target, sample, f0, noise=noise, precision=precision,
                            step=step, rtol=rtol, atol=entry_atol, describe=describe,
@@ -407,7 +416,7 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
         out.record(idx, judged)
         return judged
 
-    order = rng.permutation(target.size)
+    order = _permutation(rng, target.size)
     sample = order[:SAMPLE_ENTRIES]
     sampled_wrong = int(check(np.sort(sample)).wrong.sum())
     exhaustive = target.size <= SAMPLE_ENTRIES
