@@ -11,11 +11,17 @@ it is re-judged at larger steps, then reported unresolved, see
 :func:`gradcheck.engine.numeric.judge_resolving`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
 Measured with ``benchmarks/bench_fast_memory.py`` (``Σ sin x`` on 1e7 float64 entries,
-80 MB): the check's peak above the process before it is about 12× the input (979 MB;
-18× before the per-entry outcome arrays became lazy). At entry 3× is held (the adapter's
-copy, the saved values, the claimed gradient); the Taylor/noise walks and the probes add
-up to about 8× (direction, move/up, δ, down, products, and ``f``'s own temporary), and
-the report's per-entry statistics about 5× at the end.
+80 MB): the check's peak above the process before it is about **5.2× the input** (419 MB;
+12.5× before the block-wise passes, 18× before the per-entry outcome arrays became lazy).
+It counts 3× held throughout (the adapter's working copy, the saved values, the claimed
+gradient), one random direction (1×: drawn once, used by every step of its probe) and
+``f``'s own temporary (1×, ``sin(x)``). Everything else works block by block
+(:mod:`gradcheck.engine.blocks`: the moves are written straight into the array ``φ``
+reads, sums are NumPy's own bit for bit), and the report's figures are computed for the
+entries judged one by one only. When an entry is wrong the localization adds the
+permutation of the entries (0.5×, int32), the dense per-entry tables of the sampled
+entries' values (numeric, tolerance and, once some entry is refined, its one-sided
+values: up to 4×) and the diagnosis' own arrays: about 10× (17× before).
 
 Probability of missing a wrong gradient
 ---------------------------------------
