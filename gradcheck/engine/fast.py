@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -152,6 +153,8 @@ def _restore(target: Target, idx: np.ndarray | _All) -> None:
 
 
 Part = tuple["Target", "np.ndarray | _All", np.ndarray]  # target, entries, direction values
+#: The direction of a part whose values the floor never reads (it needs only the entries).
+_NO_DIRECTION = np.empty(0)
 Floor = Callable[[Sequence[Part]], float]  # absolute tolerance floor of a direction
 
 
@@ -192,18 +195,16 @@ class _Prober:
         for target, idx, _ in parts:
             # expected |a·δ| over the Gaussian draw (‖a ⊙ s‖₂·step), not this draw's value:
             # the direction's resolution must not depend on how short it came out
-            scaled = rms_of(idx.size, lambda lo, hi, t=target, i=idx: _scaled_gradient(t, i, lo, hi))
+            scaled = rms_of(idx.size, partial(_scaled_gradient, target, idx))
             spread = float(np.hypot(spread, scaled * np.sqrt(idx.size) * step))
         try:
             for target, idx, u in parts:
-                up, size = pairwise_sums(idx.size, lambda lo, hi, t=target, i=idx, u=u:
-                                         _place_up(t, i, u, step, lo, hi))
+                up, size = pairwise_sums(idx.size, partial(_place_up, target, idx, u, step))
                 lin_up += up
                 magnitude += size
             f_up = self._call(parts)
             for target, idx, u in parts:
-                lin_down += pairwise_sum(idx.size, lambda lo, hi, t=target, i=idx, u=u:
-                                         _place_down(t, i, u, step, lo, hi))
+                lin_down += pairwise_sum(idx.size, partial(_place_down, target, idx, u, step))
             f_down = self._call(parts)
         finally:
             for target, idx, _ in parts:
@@ -253,7 +254,7 @@ class _Prober:
 
 
 def _directions(rng: np.random.Generator, targets: Sequence[Target],
-                idx_of: Sequence[np.ndarray], count: int) -> Iterator[list[Part]]:
+                idx_of: Sequence[np.ndarray | _All], count: int) -> Iterator[list[Part]]:
     """``count`` random directions, drawn one at a time (one direction in memory at once).
 
     The callers draw nothing else from ``rng`` while they iterate, so the directions are
@@ -370,7 +371,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
 
     suspects = [i for i, (t, idx) in enumerate(zip(targets, every, strict=True))
                 if prober.fails(_directions(rng, [t], [idx], LOCAL_DIRECTIONS),
-                                floor([(t, idx, idx)]))]
+                                floor([(t, idx, _NO_DIRECTION)]))]
     if not suspects:
         report.notes.append("fast mode: the joint directional derivative disagrees but no "
                             "single tensor does on its own; all tensors are suspect")
@@ -488,7 +489,7 @@ def _bisect(target: Target, order: np.ndarray, prober: _Prober,
         if block is order:  # split untested; its directions are drawn (the stream) unkept
             _skip_normals(rng, LOCAL_DIRECTIONS * block.size)
         elif not prober.fails(_directions(rng, [target], [block], LOCAL_DIRECTIONS),
-                              floor([(target, block, block)])):
+                              floor([(target, block, _NO_DIRECTION)])):
             continue
         half = block.size // 2
         stack += [block[half:], block[:half]]

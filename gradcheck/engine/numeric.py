@@ -107,6 +107,7 @@ class Target:
         the quadratic term cancels in the central difference.
         """
         up, delta_up = self.realize_up(values, steps)
+        assert self.storage is not None  # set by __post_init__
         with np.errstate(over="ignore"):  # copy=False: no copies when storage is float64
             down = _stored(values - delta_up, self.storage)
         return up, down, delta_up, values - down
@@ -114,6 +115,7 @@ class Target:
     def realize_up(self, values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray,
                                                                          np.ndarray]:
         """The up half of :meth:`realize`: perturbed values as stored, and δ+."""
+        assert self.storage is not None  # set by __post_init__
         with np.errstate(over="ignore"):
             up = _stored(values + steps, self.storage)
             return up, up - values
