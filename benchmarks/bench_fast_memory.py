@@ -8,7 +8,11 @@ process): ``x`` (float64) is built, the resident set is read, then
   ``resource.getrusage`` (Linux reports kilobytes) — everything, including the user's
   ``f`` and ``grad`` temporaries and the claimed gradient the check holds;
 * ``traced×``: tracemalloc's peak of Python/NumPy allocations during the check, over
-  ``x.nbytes`` (a second run under tracing; NumPy reports its buffers to tracemalloc).
+  ``x.nbytes`` (a second run under tracing; NumPy reports its buffers to tracemalloc);
+* ``with x×``: ``rss× + 1``, the user's own ``x`` counted too (input + claimed gradient
+  alone are 2× in this accounting).
+
+The stated figure (``engine/fast.py``, ``docs/ARCHITECTURE.md``) is ``rss×`` at 1e7.
 
 ``f(x) = Σ sin(x)``, ``grad(x) = cos(x)`` (one temporary of the input's size each).
 Run: ``python benchmarks/bench_fast_memory.py [SIZES...]`` (default ``1e6 1e7``); add
@@ -60,14 +64,14 @@ def main(argv: list[str]) -> None:
     wrong = "--wrong" in argv
     sizes = [float(a) for a in argv if not a.startswith("--")] or [1e6, 1e7]
     print(f"{'entries':>10} {'input MB':>9} {'peak MB':>9} {'rss×':>6} {'traced×':>8} "
-          f"{'ok':>5}  n_wrong")
+          f"{'with x×':>8} {'ok':>5}  n_wrong")
     for n in sizes:
         plain = measure(n, wrong, traced=False)
         traced = measure(n, wrong, traced=True)
         b = plain["bytes"]
         rss = (plain["peak_rss"] - plain["before"]) / b
         print(f"{plain['n']:>10.0e} {b / 1e6:>9.0f} {(plain['peak_rss'] - plain['before']) / 1e6:>9.0f} "
-              f"{rss:>6.1f} {traced['peak_traced'] / b:>8.1f} {plain['ok']!s:>5}  "
+              f"{rss:>6.1f} {traced['peak_traced'] / b:>8.1f} {rss + 1:>8.1f} {plain['ok']!s:>5}  "
               f"{plain['n_wrong']}")
 
 

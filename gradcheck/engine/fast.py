@@ -11,11 +11,17 @@ it is re-judged at larger steps, then reported unresolved, see
 :func:`gradcheck.engine.numeric.judge_resolving`), independent of the number of parameters
 ``P``; memory ``O(P + M)``: only the direction and the perturbed arrays, never a Jacobian.
 Measured with ``benchmarks/bench_fast_memory.py`` (``Σ sin x`` on 1e7 float64 entries,
-80 MB): the check's peak above the process before it is about 12× the input (979 MB;
-18× before the per-entry outcome arrays became lazy). At entry 3× is held (the adapter's
-copy, the saved values, the claimed gradient); the Taylor/noise walks and the probes add
-up to about 8× (direction, move/up, δ, down, products, and ``f``'s own temporary), and
-the report's per-entry statistics about 5× at the end.
+80 MB): the check's peak above the process before it is about **5.2× the input** (419 MB;
+12.5× before the block-wise passes, 18× before the per-entry outcome arrays became lazy).
+It counts 3× held throughout (the adapter's working copy, the saved values, the claimed
+gradient), one random direction (1×: drawn once, used by every step of its probe) and
+``f``'s own temporary (1×, ``sin(x)``). Everything else works block by block
+(:mod:`gradcheck.engine.blocks`: the moves are written straight into the array ``φ``
+reads, sums are NumPy's own bit for bit), and the report's figures are computed for the
+entries judged one by one only. When an entry is wrong the localization adds the
+permutation of the entries (0.5×, int32), the dense per-entry tables of the sampled
+entries' values (numeric, tolerance and, once some entry is refined, its one-sided
+values: up to 4×) and the diagnosis' own arrays: 9.5× (760 MB; 17× before).
 
 Probability of missing a wrong gradient
 ---------------------------------------
@@ -51,9 +57,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
+from gradcheck.engine.blocks import pairwise_sum, pairwise_sums, rms_of, spans
 from gradcheck.engine.numeric import (
     Judged,
     Objective,
@@ -88,16 +96,65 @@ class _All:
         self.size = size
 
 
-def _pick(flat: np.ndarray, idx: np.ndarray | _All) -> np.ndarray:
-    """``flat[idx]``; ``flat`` itself (a view, read only) when ``idx`` is every entry."""
-    return flat if isinstance(idx, _All) else flat[idx]
+def _select(idx: np.ndarray | _All, lo: int, hi: int) -> np.ndarray | slice:
+    """Entries ``lo:hi`` of the selection ``idx``: a slice (views) when it is every entry."""
+    return slice(lo, hi) if isinstance(idx, _All) else idx[lo:hi]
 
 
-def _where(idx: np.ndarray | _All) -> np.ndarray | slice:
-    return slice(None) if isinstance(idx, _All) else idx
+def _move(target: Target, sel: np.ndarray | slice, u: np.ndarray,
+          step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The values at ``sel`` and their move ``step·max(|θ|, 1)·u`` (one new buffer)."""
+    values = target.values[sel]
+    move = np.abs(values)
+    np.maximum(move, 1.0, out=move)
+    move *= step
+    move *= u
+    return values, move
+
+
+def _place_up(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
+              hi: int) -> tuple[float, float]:
+    """Write block ``lo:hi`` moved up; return its ``Σ a·δ+`` and ``Σ |a·δ+|``."""
+    sel = _select(idx, lo, hi)
+    up, d_up = target.realize_up(*_move(target, sel, u[lo:hi], step))
+    target.flat()[sel] = up
+    # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
+    d_up *= target.analytic_flat[sel]
+    linear = float(np.sum(d_up))
+    np.abs(d_up, out=d_up)
+    return linear, float(np.sum(d_up))
+
+
+def _place_down(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
+                hi: int) -> float:
+    """Write block ``lo:hi`` moved down (mirroring its realized up step); return ``Σ a·δ−``."""
+    sel = _select(idx, lo, hi)
+    _, down, _, d_down = target.realize(*_move(target, sel, u[lo:hi], step))
+    target.flat()[sel] = down
+    d_down *= target.analytic_flat[sel]
+    return float(np.sum(d_down))
+
+
+def _scaled_gradient(target: Target, idx: np.ndarray | _All, lo: int, hi: int) -> np.ndarray:
+    """``a ⊙ max(|θ|, 1)`` over block ``lo:hi`` of ``idx``."""
+    sel = _select(idx, lo, hi)
+    return target.analytic_flat[sel] * np.maximum(np.abs(target.values[sel]), 1.0)
+
+
+def _restore(target: Target, idx: np.ndarray | _All) -> None:
+    """Write the saved values of ``idx`` back (block by block for an index array)."""
+    flat = target.flat()
+    if isinstance(idx, _All):
+        flat[:] = target.values
+        return
+    for lo, hi in spans(idx.size):
+        sel = idx[lo:hi]
+        flat[sel] = target.values[sel]
 
 
 Part = tuple["Target", "np.ndarray | _All", np.ndarray]  # target, entries, direction values
+#: The direction of a part whose values the floor never reads (it needs only the entries).
+_NO_DIRECTION = np.empty(0)
 Floor = Callable[[Sequence[Part]], float]  # absolute tolerance floor of a direction
 
 
@@ -127,45 +184,31 @@ class _Prober:
         self.evaluations = 0
 
     def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
-        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step."""
-        moves = []
+        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step.
+
+        Block by block (:mod:`gradcheck.engine.blocks`): the perturbed values go straight
+        into the arrays φ reads, no full-size temporary is made, and every sum is the one
+        ``np.sum`` of the whole product gives, bit for bit. The down pass recomputes the
+        up step of its block (it mirrors the realized δ+) instead of keeping it.
+        """
         lin_up = lin_down = magnitude = spread = 0.0
-        for target, idx, u in parts:
-            values = _pick(target.values, idx)  # a view for a whole tensor, never written
-            move = np.abs(values)  # step·max(|θ|, 1)·u, in one buffer (memory: see above)
-            np.maximum(move, 1.0, out=move)
-            move *= step
-            move *= u
-            up, down, d_up, d_down = target.realize(values, move)
-            del move
-            a = _pick(target.analytic_flat, idx)
-            # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
-            product = a * d_up
-            lin_up += float(np.sum(product))
-            np.abs(product, out=product)
-            magnitude += float(np.sum(product))
-            np.multiply(a, d_down, out=product)
-            lin_down += float(np.sum(product))
+        for target, idx, _ in parts:
             # expected |a·δ| over the Gaussian draw (‖a ⊙ s‖₂·step), not this draw's value:
             # the direction's resolution must not depend on how short it came out
-            np.multiply(a, np.maximum(np.abs(values), 1.0), out=product)
-            spread = float(np.hypot(spread, rms(product) * np.sqrt(idx.size) * step))
-            del product, a, d_up, d_down
-            moves.append((target.flat(), _where(idx), up, down, values))
+            scaled = rms_of(idx.size, partial(_scaled_gradient, target, idx))
+            spread = float(np.hypot(spread, scaled * np.sqrt(idx.size) * step))
         try:
-            for flat, idx, up, _, _ in moves:
-                flat[idx] = up
-            f_up = self.phi()
-            for flat, idx, _, down, _ in moves:
-                flat[idx] = down
-            f_down = self.phi()
-        except Exception as err:
-            names = ", ".join(sorted({p[0].name for p in parts}))
-            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
-                                f"perturbed along a random direction: {err}") from err
+            for target, idx, u in parts:
+                up, size = pairwise_sums(idx.size, partial(_place_up, target, idx, u, step))
+                lin_up += up
+                magnitude += size
+            f_up = self._call(parts)
+            for target, idx, u in parts:
+                lin_down += pairwise_sum(idx.size, partial(_place_down, target, idx, u, step))
+            f_down = self._call(parts)
         finally:
-            for flat, idx, _, _, values in moves:
-                flat[idx] = values
+            for target, idx, _ in parts:
+                _restore(target, idx)
         self.evaluations += 2
         probe = Probe(r_up=np.array([(f_up - self.f0) - lin_up]),
                       r_down=np.array([(self.f0 - f_down) - lin_down]),
@@ -175,6 +218,15 @@ class _Prober:
             raise NonFiniteError(f"{self.describe} returned a non-finite value along a random "
                                  f"direction; check away from the domain boundary")
         return probe, magnitude / step, lin_up / step, spread / step
+
+    def _call(self, parts: Sequence[Part]) -> float:
+        """φ at the values placed now; its exceptions name the perturbed tensors."""
+        try:
+            return self.phi()
+        except Exception as err:
+            names = ", ".join(sorted({p[0].name for p in parts}))
+            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
+                                f"perturbed along a random direction: {err}") from err
 
     def test(self, parts: Sequence[Part], atol: float) -> Judged:
         """Judge one direction (refined at half the step, at smaller steps if needed, and
@@ -202,7 +254,7 @@ class _Prober:
 
 
 def _directions(rng: np.random.Generator, targets: Sequence[Target],
-                idx_of: Sequence[np.ndarray], count: int) -> Iterator[list[Part]]:
+                idx_of: Sequence[np.ndarray | _All], count: int) -> Iterator[list[Part]]:
     """``count`` random directions, drawn one at a time (one direction in memory at once).
 
     The callers draw nothing else from ``rng`` while they iterate, so the directions are
@@ -211,6 +263,21 @@ def _directions(rng: np.random.Generator, targets: Sequence[Target],
     for _ in range(count):
         yield [(t, idx, rng.standard_normal(idx.size))
                for t, idx in zip(targets, idx_of, strict=True)]
+
+
+def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``rng.permutation(n)`` in the narrowest index dtype: the same order, and the same
+    stream afterwards (it shuffles an ``arange`` too), in half the memory below 2**31."""
+    order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    rng.shuffle(order)
+    return order
+
+
+def _skip_normals(rng: np.random.Generator, count: int) -> None:
+    """Advance ``rng`` past ``count`` standard normals, drawn block by block (no memory):
+    the generator then stands where drawing them at once would have left it."""
+    for lo, hi in spans(count):
+        rng.standard_normal(hi - lo)
 
 
 def _rms(target: Target) -> float:
@@ -268,6 +335,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
         all_kinks &= bool(judged.kink[0])
         unresolved += bool(judged.unresolved_mask()[0])
         report.coarse |= bool(judged.coarse is not None and judged.coarse[0])
+    del parts  # the last direction is full size: not kept through the localization
     report.directions_failed = failed
     if not failed and unresolved:
         # A direction whose error estimate swamps its derivative at every step proves
@@ -303,7 +371,7 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
 
     suspects = [i for i, (t, idx) in enumerate(zip(targets, every, strict=True))
                 if prober.fails(_directions(rng, [t], [idx], LOCAL_DIRECTIONS),
-                                floor([(t, idx, idx)]))]
+                                floor([(t, idx, _NO_DIRECTION)]))]
     if not suspects:
         report.notes.append("fast mode: the joint directional derivative disagrees but no "
                             "single tensor does on its own; all tensors are suspect")
@@ -325,7 +393,7 @@ def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random
                     rtol: float, atol: float | None, describe: str,
                     scale_floor: float, floors_resolve: bool) -> int:
     """Judge ``SAMPLE_ENTRIES`` random entries one by one; fill ``out``; return evaluations."""
-    sample = np.sort(rng.permutation(target.size)[:SAMPLE_ENTRIES])
+    sample = np.sort(_permutation(rng, target.size)[:SAMPLE_ENTRIES])
     entry_atol = atol if atol is not None else precision.atol * _rms(target)
     judged = check_entries(phi, target, sample, f0, noise=noise, precision=precision,
                            step=step, rtol=rtol, atol=entry_atol, describe=describe,
@@ -355,7 +423,7 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
         out.record(idx, judged)
         return judged
 
-    order = rng.permutation(target.size)
+    order = _permutation(rng, target.size)
     sample = order[:SAMPLE_ENTRIES]
     sampled_wrong = int(check(np.sort(sample)).wrong.sum())
     exhaustive = target.size <= SAMPLE_ENTRIES
@@ -417,10 +485,12 @@ def _bisect(target: Target, order: np.ndarray, prober: _Prober,
             if found >= MAX_LOCALIZED:
                 return found, bool(stack)
             continue
-        parts = [[(target, block, rng.standard_normal(block.size))]
-                 for _ in range(LOCAL_DIRECTIONS)]
         tests += block is not order
-        if block is order or prober.fails(parts, floor(parts[0])):
-            half = block.size // 2
-            stack += [block[half:], block[:half]]
+        if block is order:  # split untested; its directions are drawn (the stream) unkept
+            _skip_normals(rng, LOCAL_DIRECTIONS * block.size)
+        elif not prober.fails(_directions(rng, [target], [block], LOCAL_DIRECTIONS),
+                              floor([(target, block, _NO_DIRECTION)])):
+            continue
+        half = block.size // 2
+        stack += [block[half:], block[:half]]
     return found, False

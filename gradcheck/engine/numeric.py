@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.engine.blocks import pairwise_sum, rms_of, spans
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
@@ -110,11 +111,19 @@ class Target:
         The down value mirrors the realized up step, so δ− = δ+ exactly almost always and
         the quadratic term cancels in the central difference.
         """
+        up, delta_up = self.realize_up(values, steps)
+        assert self.storage is not None  # set by __post_init__
         with np.errstate(over="ignore"):  # copy=False: no copies when storage is float64
-            up = _stored(values + steps, self.storage)
-            delta_up = up - values
             down = _stored(values - delta_up, self.storage)
         return up, down, delta_up, values - down
+
+    def realize_up(self, values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray,
+                                                                         np.ndarray]:
+        """The up half of :meth:`realize`: perturbed values as stored, and δ+."""
+        assert self.storage is not None  # set by __post_init__
+        with np.errstate(over="ignore"):
+            up = _stored(values + steps, self.storage)
+            return up, up - values
 
 
 def _stored(values: np.ndarray, storage: np.dtype) -> np.ndarray:
@@ -274,11 +283,8 @@ def rms(values: np.ndarray) -> float:
     >>> bool(rms(np.array([3e200, 4e200])) == np.sqrt(12.5) * 1e200)
     True
     """
-    a = np.abs(np.asarray(values, dtype=np.float64)).ravel()
-    top = float(np.max(a, initial=0.0))
-    if top == 0.0 or not np.isfinite(top):
-        return top
-    return top * float(np.sqrt(np.mean((a / top) ** 2)))
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    return rms_of(flat.size, lambda lo, hi: flat[lo:hi])  # block-wise: no full-size temporary
 
 
 def scale_floors(targets: Sequence[Target]) -> list[float]:
@@ -762,9 +768,7 @@ def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndar
             for offset in offsets:
                 term = 0.0
                 for t, d in zip(targets, dirs, strict=True):
-                    up, _, delta, _ = t.realize(t.values, offset * d)
-                    term += float(np.sum(t.analytic_flat * delta))  # no BLAS thread wake-up
-                    t.flat()[:] = up
+                    term += _move_along(t, d, offset)
                 values.append(phi())
                 linear.append(term)
     except Exception as err:
@@ -773,6 +777,37 @@ def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndar
         for t in targets:
             t.flat()[:] = t.values
     return np.array(values, dtype=np.float64), np.array(linear)
+
+
+def _move_along(target: Target, direction: np.ndarray, offset: float) -> float:
+    """Write ``θ + offset·d`` (realized) into ``target``; return ``Σ a·δ`` over it.
+
+    Block by block (:mod:`gradcheck.engine.blocks`): no full-size temporary, and the sum
+    is ``np.sum`` of the whole product bit for bit (no BLAS thread wake-up either).
+    """
+    flat = target.flat()
+
+    def leaf(lo: int, hi: int) -> float:
+        up, delta = target.realize_up(target.values[lo:hi], offset * direction[lo:hi])
+        flat[lo:hi] = up
+        delta *= target.analytic_flat[lo:hi]
+        return float(np.sum(delta))
+
+    return pairwise_sum(target.size, leaf)
+
+
+def scaled_direction(rng: np.random.Generator, target: Target,
+                     divisor: float = 1.0) -> np.ndarray:
+    """``u · max(|θ|, 1) / divisor`` for a fresh Gaussian ``u`` of the target's size.
+
+    Scaled in place, block by block: the direction is the only full-size array made.
+    """
+    direction = rng.standard_normal(target.size)
+    for lo, hi in spans(target.size):
+        part = direction[lo:hi]
+        part *= np.maximum(np.abs(target.values[lo:hi]), 1.0)
+        part /= divisor
+    return direction
 
 
 def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: tuple[int, str, int],
@@ -790,7 +825,7 @@ def _scatter(phi: Objective, targets: list[Target], f0: float, *, seed: tuple[in
     loss. Returns ``(σ, the values seen)``.
     """
     rng = stream(*seed)
-    dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) for t in targets]
+    dirs = [scaled_direction(rng, t) for t in targets]
     offsets = np.sort(rng.uniform(0.05, 1.0, NOISE_POINTS - 1)) * extent
     values, linear = walk_along(phi, targets, dirs, offsets, describe=describe,
                                 during="while measuring its noise (all entries moved by "
@@ -847,11 +882,20 @@ class Outcome:
         return cls(target, nan, nan.copy(), np.zeros(n, bool), np.zeros(n, bool), nan.copy(),
                    nan.copy(), 0, True, np.zeros(n, bool), 0, np.zeros(n, bool))
 
-    def _writable(self) -> None:
-        for name in _PER_ENTRY:
-            arr = getattr(self, name)
-            if not arr.flags.writeable:
-                setattr(self, name, np.array(arr))
+    def _write(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        """``self.<name>[idx] = values``; a lazy array is materialized only when ``values``
+        differ from its fill value (fast mode: ``left``/``right`` stay NaN and the masks
+        stay False for entries never refined, kinked or unresolved — no memory per entry)."""
+        arr = getattr(self, name)
+        if not arr.flags.writeable:
+            fill = arr.flat[0] if arr.size else False
+            unchanged = (bool(np.isnan(values).all()) if np.isnan(fill)
+                         else bool(np.all(values == fill)))
+            if unchanged:
+                return
+            arr = np.array(arr)
+            setattr(self, name, arr)
+        arr[idx] = values
 
     def mark_unresolved(self) -> None:
         """Every entry unresolved (fast mode: no direction could be resolved)."""
@@ -860,21 +904,18 @@ class Outcome:
 
     def record(self, idx: np.ndarray, judged: Judged) -> None:
         """Store the verdicts of entries ``idx``."""
-        self._writable()
         a = self.target.analytic_flat[idx]
-        self.numeric[idx] = a + judged.error
-        self.tolerance[idx] = judged.tolerance
-        self.wrong[idx] = judged.wrong
-        self.kink[idx] = judged.kink
-        self.left[idx] = a + judged.left
-        self.right[idx] = a + judged.right
-        self.unresolved[idx] = judged.unresolved_mask()
+        self._write("numeric", idx, a + judged.error)
+        self._write("tolerance", idx, judged.tolerance)
+        self._write("wrong", idx, judged.wrong)
+        self._write("kink", idx, judged.kink)
+        self._write("left", idx, a + judged.left)
+        self._write("right", idx, a + judged.right)
+        self._write("unresolved", idx, judged.unresolved_mask())
         if judged.coarse is not None:
-            self.coarse[idx] = judged.coarse
-        self.n_unresolved = int(self.unresolved.sum())
+            self._write("coarse", idx, judged.coarse)
+        self.n_unresolved = int(np.count_nonzero(self.unresolved))
 
-
-_PER_ENTRY = ("numeric", "tolerance", "wrong", "kink", "left", "right", "unresolved", "coarse")
 
 
 def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[
@@ -933,5 +974,6 @@ __all__ = [
     "probe_entries",
     "rms",
     "scale_floors",
+    "scaled_direction",
     "walk_along",
 ]

@@ -36,6 +36,7 @@ import numpy as np
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.diagnosis.evidence import RunEvidence, TensorEvidence
+from gradcheck.engine.blocks import rms_of
 from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
 from gradcheck.engine.kinks import KinkReview, review_kinks
 from gradcheck.engine.numeric import (
@@ -525,21 +526,27 @@ def _unresolved_note(outcomes: list[Outcome], count: int, allowed: bool) -> str:
 
 
 def _judged(o: Outcome) -> np.ndarray:
-    """Entries judged one by one and counted in the errors (not kinks that agree, not
-    unresolved ones): the pool both "worst" renderings draw from."""
-    return np.isfinite(o.numeric) & (~o.kink | o.wrong) & ~o.unresolved
+    """Indices (ascending) of the entries judged one by one and counted in the errors (not
+    kinks that agree, not unresolved ones): the pool both "worst" renderings draw from.
+
+    Indices, not a mask: the report's per-entry figures are then computed for these
+    entries only (in fast mode a handful of 1e7), never as full-size temporaries.
+    """
+    checked = np.flatnonzero(np.isfinite(o.numeric))
+    return checked[(~o.kink[checked] | o.wrong[checked]) & ~o.unresolved[checked]]
 
 
-def _badness(o: Outcome, judged: np.ndarray) -> np.ndarray:
-    """Error over tolerance per entry (−1 outside ``judged``): the one meaning of "worst".
+def _badness(o: Outcome, idx: np.ndarray) -> np.ndarray:
+    """Error over tolerance of entries ``idx`` (−1 where it is NaN): the one meaning of
+    "worst".
 
     The table's ``worst at`` and the ``worst entries`` list both rank by this ratio, wrong
     entries first, so the two never name different entries as the worst.
     """
-    err = np.abs(o.numeric - o.target.analytic_flat)
+    err = np.abs(o.numeric[idx] - o.target.analytic_flat[idx])
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = err / np.maximum(np.nan_to_num(o.tolerance), 1e-300)
-    return np.where(judged, np.nan_to_num(ratio, nan=-1.0), -1.0)
+        ratio = err / np.maximum(np.nan_to_num(o.tolerance[idx]), 1e-300)
+    return np.nan_to_num(ratio, nan=-1.0)
 
 
 def _count_kind(o: Outcome, fast: bool) -> tuple[str, int]:
@@ -551,7 +558,7 @@ def _count_kind(o: Outcome, fast: bool) -> tuple[str, int]:
     tensor's direction disagrees); only the isolated count is sure.
     """
     found = int(o.wrong.sum())
-    checked = int(np.isfinite(o.numeric).sum())
+    checked = int(np.count_nonzero(np.isfinite(o.numeric)))
     if not fast or not o.n_wrong or checked >= o.target.size:
         return "exact", found
     if o.n_wrong > found and found and checked <= SAMPLE_ENTRIES:
@@ -583,16 +590,19 @@ def _rules_out(o: Outcome, judged: np.ndarray, fast: tuple[int, float] | None
     a = o.target.analytic_flat
     if fast is not None:
         k, tau = fast
-        s = np.maximum(np.abs(o.target.values.reshape(-1).astype(np.float64)), 1.0)
-        with np.errstate(over="ignore"):
-            weighted = s * a
+        values = o.target.values
+
+        def weighted(lo: int, hi: int) -> np.ndarray:  # s ⊙ a, block by block (memory)
+            with np.errstate(over="ignore"):
+                return np.maximum(np.abs(values[lo:hi]), 1.0) * a[lo:hi]
+
         # √n · RMS, through rms so that huge gradients do not overflow
-        norm = float(rms(weighted) * np.sqrt(a.size)) if a.size else 0.0
+        norm = float(rms_of(a.size, weighted) * np.sqrt(a.size)) if a.size else 0.0
         if not tau > 0 or not np.isfinite(norm) or norm == 0 or o.n_unresolved:
             return float("nan"), float("nan")
         miss = float((np.sqrt(2.0 / np.pi) / RULES_OUT_MARGIN) ** k)
         return float(RULES_OUT_MARGIN * tau / norm), miss
-    if not judged.any():
+    if not judged.size:
         return float("nan"), float("nan")
     denom = np.maximum(np.abs(a[judged]), rms(a))
     tol = np.nan_to_num(o.tolerance[judged])
@@ -605,27 +615,27 @@ def _tensor_report(o: Outcome, nondeterministic: bool, allow_unresolved: bool = 
                    fast: tuple[int, float] | None = None) -> TensorReport:
     """One row of the table. ``fast = (directions, τ_max)`` in fast mode, else ``None``."""
     t = o.target
-    a = t.analytic_flat
-    checked = np.isfinite(o.numeric)
-    judged = _judged(o)
-    err = np.where(judged, np.abs(o.numeric - a), np.nan)
+    judged = _judged(o)  # the figures below are computed for these entries only (memory)
+    a, numeric = t.analytic_flat[judged], o.numeric[judged]
+    err = np.abs(numeric - a)
     # Relative to the entry, but never to less than the tensor's RMS gradient or what
     # differences can resolve there: an entry whose true value is 0 (a bias feeding
     # BatchNorm) would otherwise show a "relative error" of 1 from rounding alone.
-    floor = np.maximum(rms(a), np.nan_to_num(o.tolerance))
-    denom = np.maximum(np.maximum(np.abs(a), np.abs(np.nan_to_num(o.numeric))), floor)
+    floor = np.maximum(rms(t.analytic_flat), np.nan_to_num(o.tolerance[judged]))
+    denom = np.maximum(np.maximum(np.abs(a), np.abs(np.nan_to_num(numeric))), floor)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(judged, np.where(denom > 0, err / denom, 0.0), np.nan)
-    pool = (o.wrong & judged) if (o.wrong & judged).any() else judged
-    badness = _badness(o, pool)
-    worst = t.index(int(np.argmax(badness))) if pool.any() else None
+        rel = np.where(denom > 0, err / denom, 0.0)
+    wrong = judged[o.wrong[judged]]
+    pool = wrong if wrong.size else judged
+    worst = t.index(int(pool[np.argmax(_badness(o, pool))])) if pool.size else None
     kind, found = _count_kind(o, fast is not None)
     rules_out, miss = _rules_out(o, judged, fast)
     return TensorReport(
         name=t.name, shape=tuple(t.shape),
-        max_abs_error=float(np.nanmax(err)) if judged.any() else float("nan"),
-        max_rel_error=float(np.nanmax(rel)) if judged.any() else float("nan"),
-        worst_index=worst, n_wrong=int(o.n_wrong), n_checked=int(checked.sum()),
+        max_abs_error=float(np.nanmax(err)) if judged.size else float("nan"),
+        max_rel_error=float(np.nanmax(rel)) if judged.size else float("nan"),
+        worst_index=worst, n_wrong=int(o.n_wrong),
+        n_checked=int(np.count_nonzero(np.isfinite(o.numeric))),
         n_nondifferentiable=int(o.kink.sum()),
         ok=bool(o.ok) and not nondeterministic and (allow_unresolved or not (
             o.n_unresolved or o.convention.any())),
@@ -642,8 +652,12 @@ def _worst(outcomes: list[Outcome]) -> list[Entry]:
         a = o.target.analytic_flat
         judged = _judged(o)
         badness = _badness(o, judged)
-        for i in np.flatnonzero(judged):
-            rows.append((bool(o.wrong[i]), float(badness[i]),
+        wrong = o.wrong[judged]
+        # Only this tensor's SHOW_WORST first in the ranking can be shown: rows for them
+        # alone (in index order, so the stable sort below breaks ties as before).
+        for k in np.sort(np.lexsort((-badness, ~wrong))[:SHOW_WORST]):
+            i = judged[k]
+            rows.append((bool(wrong[k]), float(badness[k]),
                          Entry(o.target.name, o.target.index(i), float(a[i]),
                                float(o.numeric[i]), float(abs(o.numeric[i] - a[i])),
                                float(o.tolerance[i]))))

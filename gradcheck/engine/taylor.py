@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradcheck.engine.numeric import Objective, Target, walk_along
+from gradcheck.engine.numeric import Objective, Target, scaled_direction, walk_along
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
     TAYLOR_FIRST_ORDER,
@@ -68,8 +68,7 @@ def taylor_probe(phi: Objective, targets: Sequence[Target], f0: float, *, seed: 
     """
     rng = stream(seed, "taylor")
     size = sum(t.size for t in targets)
-    dirs = [rng.standard_normal(t.size) * np.maximum(np.abs(t.values), 1.0) / np.sqrt(size)
-            for t in targets]
+    dirs = [scaled_direction(rng, t, np.sqrt(size)) for t in targets]
     steps = FIRST_STEP * 2.0 ** -np.arange(STEPS)
     values, linear = walk_along(phi, targets, dirs, steps, describe=describe,
                                 during="during the Taylor test (all entries moved along a "
