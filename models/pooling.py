@@ -51,9 +51,13 @@ class _Pool2D:
         """Adjoint of reading the offsets: ``dx`` of ``shape`` with ``shares(k)``, the
         ``out = (N, C, OH, OW)`` gradient of offset ``k``, added onto that offset's slice."""
         dx = np.zeros(shape, dtype)
+        disjoint = all(s >= p for s, p in zip(self.stride, self.pool_size, strict=True))
         for k, (_, _, rows, cols) in enumerate(offset_slices(self.pool_size, self.stride,
                                                              out[2:])):
-            dx[:, :, rows, cols] += shares(k)
+            if disjoint:        # each entry is in at most one window: write, do not add
+                dx[:, :, rows, cols] = shares(k)
+            else:
+                dx[:, :, rows, cols] += shares(k)
         return dx
 
 
