@@ -53,7 +53,7 @@ class _Pool2D:
         dx = np.zeros(shape, dtype)
         disjoint = all(s >= p for s, p in zip(self.stride, self.pool_size, strict=True))
         for k, (_, _, rows, cols) in enumerate(offset_slices(self.pool_size, self.stride,
-                                                             out[2:])):
+                                                             (out[2], out[3]))):
             if disjoint:        # each entry is in at most one window: write, do not add
                 dx[:, :, rows, cols] = shares(k)
             else:
