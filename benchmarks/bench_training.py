@@ -13,7 +13,10 @@ networks (same sizes, batch, optimizer, dtype) are timed in the same run and the
 ``gradcheck / torch`` is printed (> 1 means the NumPy code is faster). Not a test: the
 figures depend on the machine; only ratios measured side by side mean anything.
 
-Run: ``python benchmarks/bench_training.py [--epochs 3] [--repeats 3]``
+Run: ``python benchmarks/bench_training.py [--epochs 3] [--repeats 3] [--networks conv]
+[--batches 256]``. On a shared machine pin both libraries to the same thread count, e.g.
+``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (torch reads the first, NumPy's OpenBLAS the
+second); oversubscribed BLAS threads make small products many times slower.
 """
 
 from __future__ import annotations
@@ -101,14 +104,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--networks", nargs="+", choices=("mlp", "conv"), default=("mlp", "conv"))
+    parser.add_argument("--batches", nargs="+", type=int, default=(32, 256))
     args = parser.parse_args()
     try:
         import torch
     except ImportError:
         torch = None
 
-    configs = [(kind, dtype, batch) for kind in ("mlp", "conv")
-               for dtype in (np.float64, np.float32) for batch in (32, 256)]
+    configs = [(kind, dtype, batch) for kind in args.networks
+               for dtype in (np.float64, np.float32) for batch in args.batches]
+    if torch is not None:
+        print(f"torch threads: {torch.get_num_threads()}")
     print(f"{'network':8} {'dtype':8} {'batch':>5} {'gradcheck s/s':>14} {'torch s/s':>10} "
           f"{'ratio':>6}")
     for kind, dtype, batch in configs:

@@ -1,17 +1,23 @@
 """Max and average pooling over NCHW batches (no padding), vectorized like Conv2D.
 
-Windows are a strided view of the input (:func:`gradcheck.models.conv.windows`); the
-backward folds per-window gradients back with one loop over the pool offsets.
+No Python loop over windows: every loop runs over the ``ph·pw`` pool offsets, each step
+one whole-batch operation on the ``(N, C, OH, OW)`` grid of entries that offset reads
+(:func:`gradcheck.models.conv.offset_slices`). MaxPool copies those grids once into a
+contiguous ``(ph·pw, N, C, OH, OW)`` stack, so the max and the first-maximum masks are
+contiguous elementwise passes (a small-axis ``argmax`` over a window view is several
+times slower); the backward adds each offset's share back onto a strided slice of ``dx``,
+so overlapping windows (stride < pool) accumulate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from gradcheck.models.base import check_grad_out, check_input, require_forward
-from gradcheck.models.conv import as_pair, fold_windows, output_size, windows
+from gradcheck.models.conv import as_pair, offset_slices, output_size
 
 __all__ = ["AvgPool2D", "MaxPool2D"]
 
@@ -34,16 +40,25 @@ class _Pool2D:
     def __repr__(self) -> str:
         return f"{self.kind}(pool_size={self.pool_size}, stride={self.stride})"
 
-    def _windows(self, x: np.ndarray) -> np.ndarray:
-        """Validate ``x: (N, C, H, W)`` and view it as ``(N, C, OH, OW, ph*pw)`` windows."""
+    def _grid(self, x: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, slice, slice]]]:
+        """Validate ``x: (N, C, H, W)``; return it with the pool offsets' slices."""
         x = check_input(repr(self), x, ndim=4, layout="(N, C, H, W)")
-        output_size(repr(self), x.shape[2:], self.pool_size, self.stride)
-        win = windows(x, self.pool_size, self.stride)
-        return win.reshape(*win.shape[:4], -1)
+        out = output_size(repr(self), x.shape[2:], self.pool_size, self.stride)
+        return x, offset_slices(self.pool_size, self.stride, out)
 
-    def _fold(self, dwin: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """``dwin: (N, C, OH, OW, ph*pw)`` -> ``dx`` of ``shape``."""
-        return fold_windows(dwin.reshape(*dwin.shape[:4], *self.pool_size), shape, self.stride)
+    def _fold(self, shares: Callable[[int], np.ndarray], out: tuple[int, ...],
+              shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Adjoint of reading the offsets: ``dx`` of ``shape`` with ``shares(k)``, the
+        ``out = (N, C, OH, OW)`` gradient of offset ``k``, added onto that offset's slice."""
+        dx = np.zeros(shape, dtype)
+        disjoint = all(s >= p for s, p in zip(self.stride, self.pool_size, strict=True))
+        for k, (_, _, rows, cols) in enumerate(offset_slices(self.pool_size, self.stride,
+                                                             (out[2], out[3]))):
+            if disjoint:        # each entry is in at most one window: write, do not add
+                dx[:, :, rows, cols] = shares(k)
+            else:
+                dx[:, :, rows, cols] += shares(k)
+        return dx
 
 
 class MaxPool2D(_Pool2D):
@@ -53,7 +68,8 @@ class MaxPool2D(_Pool2D):
     the *first* of them in row-major order (``np.argmax``). The max is not differentiable
     there; this choice is a valid subgradient (it is the derivative from the side where
     that entry is the unique maximum), and a finite-difference checker should report the
-    point as a kink rather than a mismatch.
+    point as a kink rather than a mismatch. A window holding NaN outputs NaN and passes no
+    gradient (no entry equals its maximum).
 
     Shapes: ``x: (N, C, H, W)`` -> ``(N, C, OH, OW)``, ``OH = (H - ph) // sh + 1``.
 
@@ -65,19 +81,24 @@ class MaxPool2D(_Pool2D):
     kind = "MaxPool2D"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``x: (N, C, H, W)`` -> ``(N, C, OH, OW)``; remembers each window's first argmax."""
-        win = self._windows(x)
-        first_max = win.argmax(axis=-1)[..., None]                 # (N, C, OH, OW, 1)
-        self._cache = (first_max, win.shape, win.dtype, np.shape(x))
-        return np.take_along_axis(win, first_max, axis=-1)[..., 0]
+        """``x: (N, C, H, W)`` -> ``(N, C, OH, OW)``; remembers each window's first maximum."""
+        x, offsets = self._grid(x)
+        stack = np.stack([x[:, :, rows, cols] for _, _, rows, cols in offsets])
+        top = stack.max(axis=0)                       # NaN in a window propagates to its output
+        first = np.empty(stack.shape, bool)           # first[k]: offset k holds the first max
+        taken = np.zeros(top.shape, bool)
+        for k in range(len(stack)):
+            np.equal(stack[k], top, out=first[k])
+            first[k] &= ~taken
+            taken |= first[k]
+        self._cache = (first, x.dtype, x.shape)
+        return top
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """``grad_out: (N, C, OH, OW)`` -> ``dx: (N, C, H, W)``, nonzero only at argmaxes."""
-        first_max, win_shape, dtype, x_shape = require_forward(repr(self), self._cache)
-        g = check_grad_out(repr(self), grad_out, win_shape[:4]).astype(dtype, copy=False)
-        dwin = np.zeros(win_shape, dtype=dtype)
-        np.put_along_axis(dwin, first_max, g[..., None], axis=-1)
-        return self._fold(dwin, x_shape)
+        """``grad_out: (N, C, OH, OW)`` -> ``dx: (N, C, H, W)``, nonzero only at first maxima."""
+        first, dtype, x_shape = require_forward(repr(self), self._cache)
+        g = check_grad_out(repr(self), grad_out, first.shape[1:]).astype(dtype, copy=False)
+        return self._fold(lambda k: np.where(first[k], g, 0), g.shape, x_shape, dtype)
 
 
 class AvgPool2D(_Pool2D):
@@ -94,13 +115,17 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x: (N, C, H, W)`` -> ``(N, C, OH, OW)``."""
-        win = self._windows(x)
-        self._cache = (win.shape, win.dtype, np.shape(x))
-        return win.mean(axis=-1)
+        x, offsets = self._grid(x)
+        total = x[:, :, offsets[0][2], offsets[0][3]].copy()
+        for _, _, rows, cols in offsets[1:]:
+            total += x[:, :, rows, cols]
+        total /= len(offsets)
+        self._cache = (total.shape, x.dtype, x.shape)
+        return total
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """``grad_out: (N, C, OH, OW)`` -> ``dx: (N, C, H, W)``: each window shares equally."""
-        win_shape, dtype, x_shape = require_forward(repr(self), self._cache)
-        g = check_grad_out(repr(self), grad_out, win_shape[:4]).astype(dtype, copy=False)
-        dwin = np.broadcast_to((g / win_shape[-1])[..., None], win_shape)
-        return self._fold(dwin, x_shape)
+        out_shape, dtype, x_shape = require_forward(repr(self), self._cache)
+        g = check_grad_out(repr(self), grad_out, out_shape).astype(dtype, copy=False)
+        share = g / (self.pool_size[0] * self.pool_size[1])
+        return self._fold(lambda k: share, out_shape, x_shape, dtype)

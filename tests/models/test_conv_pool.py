@@ -267,3 +267,70 @@ def test_flatten_keeps_float32():
 
 def test_flatten_gradients():
     assert_layer_gradients(Flatten(), np.random.default_rng(0).standard_normal((2, 3, 2)))
+
+
+# ---------------------------------------------------------------- offset-loop paths
+
+def naive_maxpool_backward(x, g, pool, stride):
+    """Per window: the whole upstream gradient to the first maximum in row-major order."""
+    (kh, kw), (sh, sw) = pool, stride
+    dx = np.zeros_like(x)
+    for i_n, ci, r, c in np.ndindex(g.shape):
+        window = x[i_n, ci, r * sh:r * sh + kh, c * sw:c * sw + kw]
+        i, j = np.unravel_index(np.argmax(window), window.shape)
+        dx[i_n, ci, r * sh + i, c * sw + j] += g[i_n, ci, r, c]
+    return dx
+
+
+@settings(max_examples=40)
+@given(geometry=pool_geometry(), data=st.data())
+def test_maxpool_backward_matches_first_argmax_loop_with_ties_and_overlap(geometry, data):
+    """Values from {-1, 0, 1}: ties in most windows; strides 1..3 overlap, tile or skip."""
+    pool, stride, shape = geometry
+    layer = MaxPool2D(pool, stride=stride)
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.0, 1.0])))
+    y = layer.forward(x)
+    g = data.draw(arrays(y.shape))
+    np.testing.assert_array_equal(layer.backward(g), naive_maxpool_backward(x, g, pool, layer.stride))
+
+
+@pytest.mark.parametrize(("cls", "reduce"), POOLS, ids=["max", "avg"])
+@settings(max_examples=15)
+@given(geometry=pool_geometry(), data=st.data())
+def test_pool_float32_stays_float32_and_agrees_with_float64(cls, reduce, geometry, data):
+    pool, stride, shape = geometry
+    x = data.draw(arrays(shape))
+    layer32, layer64 = cls(pool, stride=stride), cls(pool, stride=stride)
+    y32 = layer32.forward(x.astype(np.float32))
+    g = data.draw(arrays(y32.shape))
+    dx32 = layer32.backward(g)
+    assert y32.dtype == dx32.dtype == np.float32
+    np.testing.assert_allclose(y32, layer64.forward(x), rtol=1e-6, atol=1e-6)
+    if cls is AvgPool2D:   # max: float32 rounding may break a near-tie differently
+        np.testing.assert_allclose(dx32, layer64.backward(g), rtol=1e-6, atol=1e-6)
+
+
+def test_maxpool_nan_window_outputs_nan_and_passes_no_gradient():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    layer = MaxPool2D(2)
+    y = layer.forward(x)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isfinite(y[0, 0, 1:]).all()
+    dx = layer.backward(np.ones_like(y))
+    assert not dx[0, 0, :2, :2].any()
+    assert dx[0, 0, 3, 3] == 1.0
+
+
+@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D, lambda p: Conv2D(2, 3, p, seed=0)],
+                         ids=["max", "avg", "conv"])
+def test_layers_leave_input_and_upstream_gradient_untouched(cls):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 2, 5, 6))
+    layer = cls((2, 3))
+    x_before = x.copy()
+    y = layer.forward(x)
+    g = rng.standard_normal(y.shape)
+    g_before = g.copy()
+    layer.backward(g)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(g, g_before)
