@@ -343,9 +343,10 @@ def _seen(outs: list[torch.Tensor]) -> np.ndarray:
 
 # ------------------------------------------------------------------ the check
 def _options(mode: str, rtol: float | None, atol: float | None, eps: float | None,
-             method: str, seed: int, directions: int) -> dict[str, Any]:
+             method: str, seed: int, directions: int,
+             allow_unresolved: bool = False) -> dict[str, Any]:
     return dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                directions=directions)
+                directions=directions, allow_unresolved=allow_unresolved)
 
 
 def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: int,
@@ -391,7 +392,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
           ad: str = "rev", order: int = 1, promote: bool = True, mode: str = "auto",
           rtol: float | None = None, atol: float | None = None, eps: float | None = None,
           method: str = "central", seed: int = 0, directions: int = FAST_DIRECTIONS,
-          _kind: str = "torch.check",
+          allow_unresolved: bool = False, _kind: str = "torch.check",
           _label: str | None = None, _grad_mode: bool = False) -> CheckResult:
     """Check PyTorch's gradients of ``fn(*inputs, **kwargs)`` against finite differences.
 
@@ -423,9 +424,10 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         ``check_layer``/``check_function`` do: float32 rounding of ``Σ v·y`` over many
         outputs then no longer hides errors of 1e-3. ``False``: difference in the
         tensor's own dtype (a kernel without a float64 path falls back to it anyway).
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         As for every check (:mod:`gradcheck.adapters.checks`); defaults need no tuning
-        in float64 or float32.
+        in float64 or float32. ``allow_unresolved=True`` counts entries no step could
+        resolve as passing (default: the check is then inconclusive, never OK).
 
     Returns
     -------
@@ -469,7 +471,8 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                        for i, leaf in enumerate(leaves)]
         return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
                      promote=promote, mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                     directions=directions, _kind=f"{_kind}(order=2)",
+                     directions=directions, allow_unresolved=allow_unresolved,
+                     _kind=f"{_kind}(order=2)",
                      _label=f"grad of {label}", _grad_mode=True)
     spec = pytree.tree_structure((tuple(inputs), kwargs))
     notes: list[str] = []
@@ -534,7 +537,8 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
                       arrays, seen=seen, declared=declared,
                       noise=evaluation.scale(evaluated),
-                      options=_options(mode, rtol, atol, eps, method, seed, directions),
+                      options=_options(mode, rtol, atol, eps, method, seed, directions,
+                                       allow_unresolved),
                       notes=notes, start=start)
 
 
@@ -543,7 +547,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
                  promote: bool = True,
                  mode: str = "auto", rtol: float | None = None, atol: float | None = None,
                  eps: float | None = None, method: str = "central", seed: int = 0,
-                 directions: int = FAST_DIRECTIONS) -> CheckResult:
+                 directions: int = FAST_DIRECTIONS,
+                 allow_unresolved: bool = False) -> CheckResult:
     """Check an ``nn.Module``'s parameter gradients (and input gradients) at ``inputs``.
 
     Parameters are named as ``module.named_parameters()`` names them (``"0.weight"``);
@@ -559,6 +564,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
     kwargs, wrt, ad, order, promote, mode, rtol, atol, eps, method, seed, directions
         As for :func:`check`; ``wrt`` globs see parameter names (``"*.weight"``) and
         ``arg0``...
+    allow_unresolved : bool
+        As for :func:`check`: count entries no step could resolve as passing.
 
     Returns
     -------
@@ -596,7 +603,7 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
                  names=names, wrt=wrt, ad=ad, order=order, promote=promote, mode=mode,
                  rtol=rtol, atol=atol,
                  eps=eps, method=method, seed=seed, directions=directions,
-                 _kind="torch.check_module", _label=label)
+                 allow_unresolved=allow_unresolved, _kind="torch.check_module", _label=label)
 
 
 # ------------------------------------------------------------------ drop-ins
@@ -625,7 +632,7 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
               check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
               check_backward_ad: bool = True, fast_mode: bool = False,
               masked: bool | None = None, use_given_tolerances: bool = False,
-              seed: int = 0) -> bool:
+              seed: int = 0, allow_unresolved: bool = False) -> bool:
     """Drop-in for ``torch.autograd.gradcheck``: same signature, same return convention.
 
     Returns ``True``, or raises :class:`GradcheckError` (an ``AssertionError`` and torch's
@@ -648,6 +655,10 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
       ``check_batched_grad``, ``check_batched_forward_grad`` and ``masked`` are accepted
       and ignored (nondeterminism is always detected and reported).
 
+    ``seed`` and ``allow_unresolved`` are gradcheck's own (keyword-only): an entry no
+    step can resolve makes the check inconclusive (``False``/raised) unless
+    ``allow_unresolved=True``.
+
     >>> import torch
     >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     >>> gradcheck(torch.tanh, (x,))
@@ -658,7 +669,8 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
     ads = [ad for ad, on in (("rev", check_backward_ad), ("fwd", check_forward_ad)) if on]
     mode = "fast" if fast_mode else "auto"
     results = [check(func, *_as_tuple(inputs), ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
-                     _kind="torch.gradcheck") for ad in ads]
+                     allow_unresolved=allow_unresolved, _kind="torch.gradcheck")
+               for ad in ads]
     return _verdict(results, raise_exception)
 
 
@@ -669,14 +681,16 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
                   check_grad_dtypes: bool = False, check_batched_grad: bool = False,
                   check_fwd_over_rev: bool = False, check_rev_over_rev: bool = True,
                   fast_mode: bool = False, masked: bool = False,
-                  use_given_tolerances: bool = False, seed: int = 0) -> bool:
+                  use_given_tolerances: bool = False, seed: int = 0,
+                  allow_unresolved: bool = False) -> bool:
     """Drop-in for ``torch.autograd.gradgradcheck``: the gradient of the gradient.
 
     Checks ``x -> vᵀ ∂func/∂x`` (built with ``create_graph=True``; ``v`` = ``grad_outputs``
     or seeded Gaussian cotangents) against finite differences of that first-order
     gradient, with the double-backward as the analytic side: every entry of
     ``wᵀ ∂(vᵀJ)/∂x`` for a seeded ``w`` (Hessian-vector products). Return convention and
-    the use of torch's arguments as in :func:`gradcheck`; ``check_fwd_over_rev``,
+    the use of torch's arguments (and ``seed``, ``allow_unresolved``) as in
+    :func:`gradcheck`; ``check_fwd_over_rev``,
     ``gen_non_contig_grad_outputs`` are accepted and ignored.
 
     >>> import torch
@@ -700,7 +714,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     if not check_rev_over_rev:
         return True
     result = check(fn, *args, order=2, mode=mode, rtol=r, atol=a, seed=seed,
-                   _kind="torch.gradgradcheck")
+                   allow_unresolved=allow_unresolved, _kind="torch.gradgradcheck")
     return _verdict([result], raise_exception)
 
 
