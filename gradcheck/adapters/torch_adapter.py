@@ -207,10 +207,12 @@ def _same_randomness(devices: list[torch.device]) -> Any:
 def _float_outputs(describe: str, out: Any) -> list[torch.Tensor]:
     if isinstance(out, torch.Tensor) and out.dtype.is_floating_point:
         return [out]  # the common case, without a tree walk per evaluation
-    leaves = pytree.tree_leaves(out)
-    if any(isinstance(t, torch.Tensor) and t.dtype.is_complex for t in leaves):
-        raise CheckTypeError(f"{describe} returned a complex tensor; check real outputs "
-                             f"(e.g. torch.view_as_real(y))")
+    # a complex output is checked as its (real, imag) pairs: with a real cotangent w on
+    # view_as_real(y), autograd's complex cotangent is w[..., 0] + i w[..., 1] (torch's
+    # conjugate Wirtinger convention), so φ = Σ w · view_as_real(y) is its objective
+    leaves = [torch.view_as_real(t.resolve_conj())
+              if isinstance(t, torch.Tensor) and t.dtype.is_complex else t
+              for t in pytree.tree_leaves(out)]
     floats = [t for t in leaves if _is_float_tensor(t)]
     if not floats:
         raise CheckTypeError(f"{describe} returned no floating-point tensor "
