@@ -14,8 +14,12 @@ inputs, in float64 and float32, both checkers see
   one entry's sign flipped (skipped where that gradient is at rounding level: scaling
   it plants no bug);
 
-and the script prints rates, time and function evaluations of both, side by side.
-torch's checker runs with its defaults (slow mode, eps=1e-6, atol=1e-5, rtol=1e-3).
+and the script prints rates, time and function evaluations of both, side by side, then
+per planted bug gradcheck's caught / unresolved (verdict "inconclusive": neither a
+catch nor a silent pass) / silent passes / errors, and the time ratio of the two
+checkers in this same run. torch's checker runs with its defaults (slow mode,
+eps=1e-6, atol=1e-5, rtol=1e-3). ``expecttest`` is needed by op_db only, so it is not
+in the ``test`` extra (no test imports op_db): ``pip install expecttest`` first.
 
 Usage::
 

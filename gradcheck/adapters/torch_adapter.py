@@ -461,9 +461,9 @@ def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: i
     """
     cotangents: list[torch.Tensor] = []
 
-    def grad_of(*args: Any) -> tuple[torch.Tensor, ...]:
+    def grad_of(*given: Any) -> tuple[torch.Tensor, ...]:
         with torch.enable_grad():
-            args = list(args)
+            args = list(given)
             for i in checked:
                 if not args[i].requires_grad:
                     args[i] = args[i].detach().requires_grad_(True)
