@@ -165,8 +165,8 @@ class _Float64Everywhere(TorchFunctionMode):
     ``F.group_norm(x, 2, weight=w)``) or a ``dtype=torch.float32`` argument would make a
     float64 call fail or round to float32, and the check fall back to a float32 ``φ``,
     whose rounding hides entry errors of 1e-3. Under this mode each op sees such tensors
-    (except the one an in-place op writes into) and dtypes in float64, and float32
-    results come back widened. Used only when the plain promoted call fails or returns
+    (except the one an in-place op writes into) and dtypes in float64, ``.float()`` is
+    ``.double()``, and float32 results come back widened. Used only when the plain promoted call fails or returns
     float32 values, and never for a function that draws random numbers (a float64 draw
     is not the float32 one). Outputs that are still float32-representable are read as
     float32 precision, as always.
@@ -175,6 +175,7 @@ class _Float64Everywhere(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
                            kwargs: Mapping[str, Any] | None = None) -> Any:
         kwargs = dict(kwargs or {})
+        func = _WIDER.get(func, func)
         name = getattr(func, "__name__", "")
         in_place = (name.endswith("_") and not name.endswith("__")) or name in _WRITES
         first, rest = (list(args[:1]), args[1:]) if in_place else ([], args)
@@ -185,6 +186,8 @@ class _Float64Everywhere(TorchFunctionMode):
         return out if in_place else pytree.tree_map(_wide, out)
 
 
+#: Casts to float32 that take no dtype argument, and their float64 twins.
+_WIDER = {torch.Tensor.float: torch.Tensor.double}
 #: Tensor methods that write into their first argument without a trailing underscore.
 _WRITES = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
                      "__ifloordiv__", "__ipow__", "__imatmul__"})

@@ -39,7 +39,14 @@ def _closure_softmax_backward(seed):
     return softmax_backward, (out,)
 
 
-CASES = {"group_norm": (_closure_group_norm, (1, 6, 3)),
+def _float_cast(seed):
+    def sin_of_float(x):
+        return torch.sin(x.float())  # .float() would round the float64 evaluation
+    return sin_of_float, ()
+
+
+CASES = {"float cast": (_float_cast, (4,)),
+         "group_norm": (_closure_group_norm, (1, 6, 3)),
          "softmax_backward": (_closure_softmax_backward, (5,))}
 
 
@@ -68,7 +75,7 @@ def _planted_entry(fn, x, factor):
     return Planted.apply
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=9, deadline=None)
 @given(case=st.sampled_from(sorted(CASES)), seed=st.integers(0, 2 ** 16))
 def test_float32_constants_held_by_fn_are_widened_and_a_1e3_entry_error_caught(case, seed):
     build, shape = CASES[case]
