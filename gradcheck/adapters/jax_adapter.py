@@ -223,7 +223,7 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
           wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
           promote: bool = True, mode: str = "auto", rtol: float | None = None, atol: float | None = None,
           eps: float | None = None, method: str = "central", seed: int = 0,
-          directions: int = FAST_DIRECTIONS) -> CheckResult:
+          directions: int = FAST_DIRECTIONS, allow_unresolved: bool = False) -> CheckResult:
     """Check JAX's derivative of ``f(*args)`` against finite differences.
 
     Parameters
@@ -247,8 +247,9 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
         the same function (steps float32-representable; JAX's derivative still taken in
         the leaf's dtype and judged at its precision). ``False``, or x64 off: difference
         in the leaf's own dtype.
-    mode, rtol, atol, eps, method, seed, directions
-        As for every check (:mod:`gradcheck.adapters.checks`).
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
+        As for every check (:mod:`gradcheck.adapters.checks`); ``allow_unresolved=True``
+        counts entries no step could resolve as passing (default: inconclusive).
 
     Returns
     -------
@@ -335,14 +336,16 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     return run_arrays(kind, label, label, evaluation.phi, arrays, seen=seen,
                       declared=declared, noise=evaluation.scale(evaluated),
                       options=dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                                   seed=seed, directions=directions),
+                                   seed=seed, directions=directions,
+                                   allow_unresolved=allow_unresolved),
                       notes=notes, start=start)
 
 
 def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
                 modes: Sequence[str] = MODES_OF_CHECK_GRADS, atol: float | None = None,
                 rtol: float | None = None, eps: float | None = None, *,
-                use_given_tolerances: bool = False, seed: int = 0) -> None:
+                use_given_tolerances: bool = False, seed: int = 0,
+                allow_unresolved: bool = False) -> None:
     """Drop-in for ``jax.test_util.check_grads``: returns None, raises on a mismatch.
 
     Checks every order from 1 to ``order`` in each of ``modes`` (``"fwd"``: ``jax.jvp``,
@@ -350,7 +353,8 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     (an ``AssertionError``, as JAX's) carrying ``.result``. ``atol``/``rtol`` are ignored
     unless ``use_given_tolerances=True`` (then they override the relative and absolute
     floors; the error estimate is still added); ``eps`` is ignored (the step follows the
-    precision read from the outputs).
+    precision read from the outputs). ``seed`` and ``allow_unresolved`` (keyword-only) are
+    gradcheck's own: an entry no step can resolve raises unless ``allow_unresolved=True``.
 
     >>> import jax.numpy as jnp
     >>> check_grads(jnp.tanh, (jnp.arange(3.0),), order=2)
@@ -364,7 +368,8 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     r, a = (rtol, atol) if use_given_tolerances else (None, None)
     for k in range(1, order + 1):
         for ad in modes:
-            result = check(f, *tuple(args), ad=ad, order=k, rtol=r, atol=a, seed=seed)
+            result = check(f, *tuple(args), ad=ad, order=k, rtol=r, atol=a, seed=seed,
+                           allow_unresolved=allow_unresolved)
             if not result.ok:
                 raise GradientMismatch(result)
 

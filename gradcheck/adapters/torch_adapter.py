@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.utils._pytree as pytree
 from torch.autograd.gradcheck import GradcheckError as _TorchGradcheckError
+from torch.overrides import TorchFunctionMode
 
 from gradcheck.adapters.framework_bridge import (
     ArrayInput,
@@ -53,7 +54,7 @@ from gradcheck.adapters.framework_bridge import (
 from gradcheck.adapters.functions import arg_names
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FAST_DIRECTIONS
+from gradcheck.engine.tolerances import FAST_DIRECTIONS, PRECISIONS, observed_precision
 from gradcheck.results.result import CheckResult, GradientMismatch
 
 #: torch dtype -> the NumPy dtype of the host working copy.
@@ -150,19 +151,71 @@ def _complex_guard(named: list[tuple[str, Any]]) -> None:
 
 
 # ------------------------------------------------------------------ evaluation
+def _wide(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+        return value.to(torch.float64)
+    return torch.float64 if value is torch.float32 else value
+
+
+class _Float64Everywhere(TorchFunctionMode):
+    """Every op of the promoted ``φ`` in float64: float32 tensors and dtypes it is handed.
+
+    ``promote`` widens the checked tensors and the constants passed to the function; a
+    float32 tensor the function holds itself (a closure's weight, a module-less
+    ``F.group_norm(x, 2, weight=w)``) or a ``dtype=torch.float32`` argument would make a
+    float64 call fail or round to float32, and the check fall back to a float32 ``φ``,
+    whose rounding hides entry errors of 1e-3. Under this mode each op sees such tensors
+    (except the one an in-place op writes into) and dtypes in float64, ``.float()`` is
+    ``.double()``, and float32 results come back widened. Used only when the plain promoted call fails or returns
+    float32 values, and never for a function that draws random numbers (a float64 draw
+    is not the float32 one). Outputs that are still float32-representable are read as
+    float32 precision, as always.
+    """
+
+    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
+                           kwargs: Mapping[str, Any] | None = None) -> Any:
+        kwargs = dict(kwargs or {})
+        func = _WIDER.get(func, func)
+        name = getattr(func, "__name__", "")
+        in_place = (name.endswith("_") and not name.endswith("__")) or name in _WRITES
+        first, rest = (list(args[:1]), args[1:]) if in_place else ([], args)
+        wide_args = first + [pytree.tree_map(_wide, a) for a in rest]
+        wide_kwargs = {k: v if k == "out" else pytree.tree_map(_wide, v)
+                       for k, v in kwargs.items()}
+        out = func(*wide_args, **wide_kwargs)
+        return out if in_place else pytree.tree_map(_wide, out)
+
+
+#: Casts to float32 that take no dtype argument, and their float64 twins.
+_WIDER = {torch.Tensor.float: torch.Tensor.double}
+#: Tensor methods that write into their first argument without a trailing underscore.
+_WRITES = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
+                     "__ifloordiv__", "__ipow__", "__imatmul__"})
+
+
 @contextmanager
 def _same_randomness(devices: list[torch.device]) -> Any:
     cuda = sorted({d.index or 0 for d in devices if d.type == "cuda"})
     with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(RNG_SEED)
+        # the CPU generator (and CUDA's where used) directly: torch.manual_seed would also
+        # queue lazy seeding of every absent accelerator, a formatted stack each (~ms)
+        torch.random.default_generator.manual_seed(RNG_SEED)
+        if cuda:
+            torch.cuda.manual_seed_all(RNG_SEED)
+        if any(d.type not in ("cpu", "cuda") for d in devices):
+            torch.manual_seed(RNG_SEED)
         yield
 
 
 def _float_outputs(describe: str, out: Any) -> list[torch.Tensor]:
-    leaves = pytree.tree_leaves(out)
-    if any(isinstance(t, torch.Tensor) and t.dtype.is_complex for t in leaves):
-        raise CheckTypeError(f"{describe} returned a complex tensor; check real outputs "
-                             f"(e.g. torch.view_as_real(y))")
+    if isinstance(out, torch.Tensor) and out.dtype.is_floating_point:
+        return [out]  # the common case, without a tree walk per evaluation
+    # a complex output is checked as its (real, imag) pairs: with a real cotangent w on
+    # view_as_real(y), autograd's complex cotangent is w[..., 0] + i w[..., 1] (torch's
+    # conjugate Wirtinger convention), so φ = Σ w · view_as_real(y) is its objective
+    leaves = [torch.view_as_real(t.resolve_conj())
+              if isinstance(t, torch.Tensor) and t.dtype.is_complex else t
+              for t in pytree.tree_leaves(out)]
     floats = [t for t in leaves if _is_float_tensor(t)]
     if not floats:
         raise CheckTypeError(f"{describe} returned no floating-point tensor "
@@ -185,16 +238,25 @@ class _Evaluation:
         #: Does fn draw random numbers? Unknown (None) until the first call, which runs
         #: under the forked, seeded RNG either way; on accelerators always assumed.
         self.random: bool | None = None
+        #: run the promoted φ under :class:`_Float64Everywhere` (float32 held by fn itself)
+        self.everywhere = False
         self.skipped: list[int] = []  # outputs that do not require grad (not checked)
         self.cotangents: list[torch.Tensor] = []
+        self._flat: list[torch.Tensor] = []
+        self._flat_of: list[torch.Tensor] | None = None
+        #: fn's inputs are the flat leaves themselves (no nesting, no kwargs): no unflatten
+        self._plain = spec == pytree.tree_structure((tuple(range(len(leaves))), {}))
 
     def call(self, values: Mapping[int, torch.Tensor], evaluated: bool = False
              ) -> list[torch.Tensor]:
         constants = self.eval_leaves if evaluated else self.leaves
         filled = [values.get(i, leaf) for i, leaf in enumerate(constants)]
-        args, kwargs = pytree.tree_unflatten(filled, self.spec)
+        args, kwargs = (filled, {}) if self._plain else pytree.tree_unflatten(filled, self.spec)
         try:
-            if self.random is False:  # draws no random numbers: no RNG fork needed
+            if evaluated and self.everywhere:
+                with _Float64Everywhere():
+                    out = self.fn(*args, **kwargs)
+            elif self.random is False:  # draws no random numbers: no RNG fork needed
                 out = self.fn(*args, **kwargs)
             else:
                 with _same_randomness(self.devices):
@@ -224,11 +286,13 @@ class _Evaluation:
         values = {i: s.current() for i, s in self.slots.items()}
         with torch.set_grad_enabled(grad_mode):
             outs = self.call(values, evaluated=True)
-            total = None
-            for v, y in zip(self.cotangents, outs, strict=True):
-                acc = _accumulator(y)
-                term = (v.detach().to(acc) * y.detach().to(acc)).sum()
-                total = term if total is None else total + term.to(total.device)
+        if self._flat_of is not self.cotangents:  # flat, in the accumulator dtype, once
+            self._flat = [v.detach().reshape(-1).to(_accumulator(v)) for v in self.cotangents]
+            self._flat_of = self.cotangents
+        terms = [torch.dot(v, y.detach().reshape(-1).to(v.dtype))
+                 for v, y in zip(self._flat, outs, strict=True)]
+        total = terms[0] if len(terms) == 1 else torch.stack(
+            [t.to(terms[0].device) for t in terms]).sum()
         return float(total.item())
 
     def scale(self, outs: list[torch.Tensor]) -> float:
@@ -341,11 +405,54 @@ def _seen(outs: list[torch.Tensor]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _promoted_outputs(evaluation: _Evaluation, seed: int, grad_mode: bool
+                      ) -> tuple[list[torch.Tensor], np.ndarray]:
+    """Outputs of the promoted ``φ`` at the point, and a sample there and nudged.
+
+    The plain float64 call first; where it fails or returns float32 values (float32
+    tensors or dtypes the function holds itself), the call with every op in float64
+    (:class:`_Float64Everywhere`) for a function that draws no random numbers. Raises
+    when neither works (the caller then differences in float32).
+    """
+    slots = evaluation.slots
+
+    def outputs() -> tuple[list[torch.Tensor], np.ndarray]:
+        with torch.set_grad_enabled(grad_mode):
+            evaluated = evaluation.call({i: s.current() for i, s in slots.items()},
+                                        evaluated=True)
+            nudged = evaluation.call(_nudged(slots, seed), evaluated=True)
+        return evaluated, np.concatenate([_seen(evaluated), _seen(nudged)])
+
+    plain: tuple[list[torch.Tensor], np.ndarray] | None = None
+    try:
+        plain = outputs()
+    except (UserCodeError, RuntimeError):
+        if evaluation.random is not False:
+            raise
+    if plain is not None and (evaluation.random is not False or observed_precision(
+            plain[1], np.dtype(np.float64)).eps <= PRECISIONS["float64"].eps):
+        return plain
+    evaluation.everywhere = True
+    try:
+        wide = outputs()
+    except (UserCodeError, RuntimeError):
+        evaluation.everywhere = False
+        if plain is None:
+            raise
+        return plain
+    if plain is not None and observed_precision(wide[1], np.dtype(np.float64)).eps >= \
+            observed_precision(plain[1], np.dtype(np.float64)).eps:
+        evaluation.everywhere = False  # no better: keep the plain call
+        return plain
+    return wide
+
+
 # ------------------------------------------------------------------ the check
 def _options(mode: str, rtol: float | None, atol: float | None, eps: float | None,
-             method: str, seed: int, directions: int) -> dict[str, Any]:
+             method: str, seed: int, directions: int,
+             allow_unresolved: bool = False) -> dict[str, Any]:
     return dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                directions=directions)
+                directions=directions, allow_unresolved=allow_unresolved)
 
 
 def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: int,
@@ -357,9 +464,9 @@ def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: i
     """
     cotangents: list[torch.Tensor] = []
 
-    def grad_of(*args: Any) -> tuple[torch.Tensor, ...]:
+    def grad_of(*given: Any) -> tuple[torch.Tensor, ...]:
         with torch.enable_grad():
-            args = list(args)
+            args = list(given)
             for i in checked:
                 if not args[i].requires_grad:
                     args[i] = args[i].detach().requires_grad_(True)
@@ -391,7 +498,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
           ad: str = "rev", order: int = 1, promote: bool = True, mode: str = "auto",
           rtol: float | None = None, atol: float | None = None, eps: float | None = None,
           method: str = "central", seed: int = 0, directions: int = FAST_DIRECTIONS,
-          _kind: str = "torch.check",
+          allow_unresolved: bool = False, _kind: str = "torch.check",
           _label: str | None = None, _grad_mode: bool = False) -> CheckResult:
     """Check PyTorch's gradients of ``fn(*inputs, **kwargs)`` against finite differences.
 
@@ -423,9 +530,10 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         ``check_layer``/``check_function`` do: float32 rounding of ``Σ v·y`` over many
         outputs then no longer hides errors of 1e-3. ``False``: difference in the
         tensor's own dtype (a kernel without a float64 path falls back to it anyway).
-    mode, rtol, atol, eps, method, seed, directions
+    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
         As for every check (:mod:`gradcheck.adapters.checks`); defaults need no tuning
-        in float64 or float32.
+        in float64 or float32. ``allow_unresolved=True`` counts entries no step could
+        resolve as passing (default: the check is then inconclusive, never OK).
 
     Returns
     -------
@@ -469,7 +577,8 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                        for i, leaf in enumerate(leaves)]
         return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
                      promote=promote, mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                     directions=directions, _kind=f"{_kind}(order=2)",
+                     directions=directions, allow_unresolved=allow_unresolved,
+                     _kind=f"{_kind}(order=2)",
                      _label=f"grad of {label}", _grad_mode=True)
     spec = pytree.tree_structure((tuple(inputs), kwargs))
     notes: list[str] = []
@@ -500,12 +609,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
             evaluated, seen = outs, _seen(outs)
             if widen:
-                with torch.set_grad_enabled(_grad_mode):
-                    evaluated = evaluation.call({i: s.current() for i, s in slots.items()},
-                                                evaluated=True)
-                    seen = np.concatenate([_seen(evaluated),
-                                           _seen(evaluation.call(_nudged(slots, seed),
-                                                                 evaluated=True))])
+                evaluated, seen = _promoted_outputs(evaluation, seed, _grad_mode)
             break
         except (UserCodeError, RuntimeError):
             if k == len(attempts) - 1:
@@ -516,6 +620,9 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                      f"of the same function (steps float32-representable), the float32 "
                      f"backward judged at float32 precision; promote=False differences in "
                      f"float32")
+    if evaluation.everywhere:
+        notes.append("float32 tensors and dtypes the function holds itself were widened "
+                     "too (every op of the float64 evaluation in float64)")
     if evaluation.skipped:
         notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
                      f"non-differentiable by the function): not checked, as torch does")
@@ -534,7 +641,8 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
                       arrays, seen=seen, declared=declared,
                       noise=evaluation.scale(evaluated),
-                      options=_options(mode, rtol, atol, eps, method, seed, directions),
+                      options=_options(mode, rtol, atol, eps, method, seed, directions,
+                                       allow_unresolved),
                       notes=notes, start=start)
 
 
@@ -543,7 +651,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
                  promote: bool = True,
                  mode: str = "auto", rtol: float | None = None, atol: float | None = None,
                  eps: float | None = None, method: str = "central", seed: int = 0,
-                 directions: int = FAST_DIRECTIONS) -> CheckResult:
+                 directions: int = FAST_DIRECTIONS,
+                 allow_unresolved: bool = False) -> CheckResult:
     """Check an ``nn.Module``'s parameter gradients (and input gradients) at ``inputs``.
 
     Parameters are named as ``module.named_parameters()`` names them (``"0.weight"``);
@@ -559,6 +668,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
     kwargs, wrt, ad, order, promote, mode, rtol, atol, eps, method, seed, directions
         As for :func:`check`; ``wrt`` globs see parameter names (``"*.weight"``) and
         ``arg0``...
+    allow_unresolved : bool
+        As for :func:`check`: count entries no step could resolve as passing.
 
     Returns
     -------
@@ -596,7 +707,7 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
                  names=names, wrt=wrt, ad=ad, order=order, promote=promote, mode=mode,
                  rtol=rtol, atol=atol,
                  eps=eps, method=method, seed=seed, directions=directions,
-                 _kind="torch.check_module", _label=label)
+                 allow_unresolved=allow_unresolved, _kind="torch.check_module", _label=label)
 
 
 # ------------------------------------------------------------------ drop-ins
@@ -625,7 +736,7 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
               check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
               check_backward_ad: bool = True, fast_mode: bool = False,
               masked: bool | None = None, use_given_tolerances: bool = False,
-              seed: int = 0) -> bool:
+              seed: int = 0, allow_unresolved: bool = False) -> bool:
     """Drop-in for ``torch.autograd.gradcheck``: same signature, same return convention.
 
     Returns ``True``, or raises :class:`GradcheckError` (an ``AssertionError`` and torch's
@@ -648,6 +759,10 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
       ``check_batched_grad``, ``check_batched_forward_grad`` and ``masked`` are accepted
       and ignored (nondeterminism is always detected and reported).
 
+    ``seed`` and ``allow_unresolved`` are gradcheck's own (keyword-only): an entry no
+    step can resolve makes the check inconclusive (``False``/raised) unless
+    ``allow_unresolved=True``.
+
     >>> import torch
     >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     >>> gradcheck(torch.tanh, (x,))
@@ -658,7 +773,8 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
     ads = [ad for ad, on in (("rev", check_backward_ad), ("fwd", check_forward_ad)) if on]
     mode = "fast" if fast_mode else "auto"
     results = [check(func, *_as_tuple(inputs), ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
-                     _kind="torch.gradcheck") for ad in ads]
+                     allow_unresolved=allow_unresolved, _kind="torch.gradcheck")
+               for ad in ads]
     return _verdict(results, raise_exception)
 
 
@@ -669,14 +785,16 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
                   check_grad_dtypes: bool = False, check_batched_grad: bool = False,
                   check_fwd_over_rev: bool = False, check_rev_over_rev: bool = True,
                   fast_mode: bool = False, masked: bool = False,
-                  use_given_tolerances: bool = False, seed: int = 0) -> bool:
+                  use_given_tolerances: bool = False, seed: int = 0,
+                  allow_unresolved: bool = False) -> bool:
     """Drop-in for ``torch.autograd.gradgradcheck``: the gradient of the gradient.
 
     Checks ``x -> vᵀ ∂func/∂x`` (built with ``create_graph=True``; ``v`` = ``grad_outputs``
     or seeded Gaussian cotangents) against finite differences of that first-order
     gradient, with the double-backward as the analytic side: every entry of
     ``wᵀ ∂(vᵀJ)/∂x`` for a seeded ``w`` (Hessian-vector products). Return convention and
-    the use of torch's arguments as in :func:`gradcheck`; ``check_fwd_over_rev``,
+    the use of torch's arguments (and ``seed``, ``allow_unresolved``) as in
+    :func:`gradcheck`; ``check_fwd_over_rev``,
     ``gen_non_contig_grad_outputs`` are accepted and ignored.
 
     >>> import torch
@@ -700,7 +818,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     if not check_rev_over_rev:
         return True
     result = check(fn, *args, order=2, mode=mode, rtol=r, atol=a, seed=seed,
-                   _kind="torch.gradgradcheck")
+                   allow_unresolved=allow_unresolved, _kind="torch.gradgradcheck")
     return _verdict([result], raise_exception)
 
 

@@ -28,7 +28,8 @@ TYPING_ONLY = {"typing_extensions"}
 #: Optional heavy libraries, each allowed in its own adapter module only (imported lazily:
 #: ``gradcheck.torch`` / ``gradcheck.jax`` load these modules on first use).
 OPTIONAL = {"adapters/torch_adapter.py": {"torch"}, "adapters/jax_adapter.py": {"jax"},
-            "adapters/shipping.py": {"cloudpickle"}}
+            "adapters/shipping.py": {"cloudpickle"},
+            "adapters/array_api_adapter.py": {"array_api_compat"}}
 
 
 def _typing_only_nodes(tree: ast.AST) -> set[int]:
@@ -80,10 +81,11 @@ def test_room_imports_only_the_standard_library_numpy_and_allowed_rooms(room):
 
 def test_every_module_lives_in_a_room():
     loose = {p.name for p in PACKAGE.glob("*.py")}
-    assert loose <= {"__init__.py", "__main__.py", "strategies.py", "torch.py", "jax.py"}, loose
+    assert loose <= {"__init__.py", "__main__.py", "strategies.py", "torch.py", "jax.py",
+                     "array_api.py"}, loose
 
 
-@pytest.mark.parametrize("public", ["torch.py", "jax.py"])
+@pytest.mark.parametrize("public", ["torch.py", "jax.py", "array_api.py"])
 def test_public_framework_modules_import_no_framework_at_module_level(public):
     """``gradcheck/torch.py`` is thin: absolute, lazy imports of its adapter only."""
     tree = ast.parse((PACKAGE / public).read_text())
