@@ -882,7 +882,7 @@ class Outcome:
         return cls(target, nan, nan.copy(), np.zeros(n, bool), np.zeros(n, bool), nan.copy(),
                    nan.copy(), 0, True, np.zeros(n, bool), 0, np.zeros(n, bool))
 
-    def _write(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+    def write(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         """``self.<name>[idx] = values``; a lazy array is materialized only when ``values``
         differ from its fill value (fast mode: ``left``/``right`` stay NaN and the masks
         stay False for entries never refined, kinked or unresolved — no memory per entry)."""
@@ -905,15 +905,15 @@ class Outcome:
     def record(self, idx: np.ndarray, judged: Judged) -> None:
         """Store the verdicts of entries ``idx``."""
         a = self.target.analytic_flat[idx]
-        self._write("numeric", idx, a + judged.error)
-        self._write("tolerance", idx, judged.tolerance)
-        self._write("wrong", idx, judged.wrong)
-        self._write("kink", idx, judged.kink)
-        self._write("left", idx, a + judged.left)
-        self._write("right", idx, a + judged.right)
-        self._write("unresolved", idx, judged.unresolved_mask())
+        self.write("numeric", idx, a + judged.error)
+        self.write("tolerance", idx, judged.tolerance)
+        self.write("wrong", idx, judged.wrong)
+        self.write("kink", idx, judged.kink)
+        self.write("left", idx, a + judged.left)
+        self.write("right", idx, a + judged.right)
+        self.write("unresolved", idx, judged.unresolved_mask())
         if judged.coarse is not None:
-            self._write("coarse", idx, judged.coarse)
+            self.write("coarse", idx, judged.coarse)
         self.n_unresolved = int(np.count_nonzero(self.unresolved))
 
 

@@ -285,12 +285,11 @@ def _mark_entries(phi: Objective, out: Outcome, f0: float, idx: np.ndarray, sign
     marked = alone if alone.any() else common
     if not marked.any():  # no entry can say more: the tensor as a whole is wrong
         marked = np.ones(idx.size, bool)
-    out._writable()
     chosen = idx[marked]
     sharp = marked & np.isfinite(value)
-    out.numeric[idx[sharp]] = a[sharp] + value[sharp]
-    out.tolerance[idx[sharp]] = estimate[sharp]
-    out.wrong[chosen] = True
+    out.write("numeric", idx[sharp], a[sharp] + value[sharp])
+    out.write("tolerance", idx[sharp], estimate[sharp])
+    out.write("wrong", chosen, np.ones(chosen.size, bool))
     out.n_wrong = int(out.wrong.sum())
     out.ok = False
     return spent
