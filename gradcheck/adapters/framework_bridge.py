@@ -163,7 +163,7 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
                               f"selected); pass at least one floating tensor")
     f0 = call_user(describe, phi)
     again = call_user(describe, phi)
-    targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage)
+    targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage if i.storage is not None else i.work.dtype)
                for i in inputs]
     grad_prec = coarser(*(precision_of(i.grad_dtype or i.work.dtype) for i in inputs))
     problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,

@@ -77,6 +77,7 @@ from gradcheck.engine.structure import Blocks
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     GENERIC_NUDGE,
+    Precision,
     coarser,
     observed_precision,
     precision_of,
@@ -551,6 +552,149 @@ def _unchanged(values: list[list[Any]], saved: list[np.ndarray]) -> bool:
     return all(bit_identical(a, b) for a, b in zip(now, saved, strict=True))
 
 
+@dataclass
+class _Call:
+    """What the pieces of one function problem share: the user's ``f`` and arguments, the
+    working copies (``inputs``), the first output (``outputs``), the pristine leaves."""
+
+    f: Callable[..., Any]
+    args: Sequence[Any]
+    names: list[str]
+    describe: str
+    inputs: Inputs
+    outputs: Outputs
+    out0: Any
+    saved: list[np.ndarray]
+
+    def require_pure(self, who: str, hint: str = "") -> None:
+        if not _unchanged(self.inputs.leaves, self.saved):
+            raise CheckInputError(f"{who} modified an input array in place{hint}")
+
+
+def _first_call(f: Callable[..., Any], args: Sequence[Any], names: list[str], describe: str,
+                wrt: Sequence[str] | None, opts: Options, *, vjp: bool, jvp: bool,
+                held_slots: list[Slot], all_names: list[str], label: str,
+                unit_cotangent: bool) -> _Call:
+    """Working copies of the arguments (float64 where ``f`` accepts it) and ``f``'s output."""
+    n_float = sum(np.asarray(leaf.value).size for arg, root in zip(args, names, strict=True)
+                  for leaf in flatten(arg, root) if _kind(leaf.value) in ("float", "complex"))
+    fast_jvp = jvp and (opts.mode == "fast" or
+                        (opts.mode == "auto" and n_float > AUTO_FULL_MAX_ENTRIES))
+
+    def make(promote: bool) -> Inputs:
+        return build_inputs(args, names, wrt, promote=promote, jvp=jvp, vjp=vjp,
+                            fast_jvp=fast_jvp, directions=opts.directions, seed=opts.seed)
+
+    inputs = make(True)
+    try:
+        with np.errstate(all="ignore"):
+            out0 = f(*inputs.args)
+    except Exception:  # the function insists on its own dtypes: difference in them
+        inputs = make(False)
+        out0 = call_user(describe, f, *inputs.args)
+    inputs.slots += held_slots
+    require_selection(inputs, wrt, all_names, label)
+    saved = _snapshot(inputs.leaves)
+    # f's first output may share memory with what it returns next time: copy the tree
+    outputs = build_outputs(_copy_tree(out0), describe, opts.seed, unit=unit_cotangent)
+    call = _Call(f, args, names, describe, inputs, outputs, out0, saved)
+    call.require_pure(describe, "; the checker needs a pure function: copy the input "
+                                "before modifying it")
+    return call
+
+
+def _held_slots(held: Sequence[tuple[str, np.ndarray]], wrt: Sequence[str] | None
+                ) -> list[Slot]:
+    """Slots for the arrays the code reads from elsewhere (perturbed in place)."""
+    return [Slot(name, "param", arr, arr.dtype, False, None,
+                 base=np.array(arr, dtype=np.float64).reshape(-1), vjp_array=arr)
+            for name, arr in held if _selected(name, wrt)]
+
+
+@dataclass
+class _Reverse:
+    """The reverse-mode side: checked slots, their gradient coordinates, dtypes, notes."""
+
+    slots: list[Slot]
+    coords: dict[int, np.ndarray]
+    dtypes: list[np.dtype]
+    notes: list[str]
+
+
+def _reverse_side(call: _Call, reverse: Reverse, reverse_name: str,
+                  held: Sequence[tuple[str, np.ndarray]], held_slots: list[Slot]) -> _Reverse:
+    """One reverse call on a fresh cotangent; the gradients read, validated, keyed by slot."""
+    value, held_grads = call_user(reverse_name, reverse, call.outputs.cotangent(),
+                                  *call.inputs.args)
+    call.require_pure(reverse_name, "; copy it before modifying it")
+    grads = per_argument(value, call.args, call.inputs.differentiable, reverse_name,
+                         call.names)
+    notes: list[str] = []
+    coords, dtypes = gradient_coords(call.inputs, grads, call.args, call.names,
+                                     reverse_name, notes)
+    kept = dict(zip((n for n, _ in held), held_grads, strict=True))
+    for slot in held_slots:
+        if kept[slot.name] is None:
+            notes.append(f"{reverse_name} returned None for {slot.name}: held constant, "
+                         f"not checked")
+            continue
+        g = check_gradient_array(f"{reverse_name}: the gradient of {slot.name}",
+                                 kept[slot.name], slot.work.shape)
+        dtypes.append(np.asarray(kept[slot.name]).dtype)
+        coords[id(slot)] = g.reshape(-1)
+    slots = [s for s in call.inputs.slots if id(s) in coords]
+    if not slots:
+        raise CheckInputError(f"{reverse_name} returned None for every checked tensor; "
+                              f"there is nothing to check")
+    return _Reverse(slots, coords, dtypes, notes)
+
+
+def _forward_targets(call: _Call, forward: Forward, forward_name: str, slots: list[Slot],
+                     both: bool) -> tuple[list[Target], int, list[str]]:
+    """The JVP's directional derivatives per input slot (one call per unit or random
+    tangent) as targets; the calls spent and the notes."""
+    def directional(slot: Slot, coords: np.ndarray) -> float:
+        dout = call_user(forward_name, forward,
+                         all_tangents(call.args, call.inputs, {id(slot): coords}),
+                         *call.inputs.args)
+        return call.outputs.pair(dout, forward_name)
+
+    analytic: dict[int, np.ndarray] = {}
+    for slot in (s for s in slots if s.role == "input"):
+        tangents = slot.U if slot.U is not None else np.eye(slot.base.size)
+        analytic[id(slot)] = np.array([directional(slot, u) for u in tangents])
+    call.require_pure(forward_name)
+    targets = [s.target("jvp", analytic[id(s)], f"{s.name} (jvp)" if both else s.name)
+               for s in slots if s.role == "input"]
+    notes = (["parameters held by an object are checked in reverse mode only"]
+             if any(s.role == "param" for s in slots) else [])
+    return targets, sum(a.size for a in analytic.values()), notes
+
+
+def _dot_test(call: _Call, forward: Forward, forward_name: str, slots: list[Slot],
+              coords: dict[int, np.ndarray], precision: Precision, grad_prec: Precision,
+              seed: int) -> Callable[[], tuple[bool, str]]:
+    """The step-free forward-versus-reverse test ⟨G, J u⟩ = ⟨u, Jᵀ G⟩ (run after the run)."""
+    def dot() -> tuple[bool, str]:
+        rng = stream(seed, "directions", 8)
+        us = {id(s): rng.standard_normal(s.base.size) * np.maximum(np.abs(s.base), 1.0)
+              for s in slots if s.role == "input"}
+        dout = call_user(forward_name, forward, all_tangents(call.args, call.inputs, us),
+                         *call.inputs.args)
+        lhs = call.outputs.pair(dout, forward_name)
+        terms = [us[k] * coords[k] for k in us]
+        rhs = float(sum(np.sum(t) for t in terms))
+        scale = float(sum(np.sum(np.abs(t)) for t in terms)) + abs(lhs)
+        # rounding only (no step): eps^(2/3) of the sums of magnitudes leaves room for
+        # cancellation inside the user's products by a factor 1e5 (float64)
+        tol = coarser(precision, grad_prec).eps ** (2 / 3) * scale + 1e-300
+        ok = abs(lhs - rhs) <= tol
+        return ok, (f"forward vs reverse (step-free): <G, J u> = {lhs:.10g}, "
+                    f"<u, J^T G> = {rhs:.10g}, difference {abs(lhs - rhs):.3g} "
+                    f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
+    return dot
+
+
 def build_function_problem(
         *, kind: str, label: str, describe: str, f: Callable[..., Any], args: Sequence[Any],
         names: list[str], reverse: Reverse | None, reverse_name: str,
@@ -575,40 +719,24 @@ def build_function_problem(
                               f"or both")
     all_names = [leaf.name for arg, root in zip(args, names, strict=True)
                  for leaf in flatten(arg, root)] + [n for n, _ in held]
-    n_float = sum(np.asarray(leaf.value).size for arg, root in zip(args, names, strict=True)
-                  for leaf in flatten(arg, root) if _kind(leaf.value) in ("float", "complex"))
-    fast_jvp = forward is not None and (
-        opts.mode == "fast" or (opts.mode == "auto" and n_float > AUTO_FULL_MAX_ENTRIES))
-
-    def make(promote: bool) -> Inputs:
-        return build_inputs(args, names, wrt, promote=promote, jvp=forward is not None,
-                            vjp=reverse is not None, fast_jvp=fast_jvp,
-                            directions=opts.directions, seed=opts.seed)
-
-    inputs = make(True)
-    try:
-        with np.errstate(all="ignore"):
-            out0 = f(*inputs.args)
-    except Exception:  # the function insists on its own dtypes: difference in them
-        inputs = make(False)
-        out0 = call_user(describe, f, *inputs.args)
-    held_slots = []
-    for name, arr in held:
-        if not _selected(name, wrt):
-            continue
-        slot = Slot(name, "param", arr, arr.dtype, False, None,
-                    base=np.array(arr, dtype=np.float64).reshape(-1), vjp_array=arr)
-        held_slots.append(slot)
-    inputs.slots += held_slots
-    require_selection(inputs, wrt, all_names, label)
-    saved = _snapshot(inputs.leaves)
-    # f's first output may share memory with what it returns next time: copy the tree
-    outputs = build_outputs(_copy_tree(out0), describe, opts.seed, unit=unit_cotangent)
-    if not _unchanged(inputs.leaves, saved):
-        raise CheckInputError(f"{describe} modified an input array in place; the checker "
-                              f"needs a pure function: copy the input before modifying it")
-    notes = list(extra_notes) + inputs.notes + outputs.notes
-    slots = inputs.slots
+    held_slots = _held_slots(held, wrt)
+    call = _first_call(f, args, names, describe, wrt, opts, vjp=reverse is not None,
+                       jvp=forward is not None, held_slots=held_slots, all_names=all_names,
+                       label=label, unit_cotangent=unit_cotangent)
+    inputs, outputs = call.inputs, call.outputs
+    f_first = outputs.phi(call.out0, describe)  # before any backward can touch out0
+    notes = [*extra_notes, *inputs.notes, *outputs.notes]
+    slots, targets, evaluations = inputs.slots, [], 1
+    rev = None
+    if reverse is not None:
+        rev = _reverse_side(call, reverse, reverse_name, held, held_slots)
+        slots, evaluations, notes = rev.slots, evaluations + 1, notes + rev.notes
+        targets += [s.target("vjp", rev.coords[id(s)], s.name) for s in slots]
+    if forward is not None:
+        jvp_targets, spent, jvp_notes = _forward_targets(call, forward, forward_name, slots,
+                                                         both=reverse is not None)
+        targets, evaluations, notes = targets + jvp_targets, evaluations + spent, \
+            notes + jvp_notes
 
     def evaluate() -> Any:
         for s in slots:
@@ -618,96 +746,26 @@ def build_function_problem(
     def phi() -> float:
         return outputs.phi(evaluate(), describe)
 
-    f_first = outputs.phi(out0, describe)
-    evaluations = 1
-    targets: list[Target] = []
-    grad_dtypes: list[np.dtype] = []
-    vjp_coords: dict[int, np.ndarray] = {}
-    both = reverse is not None and forward is not None
-    if reverse is not None:
-        cot = outputs.cotangent()
-        value, held_grads = call_user(reverse_name, reverse, cot, *inputs.args)
-        evaluations += 1
-        if not _unchanged(inputs.leaves, saved):
-            raise CheckInputError(f"{reverse_name} modified an input array in place; copy "
-                                  f"it before modifying it")
-        grads = per_argument(value, args, inputs.differentiable, reverse_name, names)
-        vjp_coords, grad_dtypes = gradient_coords(inputs, grads, args, names, reverse_name,
-                                                  notes)
-        kept = dict(zip((n for n, _ in held), held_grads, strict=True))
-        for slot in held_slots:
-            if kept[slot.name] is None:
-                notes.append(f"{reverse_name} returned None for {slot.name}: held constant, "
-                             f"not checked")
-                continue
-            g = check_gradient_array(f"{reverse_name}: the gradient of {slot.name}",
-                                     kept[slot.name], slot.work.shape)
-            grad_dtypes.append(np.asarray(kept[slot.name]).dtype)
-            vjp_coords[id(slot)] = g.reshape(-1)
-        slots = [s for s in slots if id(s) in vjp_coords]
-        if not slots:
-            raise CheckInputError(f"{reverse_name} returned None for every checked tensor; "
-                                  f"there is nothing to check")
-        targets += [s.target("vjp", vjp_coords[id(s)], s.name) for s in slots]
-    jvp_analytic: dict[int, np.ndarray] = {}
-    if forward is not None:
-        def directional(slot: Slot, coords: np.ndarray) -> float:
-            dout = call_user(forward_name, forward,
-                             all_tangents(args, inputs, {id(slot): coords}), *inputs.args)
-            return outputs.pair(dout, forward_name)
-
-        for slot in (s for s in slots if s.role == "input"):
-            if slot.U is not None:
-                a = np.array([directional(slot, u) for u in slot.U])
-            else:
-                a = np.array([directional(slot, e) for e in np.eye(slot.base.size)])
-            jvp_analytic[id(slot)] = a
-            evaluations += a.size
-        if not _unchanged(inputs.leaves, saved):
-            raise CheckInputError(f"{forward_name} modified an input array in place")
-        targets += [s.target("jvp", jvp_analytic[id(s)], f"{s.name} (jvp)" if both
-                             else s.name) for s in slots if s.role == "input"]
-        if any(s.role == "param" for s in slots):
-            notes.append("parameters held by an object are checked in reverse mode only")
     f0 = phi()
-    evaluations += 1
     seen = np.concatenate([outputs.values, _generic(lambda: f(*inputs.args), inputs, outputs,
                                                     opts.seed)])
     precision = observed_precision(seen, outputs.dtype)
+    grad_dtypes = rev.dtypes if rev is not None else []
     grad_prec = coarser(*(precision_of(d) for d in grad_dtypes or [np.dtype(np.float64)]),
                         precision_of(np.float64))
     batch = next((s.work.shape[0] for s in slots if s.role == "input" and s.work.ndim >= 2),
                  None)
     problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,
-                      f0=f0, noise=max(outputs.magnitude(out0), abs(f0)),
+                      f0=f0, noise=max(outputs.magnitude(call.out0), abs(f0)),
                       precision=precision, grad_precision=grad_prec,
-                      evaluations=evaluations + 1, batch_size=batch,
+                      evaluations=evaluations + 2, batch_size=batch,
                       nondeterministic=f0 != f_first, notes=notes, seen=seen,
                       declared=outputs.dtype,
                       facts=_diagnosis_facts(f, reverse, forward, inputs, outputs, slots,
                                              evaluate, precision.step),
                       blocks=_sample_blocks(targets, slots, outputs, evaluate, describe))
-    dot = None
-    if both:
-        def dot() -> tuple[bool, str]:
-            assert forward is not None  # both passes: a forward was given
-            rng = stream(opts.seed, "directions", 8)
-            us = {id(s): rng.standard_normal(s.base.size) * np.maximum(np.abs(s.base), 1.0)
-                  for s in slots if s.role == "input"}
-            dout = call_user(forward_name, forward,
-                             all_tangents(args, inputs, us), *inputs.args)
-            lhs = outputs.pair(dout, forward_name)
-            terms = [us[k] * vjp_coords[k] for k in us]
-            rhs = float(sum(np.sum(t) for t in terms))
-            scale = float(sum(np.sum(np.abs(t)) for t in terms)) + abs(lhs)
-            # rounding only (no step): eps^(2/3) of the sums of magnitudes leaves room for
-            # cancellation inside the user's products by a factor 1e5 (float64)
-            tol = coarser(precision, grad_prec).eps ** (2 / 3) * scale + 1e-300
-            ok = abs(lhs - rhs) <= tol
-            return ok, (f"forward vs reverse (step-free): <G, J u> = {lhs:.10g}, "
-                        f"<u, J^T G> = {rhs:.10g}, difference {abs(lhs - rhs):.3g} "
-                        f"{'within' if ok else 'OUTSIDE'} tolerance {tol:.3g}")
-
+    dot = (_dot_test(call, forward, forward_name, slots, rev.coords, precision, grad_prec,
+                     opts.seed) if forward is not None and rev is not None else None)
     return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
 
 

@@ -49,7 +49,7 @@ CHUNK = 256
 
 
 def _x64() -> bool:
-    return bool(jax.config.jax_enable_x64)
+    return bool(getattr(jax.config, "jax_enable_x64"))  # noqa: B009 (untyped config)
 
 
 def _is_float(value: Any) -> bool:
@@ -129,8 +129,8 @@ class _Evaluation:
 
     def pair(self, ys: Sequence[jax.Array]) -> jax.Array:
         acc = jnp.float64 if _x64() else jnp.float32
-        return sum(jnp.sum(v.astype(acc) * y.astype(acc))
-                   for v, y in zip(self.cotangents, ys, strict=True))
+        return sum((jnp.sum(v.astype(acc) * y.astype(acc))
+                    for v, y in zip(self.cotangents, ys, strict=True)), jnp.zeros((), acc))
 
     def evaluate(self, nudge: bool = False) -> list[jax.Array]:
         """The outputs at the working point, as φ sees them.
