@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 import numpy as np
@@ -42,9 +42,12 @@ import numpy as np
 from gradcheck.adapters.functions import check_function as _check_function
 from gradcheck.adapters.functions import raise_unless_ok
 from gradcheck.adapters.trees import flatten, rebuild
+from gradcheck.engine.options import CheckOptions, documents_options
 from gradcheck.engine.safety import CheckInputError
-from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -149,14 +152,12 @@ class _Bridge:
         return jvp_on_device
 
 
+@documents_options
 def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | None = None,
                    jvp: Callable[..., Any] | None = None,
                    wrt: str | Sequence[str] | None = None,
-                   names: str | Sequence[str] | None = None, mode: str = "auto",
-                   rtol: float | None = None, atol: float | None = None,
-                   eps: float | None = None, method: str = "central", seed: int = 0,
-                   directions: int = FAST_DIRECTIONS,
-                   allow_unresolved: bool = False) -> CheckResult:
+                   names: str | Sequence[str] | None = None,
+                   **options: Unpack[CheckOptions]) -> CheckResult:
     """:func:`gradcheck.check_function` for functions of array API arrays.
 
     Parameters
@@ -170,7 +171,7 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
         ``cotangent`` arrays come in the namespace and on the device of their output.
     jvp : callable, ``jvp(tangents, *args) -> out_tangent``, optional
         Tangents come in the namespace and on the device of their argument.
-    wrt, names, mode, rtol, atol, eps, method, seed, directions, allow_unresolved
+    wrt, names
         As for :func:`gradcheck.check_function`.
 
     Returns
@@ -188,9 +189,7 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
     host_args = [_host_tree(a) for a in args]
     result = _check_function(
         bridge.f(f), *host_args, vjp=None if vjp is None else bridge.vjp(vjp),
-        jvp=None if jvp is None else bridge.jvp(jvp), wrt=wrt, names=names, mode=mode,
-        rtol=rtol, atol=atol, eps=eps, method=method, seed=seed, directions=directions,
-        allow_unresolved=allow_unresolved)
+        jvp=None if jvp is None else bridge.jvp(jvp), wrt=wrt, names=names, **options)
     spaces = sorted({getattr(h.xp, "__name__", type(h.xp).__name__)
                      for hs in bridge.homes for h in hs if h is not None})
     result.notes.append(f"array API arrays ({', '.join(spaces)}): every evaluation ran in "
