@@ -59,7 +59,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -529,6 +530,150 @@ def _refuse_integer_input(label: str, x: Any) -> None:
         f"vjp=...) where the ids are an argument")
 
 
+@dataclass
+class _LayerCalls:
+    """The calls ``check_layer`` makes on a layer, the upstream gradient ``G`` fixed."""
+
+    layer: Layer
+    label: str
+    x0: np.ndarray  # the user's input, as given (its shape and dtype)
+    y: np.ndarray  # the output at the shifted-then-restored point
+    G: np.ndarray
+    #: The note, once, when ``backward`` writes into the ``grad_out`` it was handed.
+    mutated_grad_out: list[str] = field(default_factory=list)
+
+    @property
+    def fwd(self) -> str:
+        return f"{self.label}.forward"
+
+    @property
+    def bwd(self) -> str:
+        return f"{self.label}.backward"
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        """``forward(z)`` validated: an array of the output's shape."""
+        out = _output_array(self.fwd, call_user(self.fwd, self.layer.forward, z))
+        if out.shape != self.y.shape:
+            raise CheckInputError(f"{self.fwd} returned shape {out.shape}, then {self.y.shape}")
+        return out
+
+    def analytic(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Forward on each input in turn (all but the last off the point: skippable), then
+        backward on a copy of ``G``: ``[dx, *param grads]``."""
+        for z in inputs[:-1]:
+            off_point(self.fwd, lambda z: _output_array(
+                self.fwd, call_user(self.fwd, self.layer.forward, z)), z)
+        self.output(inputs[-1])
+        handed = self.G.copy()
+        dx = check_gradient_array(f"{self.bwd} (returned dL/dx)",
+                                  call_user(self.bwd, self.layer.backward, handed),
+                                  self.x0.shape)
+        if not bit_identical(handed, self.G) and not self.mutated_grad_out:
+            self.mutated_grad_out.append(
+                f"{self.bwd} modified grad_out in place (judged here on a private copy); in "
+                f"a network that array may be another layer's dx or feed a second branch: "
+                f"copy it before writing to it")
+        return [dx, *_grads_of(self.label, self.layer.grads, self.layer.params).values()]
+
+    def phi(self, xw: np.ndarray) -> float:
+        """``Σ G · forward(xw)`` (the objective; no call wrapper on this hot path)."""
+        out = self.layer.forward(xw)
+        if type(out) is not np.ndarray or out.shape != self.G.shape:  # garbage, not a value
+            out = _output_array(self.fwd, out)
+            if out.shape != self.G.shape:
+                raise CheckInputError(f"{self.fwd} returned shape {out.shape}, then "
+                                      f"{self.G.shape}")
+        # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
+        return float(np.sum(self.G * out))
+
+    def contributions(self, xw: np.ndarray) -> np.ndarray:
+        """Per-sample parts of φ (structured full mode)."""
+        out = _output_array(self.fwd, self.layer.forward(xw))
+        if out.shape != self.G.shape:
+            raise CheckInputError(f"{self.fwd} returned shape {out.shape}, then {self.G.shape}")
+        return _per_sample(self.G, out)
+
+
+def _earlier_probe(calls: _LayerCalls, earlier: list[np.ndarray], xo: np.ndarray,
+                   grad_prec: Precision, seed: int
+                   ) -> Callable[[Precision, float], tuple[bool, int]]:
+    """Is the gradient computed earlier (at ``xo``) right there? Two random directions at
+    the calibrated precision and noise: a wrong gradient equal to it is a stale cache."""
+    params = calls.layer.params
+
+    def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
+        xo_work = xo.copy()
+        targets = [Target("x", "input", xo_work, earlier[0], storage=calls.x0.dtype)]
+        targets += [Target(k, "param", params[k], g)
+                    for k, g in zip(params, earlier[1:], strict=True)]
+
+        def phi_o() -> float:
+            return float(np.sum(calls.G * calls.layer.forward(xo_work)))
+
+        f_o = call_user(calls.fwd, phi_o)
+        report = run_fast(phi_o, targets, f_o, noise=noise, precision=precision,
+                          step=precision.step, rtol=coarser(precision, grad_prec).rtol,
+                          atol=None, seed=seed, directions=2, describe=calls.fwd,
+                          localize=False)
+        return all(o.ok for o in report.outcomes), report.evaluations + 1
+
+    return earlier_is_right
+
+
+def _layer_targets(calls: _LayerCalls, xw: np.ndarray, before: list[np.ndarray]
+                   ) -> list[Target]:
+    """``x`` (the working copy) and every parameter, with the declared layouts (validated)."""
+    params = calls.layer.params
+    layouts = getattr(calls.layer, "layouts", None) or {}
+    problem_text = layouts_problem(calls.label, layouts, {"x": calls.x0.ndim, **{
+        k: np.ndim(v) for k, v in params.items()}})
+    if problem_text is not None:
+        raise CheckInputError(problem_text)
+    targets = [Target("x", "input", xw, before[0], storage=calls.x0.dtype,
+                      layout=layouts.get("x", ""))]
+    return targets + [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
+                      for k, g in zip(params, before[1:], strict=True)]
+
+
+def _layer_problem(calls: _LayerCalls, xw: np.ndarray, xo: np.ndarray | None,
+                   probe_rng: np.random.Generator, seed: int) -> tuple[Problem,
+                                                                      ContributionProbe]:
+    """Run the state probes on the layer, then build its problem (and the diagnosis probe)."""
+    layer, params, y, G = calls.layer, calls.layer.params, calls.y, calls.G
+    earlier = _earlier(calls.analytic, xo)
+    before = calls.analytic(xw)
+    aliased = _aliased(layer.grads, params)
+    accumulating = accumulates([before, calls.analytic(xw), calls.analytic(xw)], fixed=1)
+    f0 = scalar_output(calls.fwd, call_user(calls.fwd, calls.phi, xw))  # garbage: no verdict
+    precision = observed_precision(y, y.dtype)
+    grad_prec = coarser(*(precision_of(g.dtype) for g in
+                          [np.asarray(layer.grads[k]) for k in params] or [xw]),
+                        precision_of(np.float64))
+    generic = _generic_output(calls.fwd, layer.forward, xw, calls.x0.dtype, probe_rng)
+    history, notes = stale_after_other_input(calls.analytic, xw, before, grad_prec.eps,
+                                             probe_rng)
+    targets = _layer_targets(calls, xw, before)
+    probe_x = xw.copy()  # the probe moves its own copy of x, never the target's
+    probe = ContributionProbe(
+        {"x": (probe_x, lambda: (_output_array(calls.fwd, layer.forward(probe_x.copy())),))},
+        (G,), step=precision.step)
+    problem = Problem(
+        kind="check_layer", label=calls.label, describe=calls.fwd, phi=partial(calls.phi, xw),
+        targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)), precision=precision,
+        grad_precision=grad_prec, evaluations=8,
+        batch_size=calls.x0.shape[0] if calls.x0.ndim >= 2 else None,
+        nondeterministic=f0 != float(np.sum(G * y)), history_dependent=history,
+        accumulating=accumulating, notes=calls.mutated_grad_out + notes,
+        seen=np.append(y, generic), declared=y.dtype, earlier=earlier,
+        earlier_is_right=(_earlier_probe(calls, earlier, xo, grad_prec, seed)
+                          if earlier is not None and xo is not None else None),
+        facts={"aliased": aliased, "indices": _integer_arrays(layer), "outputs": ("y",),
+               "contributions": probe},
+        blocks=_sample_blocks(0, calls.x0, y, partial(calls.contributions, xw)),
+        analytic_at=lambda: [np.array(g, dtype=np.float64) for g in calls.analytic(xw)])
+    return problem, probe
+
+
 @documents_options
 def check_layer(layer: Layer, x: Any, *, structured: bool = True,
                 executor: Executor | None = None,
@@ -569,109 +714,16 @@ def check_layer(layer: Layer, x: Any, *, structured: bool = True,
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
                               "layers are checked with 'central' or 'richardson'")
     x0 = as_float_array("x", x)
-    params = layer.params
-    check_params(label, params, layer.grads)
+    check_params(label, layer.params, layer.grads)
     rng = stream(opts.seed, "upstream")
-    with Snapshot(params, owner=label, current=lambda: layer.params):
-        fwd, bwd = f"{label}.forward", f"{label}.backward"
+    with Snapshot(layer.params, owner=label, current=lambda: layer.params):
+        fwd = f"{label}.forward"
         probe_rng = stream(opts.seed, "shifted input")
         xw, xo, y = _shifted_first(fwd, layer.forward, x0, probe_rng)
         require_unmutated(fwd, xw, x0.astype(xw.dtype))
         y = _output_array(fwd, y).copy()  # the layer may reuse its output buffer
-        G = rng.standard_normal(y.shape)
-        mutated_grad_out: list[str] = []
-
-        def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
-            for z in inputs[:-1]:  # probe inputs off the point: skippable failures
-                off_point(fwd, lambda z: _output_array(fwd, call_user(fwd, layer.forward, z)),
-                          z)
-            out = _output_array(fwd, call_user(fwd, layer.forward, inputs[-1]))
-            if out.shape != y.shape:
-                raise CheckInputError(f"{fwd} returned shape {out.shape}, then {y.shape}")
-            handed = G.copy()
-            dx = check_gradient_array(f"{bwd} (returned dL/dx)",
-                                      call_user(bwd, layer.backward, handed), x0.shape)
-            if not bit_identical(handed, G) and not mutated_grad_out:
-                mutated_grad_out.append(
-                    f"{bwd} modified grad_out in place (judged here on a private copy); in a "
-                    f"network that array may be another layer's dx or feed a second branch: "
-                    f"copy it before writing to it")
-            return [dx, *_grads_of(label, layer.grads, params).values()]
-
-        earlier = _earlier(analytic, xo)
-        before = analytic(xw)
-        aliased = _aliased(layer.grads, params)
-        accumulating = accumulates([before, analytic(xw), analytic(xw)], fixed=1)
-        f_analytic = float(np.sum(G * y))
-
-        def phi() -> float:
-            out = layer.forward(xw)
-            if type(out) is not np.ndarray or out.shape != G.shape:  # garbage, not a value
-                out = _output_array(fwd, out)
-                if out.shape != G.shape:
-                    raise CheckInputError(f"{fwd} returned shape {out.shape}, then {G.shape}")
-            # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
-            return float(np.sum(G * out))
-
-        def contributions() -> np.ndarray:
-            out = _output_array(fwd, layer.forward(xw))
-            if out.shape != G.shape:
-                raise CheckInputError(f"{fwd} returned shape {out.shape}, then {G.shape}")
-            return _per_sample(G, out)
-
-        f0 = scalar_output(fwd, call_user(fwd, phi))  # garbage at x is never a verdict
-        precision = observed_precision(y, y.dtype)
-        grad_prec = coarser(*(precision_of(g.dtype) for g in
-                              [np.asarray(layer.grads[k]) for k in params] or [xw]),
-                            precision_of(np.float64))
-        generic = _generic_output(fwd, layer.forward, xw, x0.dtype, probe_rng)
-        history, notes = stale_after_other_input(analytic, xw, before, grad_prec.eps,
-                                                 probe_rng)
-        layouts = getattr(layer, "layouts", None) or {}
-        problem_text = layouts_problem(label, layouts, {"x": x0.ndim, **{
-            k: np.ndim(v) for k, v in params.items()}})
-        if problem_text is not None:
-            raise CheckInputError(problem_text)
-        probe_x = xw.copy()  # the probe moves its own copy of x, never the target's
-        probe = ContributionProbe(
-            {"x": (probe_x, lambda: (_output_array(fwd, layer.forward(probe_x.copy())),))},
-            (G,), step=precision.step)
-        targets = [Target("x", "input", xw, before[0], storage=x0.dtype,
-                          layout=layouts.get("x", ""))]
-        targets += [Target(k, "param", params[k], g, layout=layouts.get(k, ""))
-                    for k, g in zip(params, before[1:], strict=True)]
-        problem = Problem(kind="check_layer", label=label, describe=fwd, phi=phi,
-                          targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)),
-                          precision=precision, grad_precision=grad_prec, evaluations=8,
-                          batch_size=x0.shape[0] if x0.ndim >= 2 else None,
-                          nondeterministic=f0 != f_analytic, history_dependent=history,
-                          accumulating=accumulating,
-                          notes=mutated_grad_out + notes, seen=np.append(y, generic),
-                          declared=y.dtype, earlier=earlier,
-                          facts={"aliased": aliased, "indices": _integer_arrays(layer),
-                                 "outputs": ("y",), "contributions": probe},
-                          blocks=_sample_blocks(0, x0, y, contributions),
-                          analytic_at=lambda: [np.array(g, dtype=np.float64)
-                                               for g in analytic(xw)])
-        if earlier is not None and xo is not None:
-            def earlier_is_right(precision: Precision, noise: float) -> tuple[bool, int]:
-                xo_work = xo.copy()
-                targets = [Target("x", "input", xo_work, earlier[0], storage=x0.dtype)]
-                targets += [Target(k, "param", params[k], g)
-                            for k, g in zip(params, earlier[1:], strict=True)]
-
-                def phi_o() -> float:
-                    return float(np.sum(G * layer.forward(xo_work)))
-
-                f_o = call_user(fwd, phi_o)
-                report = run_fast(phi_o, targets, f_o, noise=noise,
-                                  precision=precision, step=precision.step,
-                                  rtol=coarser(precision, grad_prec).rtol,
-                                  atol=None, seed=opts.seed, directions=2, describe=fwd,
-                                  localize=False)
-                return all(o.ok for o in report.outcomes), report.evaluations + 1
-
-            problem = replace(problem, earlier_is_right=earlier_is_right)
+        calls = _LayerCalls(layer, label, x0, y, rng.standard_normal(y.shape))
+        problem, probe = _layer_problem(calls, xw, xo, probe_rng, opts.seed)
         try:
             result = run(problem, opts, start)
         finally:

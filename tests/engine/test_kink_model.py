@@ -46,18 +46,19 @@ class WeightedPool(MaxPool1D):
 
 
 class EveryTieMaxPool2D(MaxPool2D):
-    """Routes each window's gradient to *every* entry equal to its maximum (a bug at ties)."""
-
-    def backward(self, grad_out):
-        *_, dtype, x_shape = self._cache
-        win = self._windows(self._x)
-        g = np.asarray(grad_out, dtype=dtype)
-        is_max = win == win.max(axis=-1, keepdims=True)
-        return self._fold(is_max * g[..., None], x_shape)
+    """Routes each 2×2 window's gradient to *every* entry equal to its maximum (a bug at
+    ties). Self-contained: pool 2, stride 2, even H and W."""
 
     def forward(self, x):
-        self._x = x
+        self._x = np.asarray(x)
         return super().forward(x)
+
+    def backward(self, grad_out):
+        n, c, h, w = self._x.shape
+        win = self._x.reshape(n, c, h // 2, 2, w // 2, 2)
+        is_max = win == win.max(axis=(3, 5), keepdims=True)
+        g = np.asarray(grad_out, dtype=self._x.dtype)[:, :, :, None, :, None]
+        return (is_max * g).reshape(n, c, h, w)
 
 
 TIES = np.array([[1.0, 1.0, 0.5, -0.3, 2.0, 2.0]])
