@@ -797,26 +797,39 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
     True
     """
     opts, start = _start("check_model", options)
-    require_instance("model", model, "a model")
-    require_instance("loss", loss, "a loss")
-    label = type(model).__name__
-    for owner, obj, attrs in ((label, model, ("forward", "backward")),
-                              (type(loss).__name__, loss, ("forward", "backward"))):
-        for attr in attrs:
-            if not callable(getattr(obj, attr, None)):
-                raise CheckTypeError(f"{owner} has no {attr}() method (the model protocol: "
-                                     f"forward(x), backward(dpred), params, grads; the loss: "
-                                     f"forward(pred, target) -> float, backward() -> dpred)")
+    label = _require_model(model, loss)
     if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_model")
     if y is None:
         raise CheckTypeError("y is None: pass the targets the loss compares against")
     x0 = as_float_array("x", x)
     yw = np.array(y, copy=True)
-    params = model.params
-    if _nested(params):  # a tree of parameters: loss-and-grads over it
+    if _nested(model.params):  # a tree of parameters: loss-and-grads over it
         return _check_nested_model(model, loss, x0, yw, opts=dict(options))
-    check_params(label, params, model.grads, allow_empty=False)
+    check_params(label, model.params, model.grads, allow_empty=False)
+    with Snapshot(model.params, owner=label, current=lambda: model.params):
+        problem, flow = _model_problem(model, loss, label, x0, yw, opts.seed)
+        return run(problem, opts, start, flow)
+
+
+def _require_model(model: Model, loss: Loss) -> str:
+    """Refuse classes and objects without the protocol's methods; the model's label."""
+    require_instance("model", model, "a model")
+    require_instance("loss", loss, "a loss")
+    label = type(model).__name__
+    for owner, obj in ((label, model), (type(loss).__name__, loss)):
+        for attr in ("forward", "backward"):
+            if not callable(getattr(obj, attr, None)):
+                raise CheckTypeError(f"{owner} has no {attr}() method (the model protocol: "
+                                     f"forward(x), backward(dpred), params, grads; the loss: "
+                                     f"forward(pred, target) -> float, backward() -> dpred)")
+    return label
+
+
+def _model_problem(model: Model, loss: Loss, label: str, x0: np.ndarray, yw: np.ndarray,
+                   seed: int) -> tuple[Problem, list[LayerFlow]]:
+    """The state probes on the model, then its problem: φ = loss + penalty over the params."""
+    params = model.params
     penalty = getattr(model, "penalty", None)
     loss_name = type(loss).__name__
     describe = f"{label}.forward/{loss_name}.forward"
@@ -825,46 +838,44 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
         value = loss.forward(model.forward(z), yw)
         return float(value) + (float(penalty()) if callable(penalty) else 0.0)
 
-    with Snapshot(params, owner=label, current=lambda: model.params):
-        rng = stream(opts.seed, "model shift")
-        xw, _, value0 = _shifted_first(describe, objective, x0, rng)
-        require_unmutated(describe, xw, x0.astype(xw.dtype))
-        f_analytic = scalar_output(describe, value0)
+    rng = stream(seed, "model shift")
+    xw, _, value0 = _shifted_first(describe, objective, x0, rng)
+    require_unmutated(describe, xw, x0.astype(xw.dtype))
+    f_analytic = scalar_output(describe, value0)
 
-        def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
-            for z in inputs[:-1]:  # probe inputs off the point: skippable failures
-                off_point(describe, lambda z: scalar_output(describe, call_user(
-                    describe, objective, z)), z)
-            scalar_output(describe, call_user(describe, objective, inputs[-1]))
-            dpred = call_user(f"{loss_name}.backward", loss.backward)
-            call_user(f"{label}.backward", model.backward, dpred)
-            return list(_grads_of(label, model.grads, params).values())
+    def analytic(*inputs: np.ndarray) -> list[np.ndarray]:
+        for z in inputs[:-1]:  # probe inputs off the point: skippable failures
+            off_point(describe, lambda z: scalar_output(describe, call_user(
+                describe, objective, z)), z)
+        scalar_output(describe, call_user(describe, objective, inputs[-1]))
+        dpred = call_user(f"{loss_name}.backward", loss.backward)
+        call_user(f"{label}.backward", model.backward, dpred)
+        return list(_grads_of(label, model.grads, params).values())
 
-        before = analytic(xw)
-        aliased = _aliased(model.grads, params)
-        pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
-                                                           model.forward, xw)).copy()
-        phi = _scalar_objective(objective, xw)
-        f0 = scalar_output(describe, call_user(describe, phi))
-        precision = coarser(observed_precision(pred, pred.dtype),
-                            observed_precision(np.array([f0]), np.dtype(np.float64)))
-        grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
-                            precision_of(np.float64))
-        generic = _generic_output(f"{label}.forward", model.forward, xw, x0.dtype, rng)
-        history, notes = stale_after_other_input(analytic, xw, before, grad_prec.eps, rng)
-        targets = [Target(k, "param", params[k], g)
-                   for k, g in zip(params, before, strict=True)]
-        flow = _gradient_flow(model, dict(zip(params, before, strict=True)))
-        problem = Problem(kind="check_model", label=label, describe=describe, phi=phi,
-                          targets=targets, f0=f0, noise=abs(f0), precision=precision,
-                          grad_precision=grad_prec, evaluations=8,
-                          batch_size=x0.shape[0] if x0.ndim >= 1 else None,
-                          nondeterministic=f0 != f_analytic, history_dependent=history,
-                          notes=notes, seen=np.append(pred, generic), declared=pred.dtype,
-                          facts=_model_facts(model, aliased),
-                          analytic_at=lambda: [np.array(g, dtype=np.float64)
-                                               for g in analytic(xw)])
-        return run(problem, opts, start, flow)
+    before = analytic(xw)
+    aliased = _aliased(model.grads, params)
+    pred = _output_array(f"{label}.forward", call_user(f"{label}.forward",
+                                                       model.forward, xw)).copy()
+    phi = _scalar_objective(objective, xw)
+    f0 = scalar_output(describe, call_user(describe, phi))
+    precision = coarser(observed_precision(pred, pred.dtype),
+                        observed_precision(np.array([f0]), np.dtype(np.float64)))
+    grad_prec = coarser(*(precision_of(np.asarray(model.grads[k]).dtype) for k in params),
+                        precision_of(np.float64))
+    generic = _generic_output(f"{label}.forward", model.forward, xw, x0.dtype, rng)
+    history, notes = stale_after_other_input(analytic, xw, before, grad_prec.eps, rng)
+    targets = [Target(k, "param", params[k], g) for k, g in zip(params, before, strict=True)]
+    flow = _gradient_flow(model, dict(zip(params, before, strict=True)))
+    problem = Problem(kind="check_model", label=label, describe=describe, phi=phi,
+                      targets=targets, f0=f0, noise=abs(f0), precision=precision,
+                      grad_precision=grad_prec, evaluations=8,
+                      batch_size=x0.shape[0] if x0.ndim >= 1 else None,
+                      nondeterministic=f0 != f_analytic, history_dependent=history,
+                      notes=notes, seen=np.append(pred, generic), declared=pred.dtype,
+                      facts=_model_facts(model, aliased),
+                      analytic_at=lambda: [np.array(g, dtype=np.float64)
+                                           for g in analytic(xw)])
+    return problem, flow
 
 
 def _is_tree(x: Any) -> bool:
