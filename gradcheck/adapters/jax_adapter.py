@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -37,10 +37,13 @@ from gradcheck.adapters.framework_bridge import (
     sample,
 )
 from gradcheck.adapters.functions import arg_names
+from gradcheck.engine.options import CheckOptions, Options, documents_options
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FAST_DIRECTIONS
 from gradcheck.results.result import CheckResult, GradientMismatch
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 ADS = ("rev", "fwd")
 MODES_OF_CHECK_GRADS = ("fwd", "rev")
@@ -219,11 +222,33 @@ def _derived(f: Callable[..., Any], args: Sequence[Any], ad: str, seed: int
     return jvp_of
 
 
+def _selected_leaves(args: Sequence[Any], names: Sequence[str] | None,
+                     wrt: str | Sequence[str] | None
+                     ) -> tuple[list[Any], list[Any], list[str], list[bool]]:
+    """The flattened leaves of ``args``, their names, and which are checked (float, in
+    ``wrt``); unknown ``wrt`` patterns and complex leaves are refused."""
+    flat, _ = jax.tree_util.tree_flatten_with_path((tuple(args), {}))
+    leaves = [jnp.asarray(v) if isinstance(v, (np.ndarray, float, np.generic)) else v
+              for _, v in flat]
+    named = leaf_names(flat, arg_names(len(args), names))
+    patterns = None if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
+    if patterns is not None:
+        unknown = [p for p in patterns if not any(matches(n, [p]) for n in named)]
+        if unknown:
+            raise CheckInputError(f"wrt={unknown!r} matches no input; the inputs are {named}")
+    for name, leaf in zip(named, leaves, strict=True):
+        if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.complexfloating):
+            raise CheckTypeError(f"{name} is complex ({leaf.dtype}); the JAX adapter checks "
+                                 f"real leaves: pass the real and imaginary parts apart")
+    chosen = [_is_float(leaf) and (patterns is None or matches(n, patterns))
+              for n, leaf in zip(named, leaves, strict=True)]
+    return flat, leaves, named, chosen
+
+
+@documents_options
 def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
           wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
-          promote: bool = True, mode: str = "auto", rtol: float | None = None, atol: float | None = None,
-          eps: float | None = None, method: str = "central", seed: int = 0,
-          directions: int = FAST_DIRECTIONS, allow_unresolved: bool = False) -> CheckResult:
+          promote: bool = True, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check JAX's derivative of ``f(*args)`` against finite differences.
 
     Parameters
@@ -247,9 +272,6 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
         the same function (steps float32-representable; JAX's derivative still taken in
         the leaf's dtype and judged at its precision). ``False``, or x64 off: difference
         in the leaf's own dtype.
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        As for every check (:mod:`gradcheck.adapters.checks`); ``allow_unresolved=True``
-        counts entries no step could resolve as passing (default: inconclusive).
 
     Returns
     -------
@@ -259,7 +281,7 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     >>> check(jnp.sin, jnp.arange(3.0)).ok
     True
     """
-    start = time.perf_counter()
+    start, seed = time.perf_counter(), Options.of("gradcheck.jax.check", options).seed
     if not callable(f):
         raise CheckTypeError(f"f must be callable, got {type(f).__name__}")
     if ad not in ADS:
@@ -269,21 +291,7 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     label = getattr(f, "__name__", None) or type(f).__name__
     for _ in range(order - 1):
         f = _derived(f, args, ad, seed)
-    flat, _ = jax.tree_util.tree_flatten_with_path((tuple(args), {}))
-    leaves = [jnp.asarray(v) if isinstance(v, (np.ndarray, float, np.generic)) else v
-              for _, v in flat]
-    named = leaf_names(flat, arg_names(len(args), names))
-    patterns = None if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
-    if patterns is not None:
-        unknown = [p for p in patterns if not any(matches(n, [p]) for n in named)]
-        if unknown:
-            raise CheckInputError(f"wrt={unknown!r} matches no input; the inputs are {named}")
-    for name, leaf in zip(named, leaves, strict=True):
-        if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.complexfloating):
-            raise CheckTypeError(f"{name} is complex ({leaf.dtype}); the JAX adapter checks "
-                                 f"real leaves: pass the real and imaginary parts apart")
-    chosen = [_is_float(leaf) and (patterns is None or matches(n, patterns))
-              for n, leaf in zip(named, leaves, strict=True)]
+    flat, leaves, named, chosen = _selected_leaves(args, names, wrt)
     spec = jax.tree_util.tree_structure(tuple(args))
     notes: list[str] = []
     if not _x64() and any(getattr(np.asarray(v), "dtype", None) == np.float64
@@ -335,9 +343,7 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
     kind = "jax.check" + (f"(order={order}, {ad})" if order > 1 else f"({ad})")
     return run_arrays(kind, label, label, evaluation.phi, arrays, seen=seen,
                       declared=declared, noise=evaluation.scale(evaluated),
-                      options=dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method,
-                                   seed=seed, directions=directions,
-                                   allow_unresolved=allow_unresolved),
+                      options=dict(options),
                       notes=notes, start=start)
 
 
