@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,10 +52,14 @@ from gradcheck.adapters.framework_bridge import (
     sample,
 )
 from gradcheck.adapters.functions import arg_names
+from gradcheck.engine.options import CheckOptions, Options, documents_options
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import FAST_DIRECTIONS, PRECISIONS, observed_precision
+from gradcheck.engine.tolerances import PRECISIONS, observed_precision
 from gradcheck.results.result import CheckResult, GradientMismatch
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 #: torch dtype -> the NumPy dtype of the host working copy.
 NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32,
@@ -448,13 +452,6 @@ def _promoted_outputs(evaluation: _Evaluation, seed: int, grad_mode: bool
 
 
 # ------------------------------------------------------------------ the check
-def _options(mode: str, rtol: float | None, atol: float | None, eps: float | None,
-             method: str, seed: int, directions: int,
-             allow_unresolved: bool = False) -> dict[str, Any]:
-    return dict(mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                directions=directions, allow_unresolved=allow_unresolved)
-
-
 def _gradient_function(fn: Callable[..., Any], checked: Sequence[int], n_args: int,
                        seed: int, describe: str) -> Callable[..., tuple[torch.Tensor, ...]]:
     """``x -> vᵀ ∂fn/∂x`` for the checked positional arguments (``create_graph=True``).
@@ -493,13 +490,38 @@ def _label_of(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
+def _evaluation_notes(evaluation: _Evaluation, slots: Mapping[int, _Slot], *, widen: bool,
+                      halves: list[str], eval_half: bool) -> list[str]:
+    """What the evaluation that worked did to the dtypes, for the result's notes."""
+    notes: list[str] = []
+    if widen:
+        names_32 = [s.name for s in slots.values() if s.eval_dtype != s.dtype]
+        notes.append(f"{', '.join(names_32)}: float32 differenced through a float64 evaluation "
+                     f"of the same function (steps float32-representable), the float32 "
+                     f"backward judged at float32 precision; promote=False differences in "
+                     f"float32")
+    if evaluation.everywhere:
+        notes.append("float32 tensors and dtypes the function holds itself were widened "
+                     "too (every op of the float64 evaluation in float64)")
+    if evaluation.skipped:
+        notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
+                     f"non-differentiable by the function): not checked, as torch does")
+    if halves and eval_half:
+        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
+                     f"(the function's derivative is checked, not its half-precision "
+                     f"rounding)")
+    elif halves:
+        notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
+                     f"(coarse: what half precision resolves)")
+    return notes
+
+
+@documents_options
 def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None = None,
           names: Sequence[str] | None = None, wrt: str | Sequence[str] | None = None,
-          ad: str = "rev", order: int = 1, promote: bool = True, mode: str = "auto",
-          rtol: float | None = None, atol: float | None = None, eps: float | None = None,
-          method: str = "central", seed: int = 0, directions: int = FAST_DIRECTIONS,
-          allow_unresolved: bool = False, _kind: str = "torch.check",
-          _label: str | None = None, _grad_mode: bool = False) -> CheckResult:
+          ad: str = "rev", order: int = 1, promote: bool = True, _kind: str = "torch.check",
+          _label: str | None = None, _grad_mode: bool = False,
+          **options: Unpack[CheckOptions]) -> CheckResult:
     """Check PyTorch's gradients of ``fn(*inputs, **kwargs)`` against finite differences.
 
     Parameters
@@ -530,10 +552,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         ``check_layer``/``check_function`` do: float32 rounding of ``Σ v·y`` over many
         outputs then no longer hides errors of 1e-3. ``False``: difference in the
         tensor's own dtype (a kernel without a float64 path falls back to it anyway).
-    mode, rtol, atol, eps, method, seed, directions, allow_unresolved
-        As for every check (:mod:`gradcheck.adapters.checks`); defaults need no tuning
-        in float64 or float32. ``allow_unresolved=True`` counts entries no step could
-        resolve as passing (default: the check is then inconclusive, never OK).
+    (the options below: their defaults need no tuning in float64 or float32)
 
     Returns
     -------
@@ -545,7 +564,7 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     >>> check(torch.sin, x).ok
     True
     """
-    start = time.perf_counter()
+    start, seed = time.perf_counter(), Options.of("gradcheck.torch.check", options).seed
     if not callable(fn):
         raise CheckTypeError(f"fn must be callable, got {type(fn).__name__}")
     if ad not in ADS:
@@ -576,12 +595,9 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         grad_inputs = [leaf.requires_grad_(chosen[i]) if _is_float_tensor(leaf) else leaf
                        for i, leaf in enumerate(leaves)]
         return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
-                     promote=promote, mode=mode, rtol=rtol, atol=atol, eps=eps, method=method, seed=seed,
-                     directions=directions, allow_unresolved=allow_unresolved,
-                     _kind=f"{_kind}(order=2)",
-                     _label=f"grad of {label}", _grad_mode=True)
+                     promote=promote, _kind=f"{_kind}(order=2)", _label=f"grad of {label}",
+                     _grad_mode=True, **options)
     spec = pytree.tree_structure((tuple(inputs), kwargs))
-    notes: list[str] = []
     halves_present = any(c and v.dtype in HALF for (_, v), c in zip(named, chosen, strict=True))
     widenable = any(c and v.dtype in (torch.float32, *HALF)
                     for (_, v), c in zip(named, chosen, strict=True))
@@ -614,25 +630,8 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
         except (UserCodeError, RuntimeError):
             if k == len(attempts) - 1:
                 raise
-    if widen:
-        names_32 = [s.name for s in slots.values() if s.eval_dtype != s.dtype]
-        notes.append(f"{', '.join(names_32)}: float32 differenced through a float64 evaluation "
-                     f"of the same function (steps float32-representable), the float32 "
-                     f"backward judged at float32 precision; promote=False differences in "
-                     f"float32")
-    if evaluation.everywhere:
-        notes.append("float32 tensors and dtypes the function holds itself were widened "
-                     "too (every op of the float64 evaluation in float64)")
-    if evaluation.skipped:
-        notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
-                     f"non-differentiable by the function): not checked, as torch does")
-    if halves and eval_half:
-        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
-                     f"(the function's derivative is checked, not its half-precision "
-                     f"rounding)")
-    elif halves:
-        notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
-                     f"(coarse: what half precision resolves)")
+    notes = _evaluation_notes(evaluation, slots, widen=widen, halves=halves,
+                              eval_half=eval_half)
     arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
                          grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
               for s, g in zip(slots.values(), grads, strict=True)]
@@ -641,18 +640,14 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
                       arrays, seen=seen, declared=declared,
                       noise=evaluation.scale(evaluated),
-                      options=_options(mode, rtol, atol, eps, method, seed, directions,
-                                       allow_unresolved),
+                      options=dict(options),
                       notes=notes, start=start)
 
 
+@documents_options
 def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = None,
                  wrt: str | Sequence[str] | None = None, ad: str = "rev", order: int = 1,
-                 promote: bool = True,
-                 mode: str = "auto", rtol: float | None = None, atol: float | None = None,
-                 eps: float | None = None, method: str = "central", seed: int = 0,
-                 directions: int = FAST_DIRECTIONS,
-                 allow_unresolved: bool = False) -> CheckResult:
+                 promote: bool = True, **options: Unpack[CheckOptions]) -> CheckResult:
     """Check an ``nn.Module``'s parameter gradients (and input gradients) at ``inputs``.
 
     Parameters are named as ``module.named_parameters()`` names them (``"0.weight"``);
@@ -665,12 +660,9 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
     module : torch.nn.Module
     *inputs : tensors or constants
         The forward's positional arguments.
-    kwargs, wrt, ad, order, promote, mode, rtol, atol, eps, method, seed, directions
+    kwargs, wrt, ad, order, promote
         As for :func:`check`; ``wrt`` globs see parameter names (``"*.weight"``) and
         ``arg0``...
-    allow_unresolved : bool
-        As for :func:`check`: count entries no step could resolve as passing.
-
     Returns
     -------
     CheckResult
@@ -704,10 +696,8 @@ def check_module(module: Any, *inputs: Any, kwargs: Mapping[str, Any] | None = N
         wrt = wanted or None
     label = type(module).__name__
     return check(forward, *inputs, *(p.detach() for p in params.values()), kwargs=kwargs,
-                 names=names, wrt=wrt, ad=ad, order=order, promote=promote, mode=mode,
-                 rtol=rtol, atol=atol,
-                 eps=eps, method=method, seed=seed, directions=directions,
-                 allow_unresolved=allow_unresolved, _kind="torch.check_module", _label=label)
+                 names=names, wrt=wrt, ad=ad, order=order, promote=promote,
+                 _kind="torch.check_module", _label=label, **options)
 
 
 # ------------------------------------------------------------------ drop-ins
