@@ -52,7 +52,7 @@ from gradcheck.adapters.framework_bridge import (
     sample,
 )
 from gradcheck.adapters.functions import arg_names
-from gradcheck.engine.options import CheckOptions, Options, documents_options
+from gradcheck.engine.options import CheckOptions, Mode, Options, documents_options
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import PRECISIONS, observed_precision
@@ -761,7 +761,7 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
     __tracebackhide__ = True
     r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
     ads = [ad for ad, on in (("rev", check_backward_ad), ("fwd", check_forward_ad)) if on]
-    mode = "fast" if fast_mode else "auto"
+    mode: Mode = "fast" if fast_mode else "auto"
     results = [check(func, *_as_tuple(inputs), ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
                      allow_unresolved=allow_unresolved, _kind="torch.gradcheck")
                for ad in ads]
@@ -795,7 +795,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     __tracebackhide__ = True
     r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
     args = _as_tuple(inputs)
-    mode = "fast" if fast_mode else "auto"
+    mode: Mode = "fast" if fast_mode else "auto"
     if grad_outputs is None:
         fn = func
     else:
