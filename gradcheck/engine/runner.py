@@ -367,20 +367,11 @@ def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylo
     unresolved = sum(t.n_unresolved for t in tensors)
     if unresolved:
         notes.append(_unresolved_note(outcomes, unresolved, opts.allow_unresolved))
-    # Evidence in one check never contradicts silently: where the step-free Taylor test
-    # says wrong while the entries agree, the check is inconclusive if some entry was
-    # resolved only coarsely (the error may hide there), else the disagreement is named.
     disagreement = False
-    if (not found_wrong and taylor is not None and taylor.verdict == "wrong"
-            and opts.rtol is None and opts.atol is None):
-        disagreement = coarse or any(o.coarse.any() for o in outcomes)
-        notes.append(
-            "the Taylor test says wrong while every entry agrees, and some entries are "
-            "resolved only coarsely: a small error may hide in their tolerance; inconclusive"
-            if disagreement else
-            "the Taylor test says wrong while every entry agrees to better than "
-            f"{FINE_RESOLUTION:.1%} of its size: its probe line likely crosses a kink or a "
-            "float32 staircase near the point; the entry-wise verdict stands")
+    if not found_wrong and taylor is not None and taylor.verdict == "wrong" \
+            and opts.rtol is None and opts.atol is None:
+        disagreement, note = _taylor_disagreement(outcomes, coarse)
+        notes.append(note)
     if found_wrong:
         return "wrong", notes
     if disagreement or not all(t.ok for t in tensors):
@@ -390,11 +381,26 @@ def _verdict(tensors: list[TensorReport], outcomes: list[Outcome], taylor: Taylo
     return "ok", notes
 
 
+def _taylor_disagreement(outcomes: list[Outcome], coarse: bool) -> tuple[bool, str]:
+    """The Taylor test says wrong while every entry agrees: does that make the check
+    inconclusive (some entry resolved only coarsely: the error may hide there), and the
+    note that names the disagreement either way (evidence never contradicts silently)."""
+    hides = coarse or any(o.coarse.any() for o in outcomes)
+    return hides, (
+        "the Taylor test says wrong while every entry agrees, and some entries are "
+        "resolved only coarsely: a small error may hide in their tolerance; inconclusive"
+        if hides else
+        "the Taylor test says wrong while every entry agrees to better than "
+        f"{FINE_RESOLUTION:.1%} of its size: its probe line likely crosses a kink or a "
+        "float32 staircase near the point; the entry-wise verdict stands")
+
+
 def _precision_for_noise(row: Precision, sigma: float, scale: float) -> Precision:
     """The row whose rounding matches the measured noise (coarser than ``row`` if need be).
 
-    A function whose noise exceeds ``COARSER_NOISE_FRACTION`` of a coarser format's epsilon (relative to its
-    scale) computes, somewhere inside, at that precision: difference it with that step.
+    A function whose noise exceeds ``COARSER_NOISE_FRACTION`` of a coarser format's epsilon
+    (relative to its scale) computes, somewhere inside, at that precision: difference it
+    with that step.
     """
     if scale <= 0 or not np.isfinite(sigma):
         return row
