@@ -34,13 +34,27 @@ from gradcheck.engine.blocks import pairwise_sum, rms_of, spans
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
+    DOMAIN_SHRINK_RATIO,
+    DOMAIN_SHRINKS,
     FINE_RESOLUTION,
+    GAP_ROUNDINGS,
+    GAP_SHRANK,
+    HULL_ROUNDINGS,
     KINK_RESOLUTION,
+    LOPSIDED_GAP,
     MAX_RELATIVE_STEP,
     NEGLIGIBLE_TENSOR,
+    NOISE_AGREEMENT,
+    PERSISTING_GAP,
     PRECISIONS,
     RAISE_RATIO,
+    REFINE_FRACTION,
     RESOLUTION,
+    SHARPER_FRACTION,
+    SHRINK_PASSES,
+    SHRINK_RATIO,
+    SMOOTH_MODEL_MISS,
+    UNSETTLED_CHANGE,
     ZERO_GRADIENT,
     Precision,
 )
@@ -234,9 +248,6 @@ def require_finite_values(values: np.ndarray, target_name: str, where: Callable[
             f"boundary")
 
 
-#: An entry whose step leaves the function's domain (a non-finite value: ``arcsin`` just
-#: below 1) is probed again at steps this many times smaller, at most this many times.
-DOMAIN_SHRINK_RATIO, DOMAIN_SHRINKS = 16.0, 4
 
 
 def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, f0: float,
@@ -379,9 +390,9 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     p1 = _Pass.of(first, noise, precision)
     floor = rtol * (magnitude + np.abs(p1.error)) + atol
     tol1 = p1.rounding + floor
-    lopsided = (np.abs(p1.gap) > 0.05 * (magnitude + np.abs(p1.up) + np.abs(p1.down))
+    lopsided = (np.abs(p1.gap) > LOPSIDED_GAP * (magnitude + np.abs(p1.up) + np.abs(p1.down))
                 + 2 * p1.side_rounding)
-    again = (np.abs(p1.error) > 0.5 * tol1) | lopsided | refine_all
+    again = (np.abs(p1.error) > REFINE_FRACTION * tol1) | lopsided | refine_all
     n = p1.error.size
     out = Judged(error=p1.error.copy(), tolerance=tol1, wrong=~(np.abs(p1.error) <= tol1),
                  kink=np.zeros(n, bool), left=np.full(n, np.nan), right=np.full(n, np.nan),
@@ -399,7 +410,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     out.hull[again] = rough
     out.unsettled = np.zeros(n, bool)
     out.unsettled[again] = rough | (np.abs(p2.error - p1.error[again])
-                                    > 0.25 * np.abs(p1.error[again]))
+                                    > UNSETTLED_CHANGE * np.abs(p1.error[again]))
     return out
 
 
@@ -432,18 +443,19 @@ def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray,
     # A gap that persists at half the step and exceeds the central error is a kink's
     # signature even when rounding blurs the smooth-model test (float32 φ ≫ the entry):
     # judging its central difference, a kink's mean slope, would cry wolf.
-    persists = (np.abs(g2) > 0.75 * np.abs(g1)) & (np.abs(g2) >= np.abs(p2.error))
-    window = ((scale > 4 * p2.side_rounding + floor) & (miss > 0.1 * scale)) | persists
+    persists = (np.abs(g2) > PERSISTING_GAP * np.abs(g1)) & (np.abs(g2) >= np.abs(p2.error))
+    window = (((scale > GAP_ROUNDINGS * p2.side_rounding + floor)
+               & (miss > SMOOTH_MODEL_MISS * scale)) | persists)
     # One-sided differences err by O(δ): extrapolate each side linearly to δ = 0. Near a
     # kink inside the step the extrapolation of that side overshoots, so the hull keeps
     # the raw values too (the true derivative is one of the sides or between them).
     up_x = p2.up + (p2.up - p1.up) * p2.h_up / _positive(p1.h_up - p2.h_up)
     down_x = p2.down + (p2.down - p1.down) * p2.h_down / _positive(p1.h_down - p2.h_down)
     candidates = np.stack([p2.up, p2.down, up_x, down_x])
-    tol_k = 3 * p2.side_rounding + floor
+    tol_k = HULL_ROUNDINGS * p2.side_rounding + floor
     inside = (candidates.min(axis=0) - tol_k <= 0) & (0 <= candidates.max(axis=0) + tol_k)
-    at_point = (window & (np.abs(g2) > 0.75 * np.abs(g1))
-                & (np.abs(g2) > 4 * p2.side_rounding + 2 * floor))
+    at_point = (window & (np.abs(g2) > PERSISTING_GAP * np.abs(g1))
+                & (np.abs(g2) > GAP_ROUNDINGS * p2.side_rounding + 2 * floor))
     return (np.where(window, p2.error, richardson), np.where(window, tol_k, tol_r),
             # not (≤): a NaN tolerance (steps that round away) fails closed
             np.where(window, ~inside, ~(np.abs(richardson) <= tol_r)), at_point,
@@ -455,9 +467,6 @@ def _positive(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.inf)
 
 
-#: A wrong item whose error moved with the step is re-judged at steps this many times
-#: smaller, at most :data:`SHRINK_PASSES` times.
-SHRINK_RATIO, SHRINK_PASSES = 16.0, 3
 
 
 def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: np.ndarray,
@@ -508,8 +517,8 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
         # A wrong item is cleared only by a sharper verdict. A pass is overturned only
         # where the one-sided gap shrank with the step (the coarse hull was truncation):
         # at a genuine kink the gap stays, and a smaller step's rounding can hide it.
-        sharper = again.tolerance < 0.5 * first_error[retry]
-        gap_shrank = _gap(again) < 0.25 * _gap(out)[retry]
+        sharper = again.tolerance < SHARPER_FRACTION * first_error[retry]
+        gap_shrank = _gap(again) < GAP_SHRANK * _gap(out)[retry]
         # ... or where the smaller step sees a smooth function (no hull) and agrees there
         # sharply (a wrong verdict from a smaller step alone would risk a false alarm: a
         # float32 staircase; the coarse hull pass then stays, and its gap counts against
@@ -745,7 +754,7 @@ def measure_noise(phi: Objective, targets: list[Target], f0: float, *, seed: int
                       describe=describe) for index, extent in enumerate(NOISE_EXTENTS)]
     seen = np.concatenate([values for _, values in found])
     low, high = sorted(sigma for sigma, _ in found)
-    return (low if high <= 6 * low else 0.0), low, seen
+    return (low if high <= NOISE_AGREEMENT * low else 0.0), low, seen
 
 
 def walk_along(phi: Objective, targets: Sequence[Target], dirs: Sequence[np.ndarray],

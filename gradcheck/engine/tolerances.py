@@ -77,6 +77,40 @@ PRECISIONS: dict[str, Precision] = {
 #: At most this many unit roundings of φ are read as cancellation noise when the two
 #: noise probes disagree (``runner.run``): more than that is a kink's scatter, not noise.
 NOISE_FLOOR_CAP = 100.0
+#: An entry whose step leaves the function's domain (a non-finite value: ``arcsin`` just
+#: below 1) is probed again at steps this many times smaller, at most this many times.
+DOMAIN_SHRINK_RATIO, DOMAIN_SHRINKS = 16.0, 4
+#: A wrong item whose error moved with the step is re-judged at steps this many times
+#: smaller, at most :data:`SHRINK_PASSES` times.
+SHRINK_RATIO, SHRINK_PASSES = 16.0, 3
+#: The judge's second pass (``numeric.judge``) refines an entry whose first error uses
+#: more than this fraction of its tolerance (a pass that narrow may be luck) ...
+REFINE_FRACTION = 0.5
+#: ... or whose one-sided slopes differ by more than this fraction of their size beyond
+#: rounding (the smooth model is in doubt: a kink may sit within the step).
+LOPSIDED_GAP = 0.05
+#: A refined error that moved by more than this fraction of the first one has not
+#: settled (the entry is re-judged at other steps).
+UNSETTLED_CHANGE = 0.25
+#: A one-sided gap still this fraction of itself at half the step is a kink's signature
+#: (a smooth function's gap halves with the step).
+PERSISTING_GAP = 0.75
+#: The smooth model is broken when its prediction misses by this fraction of the gap ...
+SMOOTH_MODEL_MISS = 0.1
+#: ... and the gap exceeds this many one-sided roundings (less could be rounding alone).
+GAP_ROUNDINGS = 4.0
+#: The hull of one-sided derivatives is widened by this many one-sided roundings.
+HULL_ROUNDINGS = 3.0
+#: A smaller step clears a wrong verdict only when its tolerance is below this fraction
+#: of the first error (``judge_shrinking``: a sharper verdict, not just another one) ...
+SHARPER_FRACTION = 0.5
+#: ... and overturns a hull pass only where the one-sided gap shrank below this fraction
+#: (the coarse hull was truncation, not a kink).
+GAP_SHRANK = 0.25
+#: The two noise estimates (``numeric.measure_noise``) agree when within this factor:
+#: two estimates of one noise with 4 degrees of freedom differ more with probability
+#: about 0.5 %.
+NOISE_AGREEMENT = 6.0
 #: A function whose rounding noise exceeds this fraction of a coarser format's epsilon
 #: (relative to its scale) computes at that precision somewhere inside: difference it so.
 #: 1/16 sits well above float64 noise and well below a float32 intermediate's.
