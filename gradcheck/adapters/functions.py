@@ -346,12 +346,14 @@ class Outputs:
     dtype: np.dtype
     notes: list[str]
 
-    def phi(self, out: Any, describe: str) -> float:
+    def terms(self, out: Any, describe: str) -> list[np.ndarray]:
+        """``Re(conj(G_k) ⊙ out_k)`` for every checked output ``k`` (masked entries 0),
+        the outputs validated against the first call's number and shapes."""
         leaves = flatten(out)
         if len(leaves) != len(self.shapes):
             raise CheckInputError(f"{describe} returned {len(leaves)} outputs, then "
                                   f"{len(self.shapes)}")
-        total = 0.0
+        found = []
         for leaf, shape, g, m, cx in zip(leaves, self.shapes, self.G, self.masks,
                                          self.complex, strict=True):
             if shape is None:
@@ -362,8 +364,12 @@ class Outputs:
                                       f"{leaf.name or 'its output'}, then {shape}")
             if m is not None:
                 y = np.where(m, y, 0)
-            total += float(np.sum(np.real(np.conj(g) * y)) if cx else np.sum(g * y))
-        return total
+            found.append(np.real(np.conj(g) * y) if cx else g * y)
+        return found
+
+    def phi(self, out: Any, describe: str) -> float:
+        """``φ = Σ_k Re⟨G_k, out_k⟩``, one output's sum at a time."""
+        return sum((float(np.sum(t)) for t in self.terms(out, describe)), 0.0)
 
     def pair(self, tangent: Any, owner: str) -> float:
         """``Re⟨G, tangent⟩`` for an output tangent shaped like the outputs."""
@@ -819,17 +825,7 @@ def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
 
     def contributions() -> np.ndarray:
         total = np.zeros(n)
-        for leaf, shape, g, m, cx in zip(flatten(evaluate()), outputs.shapes, outputs.G,
-                                         outputs.masks, outputs.complex, strict=True):
-            if shape is None:
-                continue
-            y = np.asarray(leaf.value)
-            if y.shape != shape:
-                raise CheckInputError(f"{describe} returned shape {y.shape} for "
-                                      f"{leaf.name or 'its output'}, then {shape}")
-            if m is not None:
-                y = np.where(m, y, 0)
-            term = np.real(np.conj(g) * y) if cx else g * y
+        for term in outputs.terms(evaluate(), describe):
             total += np.sum(term.reshape(n, -1), axis=1)
         return total
 
