@@ -18,32 +18,13 @@ from gradcheck.models.losses import LOSSES
 from gradcheck.ways_in.cli import JSON_SCHEMA_VERSION, main
 from gradcheck.zoo import verify
 from gradcheck.zoo.verify import EXACT_TOLERANCE
+from tests.support.layer_files import AFFINE_SOURCE
 
 # the documented, stable JSON schema (cli docstring): written out, not read from the code
 ROW_KEYS = {"name", "kind", "ok", "ways", "exact_error", "numeric_error", "error_ratio",
             "checked", "nondifferentiable", "evaluations", "mode", "seconds", "note"}
 
-LAYER_FILE = textwrap.dedent('''
-    import numpy as np
-
-    class Affine:
-        """y = x @ W + b; ``bug`` multiplies dL/dW (1.0 = correct)."""
-
-        def __init__(self, d_in=3, d_out=2, bug=1.0):
-            rng = np.random.default_rng(0)
-            self.params = {"W": rng.standard_normal((d_in, d_out)), "b": np.zeros(d_out)}
-            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-            self.bug = bug
-
-        def forward(self, x):
-            self.x = np.array(x)
-            return self.x @ self.params["W"] + self.params["b"]
-
-        def backward(self, grad_out):
-            self.grads["W"][...] = self.bug * self.x.T @ grad_out
-            self.grads["b"][...] = grad_out.sum(axis=0)
-            return grad_out @ self.params["W"].T
-
+LAYER_FILE = AFFINE_SOURCE + textwrap.dedent('''
     class WithExample(Affine):
         @classmethod
         def gradcheck_example(cls):
