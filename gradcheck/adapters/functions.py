@@ -242,6 +242,61 @@ def arg_names(n: int, names: Sequence[str] | str | None) -> list[str]:
     return names
 
 
+def _float_leaf(name: str, arr: np.ndarray, is_complex: bool, wrt: Sequence[str] | None, *,
+                promote: bool, vjp: bool, jvp: bool, fast_jvp: bool, directions: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, Slot | None, list[str]]:
+    """The working copy of one float (or complex) leaf and its :class:`Slot` (None: the leaf
+    is empty, not selected by ``wrt``, or entirely NaN/inf), with the notes it makes."""
+    real = arr.real.dtype if is_complex else arr.dtype
+    if real.itemsize < 4:
+        raise CheckTypeError(f"{name} has dtype {arr.dtype}: {TOO_COARSE}; "
+                             f"pass {name}.astype(np.float32)")
+    if arr.size == 0 or not _selected(name, wrt):
+        return arr.copy(), None, []
+    work_dtype = (np.complex128 if is_complex else np.float64) if promote else arr.dtype
+    work = np.array(arr, dtype=work_dtype, copy=True, order="C")
+    coords = (np.stack([work.real, work.imag], axis=-1) if is_complex else work).reshape(-1)
+    finite = np.isfinite(coords)
+    mask = None if finite.all() else finite
+    if mask is not None and not mask.any():
+        return work, None, [f"{name}: every entry is NaN or inf; held constant"]
+    base = np.array(coords if mask is None else coords[mask], dtype=np.float64)
+    slot = Slot(name, "input", work, real, is_complex, mask, base=base,
+                n_masked=0 if mask is None else int((~mask).sum()))
+    notes = []
+    if slot.n_masked:
+        notes.append(f"{name}: {slot.n_masked} entries that are NaN or inf (a mask) held "
+                     f"constant; the other {base.size} checked")
+    if is_complex:
+        notes.append(f"{name}: complex, checked as (real, imag) pairs (last index 0 = real, "
+                     f"1 = imaginary); gradient convention dφ/dRe + i dφ/dIm (PyTorch's "
+                     f"conjugate Wirtinger)")
+    slot.vjp_array, slot.U, slot.jvp_array = _analytic_arrays(
+        slot, vjp=vjp, jvp=jvp, fast_jvp=fast_jvp, directions=directions, rng=rng)
+    return work, slot, notes
+
+
+def _analytic_arrays(slot: Slot, *, vjp: bool, jvp: bool, fast_jvp: bool, directions: int,
+                     rng: np.random.Generator
+                     ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The arrays a new slot's analytic sides fill: ``(vjp_array, U, jvp_array)`` — the
+    VJP's coordinates (a view of the working copy when nothing else needs it), the random
+    tangents of fast mode (or None) and the JVP's values per entry or per direction."""
+    base = slot.base
+    # Unmasked: the coordinates' shape (the user's, in reports); masked: flat.
+    shape = slot.coord_shape if slot.mask is None else base.shape
+    vjp_array = jvp_array = tangents = None
+    if vjp:
+        vjp_array = (slot.coords_view() if slot.mask is None and not jvp
+                     else base.copy().reshape(shape))
+    if jvp and fast_jvp:
+        tangents = rng.standard_normal((directions, base.size)) * np.maximum(np.abs(base), 1.0)
+        jvp_array = np.zeros(directions)
+    elif jvp:
+        jvp_array = base.copy().reshape(shape)
+    return vjp_array, tangents, jvp_array
+
+
 def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | None, *,
                  promote: bool, jvp: bool, vjp: bool, fast_jvp: bool,
                  directions: int, seed: int) -> Inputs:
@@ -259,49 +314,13 @@ def build_inputs(args: Sequence[Any], names: list[str], wrt: Sequence[str] | Non
             value = leaf.value
             if kind in ("float", "complex"):
                 has_float = True
-                arr = np.asarray(value)
-                real = arr.real.dtype if kind == "complex" else arr.dtype
-                if real.itemsize < 4:
-                    raise CheckTypeError(f"{leaf.name} has dtype {arr.dtype}: {TOO_COARSE}; "
-                                         f"pass {leaf.name}.astype(np.float32)")
-                if arr.size == 0 or not _selected(leaf.name, wrt):
-                    values.append(arr.copy())
-                    continue
-                work_dtype = (np.complex128 if kind == "complex" else np.float64) \
-                    if promote else arr.dtype
-                work = np.array(arr, dtype=work_dtype, copy=True, order="C")
-                coords = (np.stack([work.real, work.imag], axis=-1) if kind == "complex"
-                          else work).reshape(-1)
-                finite = np.isfinite(coords)
-                mask = None if finite.all() else finite
-                if mask is not None and not mask.any():
-                    notes.append(f"{leaf.name}: every entry is NaN or inf; held constant")
-                    values.append(work)
-                    continue
-                base = np.array(coords if mask is None else coords[mask], dtype=np.float64)
-                slot = Slot(leaf.name, "input", work, real, kind == "complex", mask,
-                            base=base, n_masked=0 if mask is None else int((~mask).sum()))
-                if slot.n_masked:
-                    notes.append(f"{leaf.name}: {slot.n_masked} entries that are NaN or inf "
-                                 f"(a mask) held constant; the other {base.size} checked")
-                if kind == "complex":
-                    notes.append(f"{leaf.name}: complex, checked as (real, imag) pairs "
-                                 f"(last index 0 = real, 1 = imaginary); gradient convention "
-                                 f"dφ/dRe + i dφ/dIm (PyTorch's conjugate Wirtinger)")
-                # Unmasked: the coordinates' shape (the user's, in reports); masked: flat.
-                shape = slot.coord_shape if mask is None else base.shape
-                if vjp:
-                    slot.vjp_array = (slot.coords_view() if mask is None and not jvp
-                                      else base.copy().reshape(shape))
-                if jvp:
-                    if fast_jvp:
-                        scale = np.maximum(np.abs(base), 1.0)
-                        slot.U = rng.standard_normal((directions, base.size)) * scale
-                        slot.jvp_array = np.zeros(directions)
-                    else:
-                        slot.jvp_array = base.copy().reshape(shape)
-                slot_of[(a, j)] = slot
-                slots.append(slot)
+                work, slot, leaf_notes = _float_leaf(
+                    leaf.name, np.asarray(value), kind == "complex", wrt, promote=promote,
+                    vjp=vjp, jvp=jvp, fast_jvp=fast_jvp, directions=directions, rng=rng)
+                notes += leaf_notes
+                if slot is not None:
+                    slot_of[(a, j)] = slot
+                    slots.append(slot)
                 values.append(work)
             elif kind == "int":
                 constants.append(leaf.name)
