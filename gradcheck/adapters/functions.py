@@ -427,6 +427,30 @@ class Outputs:
         return total
 
 
+def _upstream_of(name: str, y: np.ndarray, is_complex: bool, unit: bool,
+                 rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray], str]:
+    """One float output's upstream gradient (seeded; 1 for a lone scalar when ``unit``; 0
+    at NaN/inf entries, which are left out), its mask, the values it shows for precision
+    detection and the note about left-out entries ("" if none)."""
+    finite = np.isfinite(y)
+    mask = None if finite.all() else finite
+    note = ("" if mask is None else f"{name}: {int((~finite).sum())} entries are NaN or inf "
+            f"at the point; left out of the objective")
+    if unit:
+        g = np.ones(y.shape)
+    else:
+        g = rng.standard_normal(y.shape)
+        if is_complex:
+            g = (g + 1j * rng.standard_normal(y.shape)) / np.sqrt(2)
+    if mask is not None:
+        g = np.where(mask, g, 0)
+    kept = y if mask is None else y[mask]
+    seen = ([np.abs(kept).ravel(), kept.imag.ravel()] if is_complex
+            else [kept.ravel(), np.zeros(0)])
+    return g, mask, seen, note
+
+
 def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> Outputs:
     """Read the output tree at the point and draw one upstream gradient per float leaf."""
     if out is None:
@@ -456,26 +480,14 @@ def build_outputs(out: Any, describe: str, seed: int, *, unit: bool = False) -> 
                              f"differentiated")
             continue
         y = np.asarray(value)
-        finite = np.isfinite(y)
-        mask = None if finite.all() else finite
-        if mask is not None:
-            notes.append(f"{leaf.name or 'the output'}: {int((~finite).sum())} entries are "
-                         f"NaN or inf at the point; left out of the objective")
-        if unit and len(leaves) == 1 and y.size == 1:
-            g = np.ones(y.shape)
-        else:
-            g = rng.standard_normal(y.shape)
-            if kind == "complex":
-                g = (g + 1j * rng.standard_normal(y.shape)) / np.sqrt(2)
-        if mask is not None:
-            g = np.where(mask, g, 0)
+        g, mask, seen, note = _upstream_of(leaf.name or "the output", y, kind == "complex",
+                                           unit and len(leaves) == 1 and y.size == 1, rng)
+        notes += [note] if note else []
         shapes.append(y.shape)
         G.append(g)
         masks.append(mask)
         cxs.append(kind == "complex")
-        kept = y if mask is None else y[mask]
-        values.append(np.abs(kept).ravel() if kind == "complex" else kept.ravel())
-        values.append(kept.imag.ravel() if kind == "complex" else np.zeros(0))
+        values += seen
         dtypes.append(y.real.dtype if kind == "complex" else y.dtype)
     if not dtypes:
         raise CheckTypeError(f"{describe} returned no float array (got "
