@@ -757,33 +757,59 @@ def _time_profile(t: _Tensor, run: RunEvidence) -> str | None:
     if wrong_steps.size == 0:
         return None
     first, last = int(wrong_steps[0]), int(wrong_steps[-1])
-    judged = known | wrong
-    step_of = np.broadcast_to(np.arange(steps)[:, None], wrong.shape)
     error = np.array([np.max(np.abs(a[s] - n[s])[known[s]], initial=0.0) for s in range(steps)])
-    # a prefix: nothing judged before the first wrong step (steps fast mode did not sample
-    # may be anywhere), right entries after the last one; a suffix the other way round
-    if last < steps - 1 and not judged[:first].any():
-        k = last + 1
-        if (np.count_nonzero(known[k:]) >= MIN_ENTRIES
-                and _unlikely_by_chance(wrong, step_of < k, judged)):
-            grows = k >= 2 and bool(np.all(error[:k - 1] >= error[1:k]))
-            trend = ", growing toward early steps" if grows else ""
-            return (f"{t.name}: errors only in the first {k} of {steps} {unit}{trend} "
-                    f"(truncated BPTT?)")
-    if first > 0 and not judged[last + 1:].any():
-        k = steps - first
-        if (np.count_nonzero(known[:first]) >= MIN_ENTRIES
-                and _unlikely_by_chance(wrong, step_of >= first, judged)):
-            return f"{t.name}: errors only in the last {k} of {steps} {unit}"
-    if first == 0 and last == steps - 1 and steps >= 4 and np.all(error > 0):
+    profile = _StepProfile(t.name, unit, known, wrong, error, first, last)
+    return profile.confined() or profile.trend()
+
+
+@dataclass(frozen=True)
+class _StepProfile:
+    """Per time step: which entries are known right / wrong, and the largest known error."""
+
+    name: str
+    unit: str
+    known: np.ndarray  # (steps, entries)
+    wrong: np.ndarray
+    error: np.ndarray  # (steps,)
+    first: int  # the first and last steps with a wrong entry
+    last: int
+
+    def confined(self) -> str | None:
+        """Errors only in a prefix (nothing judged before the first wrong step: steps fast
+        mode did not sample may be anywhere; right entries after the last) or a suffix."""
+        known, wrong, steps = self.known, self.wrong, self.known.shape[0]
+        judged = known | wrong
+        step_of = np.broadcast_to(np.arange(steps)[:, None], wrong.shape)
+        first, last = self.first, self.last
+        if last < steps - 1 and not judged[:first].any():
+            k = last + 1
+            if (np.count_nonzero(known[k:]) >= MIN_ENTRIES
+                    and _unlikely_by_chance(wrong, step_of < k, judged)):
+                grows = k >= 2 and bool(np.all(self.error[:k - 1] >= self.error[1:k]))
+                trend = ", growing toward early steps" if grows else ""
+                return (f"{self.name}: errors only in the first {k} of {steps} "
+                        f"{self.unit}{trend} (truncated BPTT?)")
+        if first > 0 and not judged[last + 1:].any():
+            if (np.count_nonzero(known[:first]) >= MIN_ENTRIES
+                    and _unlikely_by_chance(wrong, step_of >= first, judged)):
+                return (f"{self.name}: errors only in the last {steps - first} of {steps} "
+                        f"{self.unit}")
+        return None
+
+    def trend(self) -> str | None:
+        """Errors in every step, growing monotonically toward the early or the late ones."""
+        error, steps = self.error, self.error.size
+        if not (self.first == 0 and self.last == steps - 1 and steps >= 4
+                and np.all(error > 0)):
+            return None
         ratio = error[0] / error[-1]
         if np.all(np.diff(error) < 0) and ratio >= 10:
-            return (f"{t.name}: error grows toward early {unit} ({_fmt(ratio)}× from the "
-                    f"last to the first; truncated BPTT or a wrong recurrent term?)")
+            return (f"{self.name}: error grows toward early {self.unit} ({_fmt(ratio)}× from "
+                    f"the last to the first; truncated BPTT or a wrong recurrent term?)")
         if np.all(np.diff(error) > 0) and ratio <= 0.1:
-            return (f"{t.name}: error grows toward late {unit} ({_fmt(1 / ratio)}× from "
-                    f"the first to the last)")
-    return None
+            return (f"{self.name}: error grows toward late {self.unit} ({_fmt(1 / ratio)}× "
+                    f"from the first to the last)")
+        return None
 
 
 # --------------------------------------------------------------------------------------
