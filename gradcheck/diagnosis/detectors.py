@@ -907,11 +907,23 @@ def _one_layer(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
         return None
     culprits = _join([t.name for w in wrong for t in layers[w] if t.wrong.any()])
     if not all(layer.isdigit() for layer in layers):
-        if len(wrong) != 1:
-            return None
-        verb = "is" if len(right) == 1 else "are"
-        noun = "layer" if len(right) == 1 else "layers"
-        return f"only layer {wrong[0]} is wrong ({culprits}); {noun} {_join(right)} {verb} right"
+        return _one_named_layer(wrong, right, culprits)
+    return _where_the_error_enters(run, wrong, right, culprits)
+
+
+def _one_named_layer(wrong: list[str], right: list[str], culprits: str) -> str | None:
+    """Layers named, not numbered (no order to read): only a single wrong one is named."""
+    if len(wrong) != 1:
+        return None
+    verb = "is" if len(right) == 1 else "are"
+    noun = "layer" if len(right) == 1 else "layers"
+    return f"only layer {wrong[0]} is wrong ({culprits}); {noun} {_join(right)} {verb} right"
+
+
+def _where_the_error_enters(run: RunEvidence, wrong: list[str], right: list[str],
+                            culprits: str) -> str | None:
+    """Numbered layers: every wrong one below every right one, or one wrong layer with
+    right ones below it."""
     top_wrong, low_right = max(map(int, wrong)), min(map(int, right))
     if top_wrong < low_right:
         between = (_layer(run, low_right) if top_wrong + 1 == low_right else
