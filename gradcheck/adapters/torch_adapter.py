@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -490,6 +491,87 @@ def _label_of(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
+def _second_order(fn: Callable[..., Any], flat: Sequence[Any], chosen: Sequence[bool],
+                  leaves: list[Any], n_inputs: int, has_kwargs: bool, seed: int,
+                  describe: str) -> tuple[Callable[..., Any], list[Any]]:
+    """``order=2``: the function whose derivative is checked (the gradient of ``fn`` under
+    seeded cotangents) and its inputs (private clones, ``requires_grad`` marking the
+    checked ones)."""
+    positional = [i for i, c in enumerate(chosen) if c and len(flat[i][0]) == 2
+                  and key_value(flat[i][0][0]) == 0]
+    if len(positional) != sum(chosen) or has_kwargs or len(flat) != n_inputs:
+        raise CheckInputError("order=2 checks top-level positional tensors only; pass "
+                              "each checked tensor as its own positional argument")
+    inner = _gradient_function(fn, positional, n_inputs, seed, describe)
+    grad_inputs = [leaf.requires_grad_(chosen[i]) if _is_float_tensor(leaf) else leaf
+                   for i, leaf in enumerate(leaves)]
+    return inner, grad_inputs
+
+
+def _slots_for(named: Sequence[tuple[str, Any]], chosen: Sequence[bool], describe: str, *,
+               eval_half: bool, widen: bool) -> dict[int, _Slot]:
+    """A slot per checked tensor: half precision evaluated in float32 (``eval_half``),
+    float32 through float64 (``widen``)."""
+    slots: dict[int, _Slot] = {}
+    for i, ((name, value), c) in enumerate(zip(named, chosen, strict=True)):
+        if not c:
+            continue
+        dtype = value.dtype
+        if dtype in HALF:
+            if eval_half:
+                dtype = torch.float32
+            elif dtype == torch.bfloat16:
+                raise CheckTypeError(f"{describe} rejected float32 for the bfloat16 input "
+                                     f"{name}; gradcheck differences bfloat16 code through a "
+                                     f"float32 evaluation: make the function accept float32 "
+                                     f"inputs")
+        wide = torch.float64 if widen and dtype == torch.float32 else dtype
+        slots[i] = _Slot(name, value, dtype, eval_dtype=wide)
+    return slots
+
+
+@dataclass
+class _FirstEvaluation:
+    """The evaluation that worked (the first of the dtype attempts) and what it returned."""
+
+    evaluation: _Evaluation
+    slots: dict[int, _Slot]
+    grads: list[Any]
+    evaluated: Sequence[torch.Tensor]
+    seen: np.ndarray
+    widen: bool
+    eval_half: bool
+    halves: list[str]
+
+
+def _evaluate_first(fn: Callable[..., Any], describe: str, named: Sequence[tuple[str, Any]],
+                    chosen: Sequence[bool], leaves: list[Any], spec: Any, seed: int, *,
+                    ad: str, promote: bool, grad_mode: bool) -> _FirstEvaluation:
+    """PyTorch's derivative at the point, trying the widest evaluation the function takes:
+    float32 through float64 (``promote``), then the inputs' own dtypes, then half precision
+    as it is; the last failure is the user's error."""
+    halves_present = any(c and v.dtype in HALF for (_, v), c in zip(named, chosen, strict=True))
+    widenable = any(c and v.dtype in (torch.float32, *HALF)
+                    for (_, v), c in zip(named, chosen, strict=True))
+    attempts = [(True, True)] if promote and widenable else []
+    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
+    for k, (eval_half, widen) in enumerate(attempts):
+        slots = _slots_for(named, chosen, describe, eval_half=eval_half, widen=widen)
+        evaluation = _Evaluation(fn, describe, leaves, spec, slots, seed, promote=widen)
+        halves = [s.name for s in slots.values() if s.original_dtype in HALF]
+        try:
+            outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
+            evaluated, seen = outs, _seen(outs)
+            if widen:
+                evaluated, seen = _promoted_outputs(evaluation, seed, grad_mode)
+            return _FirstEvaluation(evaluation, slots, grads, evaluated, seen, widen,
+                                    eval_half, halves)
+        except (UserCodeError, RuntimeError):
+            if k == len(attempts) - 1:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 def _evaluation_notes(evaluation: _Evaluation, slots: Mapping[int, _Slot], *, widen: bool,
                       halves: list[str], eval_half: bool) -> list[str]:
     """What the evaluation that worked did to the dtypes, for the result's notes."""
@@ -585,53 +667,18 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
     leaves = [value.detach().clone() if isinstance(value, torch.Tensor) else value
               for _, value in named]
     if order == 2:
-        positional = [i for i, c in enumerate(chosen) if c and len(flat[i][0]) == 2
-                      and key_value(flat[i][0][0]) == 0]
-        if len(positional) != sum(chosen) or kwargs or len(flat) != len(inputs):
-            raise CheckInputError("order=2 checks top-level positional tensors only; pass "
-                                  "each checked tensor as its own positional argument")
-        inner = _gradient_function(fn, positional, len(inputs), seed, describe)
-        # private clones: requires_grad marks what the inner check differentiates
-        grad_inputs = [leaf.requires_grad_(chosen[i]) if _is_float_tensor(leaf) else leaf
-                       for i, leaf in enumerate(leaves)]
+        inner, grad_inputs = _second_order(fn, flat, chosen, leaves, len(inputs), bool(kwargs),
+                                           seed, describe)
         return check(inner, *grad_inputs, names=[n for n, _ in named][:len(inputs)],
                      promote=promote, _kind=f"{_kind}(order=2)", _label=f"grad of {label}",
                      _grad_mode=True, **options)
     spec = pytree.tree_structure((tuple(inputs), kwargs))
-    halves_present = any(c and v.dtype in HALF for (_, v), c in zip(named, chosen, strict=True))
-    widenable = any(c and v.dtype in (torch.float32, *HALF)
-                    for (_, v), c in zip(named, chosen, strict=True))
-    attempts = [(True, True)] if promote and widenable else []
-    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
-    for k, (eval_half, widen) in enumerate(attempts):
-        slots: dict[int, _Slot] = {}
-        for i, ((name, value), c) in enumerate(zip(named, chosen, strict=True)):
-            if not c:
-                continue
-            dtype = value.dtype
-            if dtype in HALF:
-                if eval_half:
-                    dtype = torch.float32
-                elif dtype == torch.bfloat16:
-                    raise CheckTypeError(f"{describe} rejected float32 for the bfloat16 "
-                                         f"input {name}; gradcheck differences bfloat16 code "
-                                         f"through a float32 evaluation: make the function "
-                                         f"accept float32 inputs")
-            wide = torch.float64 if widen and dtype == torch.float32 else dtype
-            slots[i] = _Slot(name, value, dtype, eval_dtype=wide)
-        evaluation = _Evaluation(fn, describe, leaves, spec, slots, seed, promote=widen)
-        halves = [s.name for s in slots.values() if s.original_dtype in HALF]
-        try:
-            outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
-            evaluated, seen = outs, _seen(outs)
-            if widen:
-                evaluated, seen = _promoted_outputs(evaluation, seed, _grad_mode)
-            break
-        except (UserCodeError, RuntimeError):
-            if k == len(attempts) - 1:
-                raise
-    notes = _evaluation_notes(evaluation, slots, widen=widen, halves=halves,
-                              eval_half=eval_half)
+    done = _evaluate_first(fn, describe, named, chosen, leaves, spec, seed, ad=ad,
+                           promote=promote, grad_mode=_grad_mode)
+    evaluation, slots, grads, evaluated, seen = (done.evaluation, done.slots, done.grads,
+                                                 done.evaluated, done.seen)
+    notes = _evaluation_notes(evaluation, slots, widen=done.widen, halves=done.halves,
+                              eval_half=done.eval_half)
     arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
                          grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
               for s, g in zip(slots.values(), grads, strict=True)]
