@@ -222,6 +222,59 @@ def _derived(f: Callable[..., Any], args: Sequence[Any], ad: str, seed: int
     return jvp_of
 
 
+def _evaluate_first(f: Callable[..., Any], label: str, leaves: list[Any], named: list[str],
+                    chosen: list[bool], spec: Any, seed: int, *, ad: str, promote: bool
+                    ) -> tuple[_Evaluation, dict[int, _Slot], list[Any], list[Any],
+                               np.ndarray, list[str]]:
+    """JAX's derivative at the point, trying the widest evaluation first (float32 through
+    float64 with x64 on and ``promote``), then the leaves' dtypes with half precision in
+    float32, then half precision as it is; the last failure is the user's error. Returns
+    the evaluation, its slots, the derivative, the outputs, the values seen and notes."""
+    widenable = _x64() and any(c and leaves[i].dtype in (jnp.float32, jnp.float16,
+                                                         jnp.bfloat16)
+                               for i, c in enumerate(chosen))
+    halves_present = any(c and leaves[i].dtype in (jnp.float16, jnp.bfloat16)
+                         for i, c in enumerate(chosen))
+    attempts = [(True, True)] if promote and widenable else []
+    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
+    for k, (half_to_float32, widen) in enumerate(attempts):
+        slots = {}
+        for i, c in enumerate(chosen):
+            if c:
+                dtype = leaves[i].dtype
+                if half_to_float32 and dtype in (jnp.float16, jnp.bfloat16):
+                    dtype = jnp.float32
+                wide = jnp.float64 if widen and dtype == jnp.float32 else None
+                slots[i] = _Slot(named[i], leaves[i], dtype, eval_dtype=wide)
+        evaluation = _Evaluation(f, label, leaves, spec, slots, seed, promote=widen)
+        try:
+            outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
+        except UserCodeError:
+            if k == len(attempts) - 1:
+                raise
+            continue
+        evaluated, seen = outs, _seen(outs)
+        if widen:
+            evaluated = evaluation.evaluate()
+            seen = np.concatenate([_seen(evaluated), _seen(evaluation.evaluate(True))])
+        return evaluation, slots, grads, evaluated, seen, _dtype_notes(slots, widen)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _dtype_notes(slots: dict[int, _Slot], widen: bool) -> list[str]:
+    notes = []
+    if widen:
+        notes.append(f"{', '.join(s.name for s in slots.values() if s.work.dtype != s.dtype)}"
+                     f": float32 differenced through a float64 evaluation of the same function "
+                     f"(x64 is on; steps float32-representable), the float32 derivative "
+                     f"judged at float32 precision; promote=False differences in float32")
+    halves = [s.name for s in slots.values() if s.original_dtype != s.dtype]
+    if halves:
+        notes.append(f"{', '.join(halves)}: half-precision leaves evaluated in float32 (the "
+                     f"function's derivative is checked, not its half-precision rounding)")
+    return notes
+
+
 def _selected_leaves(args: Sequence[Any], names: Sequence[str] | None,
                      wrt: str | Sequence[str] | None
                      ) -> tuple[list[Any], list[Any], list[str], list[bool]]:
@@ -298,42 +351,9 @@ def check(f: Callable[..., Any], *args: Any, names: Sequence[str] | None = None,
                           for _, v in flat if isinstance(v, (np.ndarray, float))):
         notes.append("jax_enable_x64 is off: float64 inputs were evaluated and judged in "
                      "float32 (JAX's own rule; enable x64 to check in float64)")
-    widenable = _x64() and any(c and leaves[i].dtype in (jnp.float32, jnp.float16,
-                                                         jnp.bfloat16)
-                               for i, c in enumerate(chosen))
-    halves_present = any(c and leaves[i].dtype in (jnp.float16, jnp.bfloat16)
-                         for i, c in enumerate(chosen))
-    attempts = [(True, True)] if promote and widenable else []
-    attempts += [(True, False)] + ([(False, False)] if halves_present else [])
-    for k, (half_to_float32, widen) in enumerate(attempts):
-        slots = {}
-        for i, c in enumerate(chosen):
-            if c:
-                dtype = leaves[i].dtype
-                if half_to_float32 and dtype in (jnp.float16, jnp.bfloat16):
-                    dtype = jnp.float32
-                wide = jnp.float64 if widen and dtype == jnp.float32 else None
-                slots[i] = _Slot(named[i], leaves[i], dtype, eval_dtype=wide)
-        evaluation = _Evaluation(f, label, leaves, spec, slots, seed, promote=widen)
-        halves = [s.name for s in slots.values() if s.original_dtype != s.dtype]
-        try:
-            outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
-            evaluated, seen = outs, _seen(outs)
-            if widen:
-                evaluated = evaluation.evaluate()
-                seen = np.concatenate([_seen(evaluated), _seen(evaluation.evaluate(True))])
-            break
-        except UserCodeError:
-            if k == len(attempts) - 1:
-                raise
-    if widen:
-        notes.append(f"{', '.join(s.name for s in slots.values() if s.work.dtype != s.dtype)}"
-                     f": float32 differenced through a float64 evaluation of the same function "
-                     f"(x64 is on; steps float32-representable), the float32 derivative "
-                     f"judged at float32 precision; promote=False differences in float32")
-    if halves:
-        notes.append(f"{', '.join(halves)}: half-precision leaves evaluated in float32 (the "
-                     f"function's derivative is checked, not its half-precision rounding)")
+    evaluation, slots, grads, evaluated, seen, first_notes = _evaluate_first(
+        f, label, leaves, named, chosen, spec, seed, ad=ad, promote=promote)
+    notes += first_notes
     arrays = [ArrayInput(s.name, s.work, g, storage=s.dtype, grad_dtype=s.dtype)
               for s, g in zip(slots.values(), grads, strict=True)]
     declared = np.dtype(max((np.dtype(y.dtype) for y in evaluated),
