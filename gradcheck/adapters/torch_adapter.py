@@ -537,7 +537,7 @@ class _FirstEvaluation:
     evaluation: _Evaluation
     slots: dict[int, _Slot]
     grads: list[Any]
-    evaluated: Sequence[torch.Tensor]
+    evaluated: list[torch.Tensor]
     seen: np.ndarray
     widen: bool
     eval_half: bool
