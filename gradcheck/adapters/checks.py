@@ -49,9 +49,10 @@ What the checks also do
   float32 is exactly float32-representable even when stored as float64), so the step
   and tolerances follow what the function really resolves.
 
-Limitation: at a kink the check is coordinate-wise. Each entry must lie between its own
-one-sided derivatives; a gradient that is valid entry by entry but not jointly (routing
-the full gradient to *every* tied maximum) is not detected.
+At a kink each entry must lie between its own one-sided derivatives, and tied kinks are
+also judged together (:mod:`gradcheck.engine.kinks`): the full gradient routed to *every*
+tied maximum is wrong; a convention outside the one-sided derivatives that is right
+everywhere nearby is inconclusive, with the code ``kink-convention``.
 """
 
 from __future__ import annotations
