@@ -17,7 +17,7 @@
 >>> Options.of("check_grad", {"rtl": 1e-3})
 Traceback (most recent call last):
 ...
-gradcheck.engine.safety.CheckInputError: check_grad got an unknown option rtl=0.001; the options are mode, rtol, atol, eps, method, seed, directions, allow_unresolved
+gradcheck.engine.errors.CheckInputError: check_grad got an unknown option rtl=0.001; the options are mode, rtol, atol, eps, method, seed, directions, allow_unresolved
 """
 
 from __future__ import annotations

@@ -18,18 +18,18 @@ When it pays: each task ships the serialized function (``len(payload)`` bytes) a
 costs a round trip; a chunk of ``k`` evaluations pays when ``k`` times the cost of one
 evaluation is well above that (see ``benchmarks/bench_structured.py``).
 
->>> import pickle
+>>> import math, pickle
 >>> from concurrent.futures import ThreadPoolExecutor
+>>> from functools import partial
 >>> from gradcheck.engine.numeric import Target
 >>> x = np.array([0.5, -1.0, 2.0])
->>> t = Target("x", "input", x, analytic=np.cos(x))
->>> phi = lambda: float(np.sin(x).sum())
+>>> t = Target("x", "input", x, analytic=np.ones(3))
+>>> phi = partial(math.fsum, x)  # picklable by plain pickle: it reads x, shipped with it
 >>> with ThreadPoolExecutor(2) as pool:
 ...     ev = ParallelEvaluator(pool, ship(pickle.dumps, phi, None, [x]), 0, phi(), phi,
-...                            "sin")
+...                            "fsum")
 ...     up, down = ev(t, np.arange(3), x + 1e-3, x - 1e-3, 1e-3)
->>> bool(np.array_equal(up, [float(np.sin(x + 1e-3 * (np.arange(3) == i)).sum())
-...                          for i in range(3)]))
+>>> bool(np.array_equal(up, [math.fsum(x + 1e-3 * (np.arange(3) == i)) for i in range(3)]))
 True
 """
 
