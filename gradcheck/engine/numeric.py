@@ -126,7 +126,6 @@ class Target:
         the quadratic term cancels in the central difference.
         """
         up, delta_up = self.realize_up(values, steps)
-        assert self.storage is not None  # set by __post_init__
         with np.errstate(over="ignore"):  # copy=False: no copies when storage is float64
             down = _stored(values - delta_up, self.storage)
         return up, down, delta_up, values - down
@@ -134,7 +133,6 @@ class Target:
     def realize_up(self, values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray,
                                                                          np.ndarray]:
         """The up half of :meth:`realize`: perturbed values as stored, and δ+."""
-        assert self.storage is not None  # set by __post_init__
         with np.errstate(over="ignore"):
             up = _stored(values + steps, self.storage)
             return up, up - values
@@ -246,8 +244,6 @@ def require_finite_values(values: np.ndarray, target_name: str, where: Callable[
             f"step tried (down to {DOMAIN_SHRINKS} times {DOMAIN_SHRINK_RATIO:g}× smaller): "
             f"the function is not finite next to the point; check away from its domain "
             f"boundary")
-
-
 
 
 def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, f0: float,
@@ -465,8 +461,6 @@ def _judge_refined(p1: _Pass, p2: _Pass, floor: np.ndarray) -> tuple[np.ndarray,
 def _positive(x: np.ndarray) -> np.ndarray:
     """``x`` where positive, else ∞ (a zero shrink means no extrapolation)."""
     return np.where(x > 0, x, np.inf)
-
-
 
 
 def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: np.ndarray,
@@ -924,7 +918,6 @@ class Outcome:
         if judged.coarse is not None:
             self.write("coarse", idx, judged.coarse)
         self.n_unresolved = int(np.count_nonzero(self.unresolved))
-
 
 
 def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[

@@ -168,8 +168,7 @@ class Structure:
         if not self.used:
             return total
         assert self.blocks is not None
-        per_sample = int(np.bincount(self.blocks.owner).max())
-        return total - targets[self.blocks.target].size + per_sample
+        return total - targets[self.blocks.target].size + self.blocks.largest
 
 
 def _structure(problem: Problem, opts: Options, step: float) -> Structure:
@@ -184,7 +183,7 @@ def _structure(problem: Problem, opts: Options, step: float) -> Structure:
             or problem.nondeterministic or opts.mode == "fast"):
         return Structure(None, None)
     target = problem.targets[blocks.target]
-    per_sample = int(np.bincount(blocks.owner).max()) if blocks.owner.size else 0
+    per_sample = blocks.largest
     # verify only where it pays: 3 scales · N + 2 calls, then 2 per entry of one sample,
     # against 2 per entry of the whole input (a batch of scalars gains nothing)
     if VERIFY_SCALES * blocks.n_blocks + 2 + 2 * per_sample >= 2 * target.size:

@@ -70,6 +70,11 @@ class Blocks:
     def n_blocks(self) -> int:
         return int(self.owner.max()) + 1 if self.owner.size else 0
 
+    @property
+    def largest(self) -> int:
+        """Entries of the largest sample (what one grouped pass over the target costs)."""
+        return int(np.bincount(self.owner).max()) if self.owner.size else 0
+
 
 @dataclass(frozen=True)
 class Independence:

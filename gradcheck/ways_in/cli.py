@@ -71,17 +71,6 @@ class UsageError(Exception):
     """Bad command-line usage: printed as one line, exit status 2."""
 
 
-def _seed(text: str) -> int:
-    """argparse type of ``--seed``: an int >= 0 (a usage error, exit 2, otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are integers >= 0")
-    return value
-
-
 def _option_type(name: str) -> Any:
     """argparse type of ``--<name>``: the declaration's text parser (exit 2 on bad text)."""
     def parse(text: str) -> Any:
@@ -106,7 +95,10 @@ def _add_check_options(command: argparse.ArgumentParser) -> None:
 
 def _workers(text: str) -> int:
     """argparse type of ``--workers``: an int >= 1 (worker processes for full mode)."""
-    value = _seed(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError("--workers needs at least 1 worker process")
     return value
@@ -128,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--only", action="append", default=[], metavar="NAMES",
                         help="comma-separated case names or kinds (activation, loss, layer, "
                              "network); repeatable; e.g. relu,mse,LSTM or network")
-    verify.add_argument("--seed", type=_seed, default=0,
+    verify.add_argument("--seed", type=_option_type("seed"), default=0,
                         help="seed of every sample, an integer >= 0 (default 0)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
