@@ -73,7 +73,7 @@ from gradcheck.adapters.shipping import dumps_for_workers
 from gradcheck.adapters.state_probes import accumulates, stale_after_other_input
 from gradcheck.diagnosis.layouts import layouts_problem
 from gradcheck.engine.fast import run_fast
-from gradcheck.engine.numeric import Objective, Target, rms
+from gradcheck.engine.numeric import Judging, Objective, Target, rms
 from gradcheck.engine.options import CheckOptions, Options, documents_options
 from gradcheck.engine.runner import Problem, run
 from gradcheck.engine.safety import (
@@ -612,9 +612,9 @@ def _earlier_probe(calls: _LayerCalls, earlier: list[np.ndarray], xo: np.ndarray
             return float(np.sum(calls.G * calls.layer.forward(xo_work)))
 
         f_o = call_user(calls.fwd, phi_o)
-        report = run_fast(phi_o, targets, f_o, noise=noise, precision=precision,
-                          step=precision.step, rtol=coarser(precision, grad_prec).rtol,
-                          atol=None, seed=seed, directions=2, describe=calls.fwd,
+        judging = Judging.default(noise, precision, rtol=coarser(precision, grad_prec).rtol,
+                                  describe=calls.fwd)
+        report = run_fast(phi_o, targets, f_o, judging, seed=seed, directions=2,
                           localize=False)
         return all(o.ok for o in report.outcomes), report.evaluations + 1
 

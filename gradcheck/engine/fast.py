@@ -64,6 +64,7 @@ import numpy as np
 from gradcheck.engine.blocks import pairwise_sum, pairwise_sums, rms_of, spans
 from gradcheck.engine.numeric import (
     Judged,
+    Judging,
     Objective,
     Outcome,
     Probe,
@@ -76,7 +77,6 @@ from gradcheck.engine.numeric import (
 )
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.streams import stream
-from gradcheck.engine.tolerances import Precision
 
 #: Entries differenced one by one in each wrong tensor (numeric values for the diagnosis).
 SAMPLE_ENTRIES = 24
@@ -153,9 +153,6 @@ def _restore(target: Target, idx: np.ndarray | _All) -> None:
 
 
 Part = tuple["Target", "np.ndarray | _All", np.ndarray]  # target, entries, direction values
-#: The direction of a part whose values the floor never reads (it needs only the entries).
-_NO_DIRECTION = np.empty(0)
-Floor = Callable[[Sequence[Part]], float]  # absolute tolerance floor of a direction
 
 
 @dataclass
@@ -176,12 +173,17 @@ class FastReport:
 class _Prober:
     """Directional probes of one objective; counts evaluations."""
 
-    def __init__(self, phi: Objective, f0: float, *, noise: float, precision: Precision,
-                 step: float, rtol: float, describe: str, floors_resolve: bool = True) -> None:
-        self.phi, self.f0, self.noise, self.precision = phi, f0, noise, precision
-        self.step, self.rtol, self.describe = step, rtol, describe
-        self.floors_resolve = floors_resolve
+    def __init__(self, phi: Objective, f0: float, judging: Judging) -> None:
+        self.phi, self.f0, self.judging = phi, f0, judging
         self.evaluations = 0
+
+    def floor(self, parts: Sequence[Part]) -> float:
+        """A direction's absolute floor: the given ``atol``, or the precision row's times
+        √(Σ rms_t² · n_t) (through ``rms``, so that huge gradients do not overflow)."""
+        if self.judging.atol is not None:
+            return self.judging.atol
+        terms = np.array([_rms(t) * np.sqrt(idx.size) for t, idx, _ in parts])
+        return self.judging.precision.atol * rms(terms) * float(np.sqrt(terms.size))
 
     def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
         """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step.
@@ -215,7 +217,7 @@ class _Prober:
                       h_up=np.array([step]), h_down=np.array([step]),
                       f_up=np.array([f_up]), f_down=np.array([f_down]))
         if not (np.isfinite(f_up) and np.isfinite(f_down)):
-            raise NonFiniteError(f"{self.describe} returned a non-finite value along a random "
+            raise NonFiniteError(f"{self.judging.describe} returned a non-finite value along a random "
                                  f"direction; check away from the domain boundary")
         return probe, magnitude / step, lin_up / step, spread / step
 
@@ -225,14 +227,15 @@ class _Prober:
             return self.phi()
         except Exception as err:
             names = ", ".join(sorted({p[0].name for p in parts}))
-            raise UserCodeError(f"{self.describe} raised {type(err).__name__} with {names} "
+            raise UserCodeError(f"{self.judging.describe} raised {type(err).__name__} with {names} "
                                 f"perturbed along a random direction: {err}") from err
 
-    def test(self, parts: Sequence[Part], atol: float) -> Judged:
+    def test(self, parts: Sequence[Part]) -> Judged:
         """Judge one direction (refined at half the step, at smaller steps if needed, and
         at larger ones where rounding drowns it)."""
-        first, magnitude, analytic, spread = self._probe(parts, self.step)
-        probes = {self.step: first}
+        cfg = self.judging
+        first, magnitude, analytic, spread = self._probe(parts, cfg.step)
+        probes = {cfg.step: first}
 
         def probe_at(items: np.ndarray, step: float) -> Probe:
             if step not in probes:
@@ -240,16 +243,16 @@ class _Prober:
             return probes[step]
 
         return judge_resolving(probe_at, np.array([analytic]), np.array([magnitude]),
-                               self.noise, self.precision, step=self.step, rtol=self.rtol,
-                               atol=atol, scale_floor=spread,
-                               floors_resolve=self.floors_resolve,
+                               cfg.noise, cfg.precision, step=cfg.step, rtol=cfg.rtol,
+                               atol=self.floor(parts), scale_floor=spread,
+                               floors_resolve=cfg.floors_resolve,
                                min_step=max(min_relative_step(p[0]) for p in parts))
 
-    def fails(self, parts_of: Iterable[Sequence[Part]], atol: float) -> bool:
+    def fails(self, parts_of: Iterable[Sequence[Part]]) -> bool:
         failed = False
         for parts in parts_of:  # every direction drawn, also after a failure: the random
             if not failed:      # stream stays the one a list drawn up front gave
-                failed = bool(self.test(parts, atol).wrong[0])
+                failed = bool(self.test(parts).wrong[0])
         return failed
 
 
@@ -284,24 +287,21 @@ def _rms(target: Target) -> float:
     return rms(target.analytic_flat)
 
 
-def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: float,
-             precision: Precision, step: float, rtol: float, atol: float | None,
-             seed: int, directions: int, describe: str = "the function",
-             localize: bool = True, floors_resolve: bool = True) -> FastReport:
+def run_fast(phi: Objective, targets: Sequence[Target], f0: float, judging: Judging, *,
+             seed: int, directions: int, localize: bool = True) -> FastReport:
     """Directional check of all ``targets``; localize the wrong ones on failure.
 
     With ``localize=False`` a failure only marks every outcome not ok (a yes/no test).
-
-    ``atol`` (absolute floor in derivative units) defaults to ``precision.atol`` times the
-    RMS analytic gradient of the targets in the direction (scaled by its length).
+    ``judging.atol`` (absolute floor in derivative units), when None, is the precision
+    row's ``atol`` times the RMS analytic gradient of the targets in the direction
+    (scaled by its length).
 
     >>> from gradcheck.engine.tolerances import PRECISIONS
     >>> x = np.linspace(-1.0, 1.0, 1000)
     >>> phi = lambda: float(np.sum(np.sin(x)))
-    >>> row = PRECISIONS["float64"]
+    >>> judging = Judging.default(noise=1.0, precision=PRECISIONS["float64"])
     >>> def check(claimed):
-    ...     report = run_fast(phi, [Target("x", "input", x, claimed)], phi(), noise=1.0,
-    ...                       precision=row, step=row.step, rtol=row.rtol, atol=None,
+    ...     report = run_fast(phi, [Target("x", "input", x, claimed)], phi(), judging,
     ...                       seed=0, directions=4)
     ...     return report.outcomes[0], report.evaluations
     >>> outcome, evaluations = check(np.cos(x))
@@ -314,90 +314,91 @@ def run_fast(phi: Objective, targets: Sequence[Target], f0: float, *, noise: flo
     (False, [123], True)
     """
     rng = stream(seed, "directions")
-    prober = _Prober(phi, f0, noise=noise, precision=precision, step=step, rtol=rtol,
-                     describe=describe, floors_resolve=floors_resolve)
-    every = [_All(t.size) for t in targets]
+    prober = _Prober(phi, f0, judging)
     report = FastReport([Outcome.empty(t, lazy=True) for t in targets])
-
-    def floor(parts: Sequence[Part]) -> float:
-        if atol is not None:
-            return atol
-        # √(Σ rms_t² · n_t), through rms so that huge gradients do not overflow
-        terms = np.array([_rms(t) * np.sqrt(idx.size) for t, idx, _ in parts])
-        return precision.atol * rms(terms) * float(np.sqrt(terms.size))
-
-    failed, all_kinks, unresolved = False, True, 0
-    for parts in _directions(rng, targets, every, directions):
-        judged = prober.test(parts, floor(parts))
-        report.tolerance = max(report.tolerance, float(judged.tolerance[0]))
-        report.directional_errors.append(float(judged.error[0]))
-        failed |= bool(judged.wrong[0])
-        all_kinks &= bool(judged.kink[0])
-        unresolved += bool(judged.unresolved_mask()[0])
-        report.coarse |= bool(judged.coarse is not None and judged.coarse[0])
-    del parts  # the last direction is full size: not kept through the localization
-    report.directions_failed = failed
-    if not failed and unresolved:
-        # A direction whose error estimate swamps its derivative at every step proves
-        # nothing either way: the whole check is unresolved, never an agreement.
-        report.directions_inconclusive = True
-        report.evaluations = prober.evaluations
-        report.notes.append(f"fast mode: {unresolved} of {directions} random directions could "
-                            f"not be resolved (the rounding of φ swamps the directional "
-                            f"derivative at every step); the check is inconclusive — try "
-                            f"mode='full', or remove the large constant from φ")
-        for out in report.outcomes:
-            out.mark_unresolved()
-        return report
-    if not failed and all_kinks:
+    sweep = _sweep(prober, rng, targets, directions, report)
+    report.directions_failed = sweep.failed
+    if not sweep.failed and sweep.unresolved:
+        _inconclusive(report, sweep.unresolved, directions)
+    elif not sweep.failed and sweep.all_kinks:
         # Every direction crossed a kink, so each passed only inside a one-sided hull: a
         # hull that wide (ReLUs at exact zeros, or a step far coarser than φ's scale)
         # proves nothing. Judge a sample of entries one by one instead, as full mode would.
         report.directions_inconclusive = True
         report.notes.append("fast mode: every random direction crosses a kink, so a sample "
                             "of entries was checked one by one instead")
-        spent = sum(_sample_entries(phi, t, out, rng, f0, noise=noise, precision=precision,
-                                    step=step, rtol=rtol, atol=atol, describe=describe,
-                                    scale_floor=scale, floors_resolve=floors_resolve)
+        spent = sum(_sample_entries(prober, t, out, rng, scale)
                     for t, out, scale in zip(targets, report.outcomes, scale_floors(targets),
                                              strict=True))
-        report.evaluations = prober.evaluations + spent
-        return report
-    if not failed or not localize:
-        report.evaluations = prober.evaluations
+        prober.evaluations += spent
+    elif not sweep.failed or not localize:
         for out in report.outcomes:
-            out.ok = not failed
-        return report
+            out.ok = not sweep.failed
+    else:
+        _localize_all(prober, rng, targets, report)
+    report.evaluations = prober.evaluations
+    return report
 
-    suspects = [i for i, (t, idx) in enumerate(zip(targets, every, strict=True))
-                if prober.fails(_directions(rng, [t], [idx], LOCAL_DIRECTIONS),
-                                floor([(t, idx, _NO_DIRECTION)]))]
+
+@dataclass(frozen=True)
+class _Sweep:
+    """What the global directions found."""
+
+    failed: bool  # some direction disagreed
+    all_kinks: bool  # every direction crossed a kink
+    unresolved: int  # directions no step could resolve
+
+
+def _sweep(prober: _Prober, rng: np.random.Generator, targets: Sequence[Target],
+           directions: int, report: FastReport) -> _Sweep:
+    """Judge ``directions`` random directions over all targets; record τ and the errors."""
+    failed, all_kinks, unresolved = False, True, 0
+    every = [_All(t.size) for t in targets]
+    for parts in _directions(rng, targets, every, directions):
+        judged = prober.test(parts)
+        report.tolerance = max(report.tolerance, float(judged.tolerance[0]))
+        report.directional_errors.append(float(judged.error[0]))
+        failed |= bool(judged.wrong[0])
+        all_kinks &= bool(judged.kink[0])
+        unresolved += bool(judged.unresolved_mask()[0])
+        report.coarse |= bool(judged.coarse is not None and judged.coarse[0])
+    return _Sweep(failed, all_kinks, unresolved)
+
+
+def _inconclusive(report: FastReport, unresolved: int, directions: int) -> None:
+    """A direction whose error estimate swamps its derivative at every step proves
+    nothing either way: the whole check is unresolved, never an agreement."""
+    report.directions_inconclusive = True
+    report.notes.append(f"fast mode: {unresolved} of {directions} random directions could "
+                        f"not be resolved (the rounding of φ swamps the directional "
+                        f"derivative at every step); the check is inconclusive — try "
+                        f"mode='full', or remove the large constant from φ")
+    for out in report.outcomes:
+        out.mark_unresolved()
+
+
+def _localize_all(prober: _Prober, rng: np.random.Generator, targets: Sequence[Target],
+                  report: FastReport) -> None:
+    """Name the wrong tensors (directions restricted to each), then their wrong entries."""
+    suspects = [i for i, t in enumerate(targets)
+                if prober.fails(_directions(rng, [t], [_All(t.size)], LOCAL_DIRECTIONS))]
     if not suspects:
         report.notes.append("fast mode: the joint directional derivative disagrees but no "
                             "single tensor does on its own; all tensors are suspect")
         suspects = list(range(len(targets)))
-    entry_evaluations = 0
     scales = scale_floors(targets)
     for i in suspects:
-        entry_evaluations += _localize(phi, targets[i], report.outcomes[i], prober, rng, f0,
-                                 noise=noise, precision=precision, step=step, rtol=rtol,
-                                 atol=atol, describe=describe, notes=report.notes,
-                                 floor=floor, scale_floor=scales[i],
-                                 floors_resolve=floors_resolve)
-    report.evaluations = prober.evaluations + entry_evaluations
-    return report
+        # not ``+= _localize(...)``: the bisection inside counts its own probes meanwhile
+        spent = _localize(prober, targets[i], report.outcomes[i], rng, report.notes, scales[i])
+        prober.evaluations += spent
 
 
-def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random.Generator,
-                    f0: float, *, noise: float, precision: Precision, step: float,
-                    rtol: float, atol: float | None, describe: str,
-                    scale_floor: float, floors_resolve: bool) -> int:
+def _sample_entries(prober: _Prober, target: Target, out: Outcome, rng: np.random.Generator,
+                    scale_floor: float) -> int:
     """Judge ``SAMPLE_ENTRIES`` random entries one by one; fill ``out``; return evaluations."""
     sample = np.sort(_permutation(rng, target.size)[:SAMPLE_ENTRIES])
-    entry_atol = atol if atol is not None else precision.atol * _rms(target)
-    judged = check_entries(phi, target, sample, f0, noise=noise, precision=precision,
-                           step=step, rtol=rtol, atol=entry_atol, describe=describe,
-                           scale_floor=scale_floor, floors_resolve=floors_resolve)
+    judged = check_entries(prober.phi, target, sample, prober.f0, prober.judging,
+                           scale_floor=scale_floor)
     out.record(sample, judged)
     wrong = int(judged.wrong.sum())
     out.n_wrong = round(wrong / sample.size * target.size) if wrong else 0
@@ -405,20 +406,15 @@ def _sample_entries(phi: Objective, target: Target, out: Outcome, rng: np.random
     return judged.evaluations
 
 
-def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
-              rng: np.random.Generator, f0: float, *, noise: float, precision: Precision,
-              step: float, rtol: float, atol: float | None, describe: str,
-              notes: list[str], floor: Floor, scale_floor: float,
-              floors_resolve: bool) -> int:
+def _localize(prober: _Prober, target: Target, out: Outcome, rng: np.random.Generator,
+              notes: list[str], scale_floor: float) -> int:
     """Sample, then bisect; fill ``out``; return the entry-wise evaluations spent."""
     spent = 0
-    entry_atol = atol if atol is not None else precision.atol * _rms(target)
 
     def check(idx: np.ndarray) -> Judged:
         nonlocal spent
-        judged = check_entries(phi, target, idx, f0, noise=noise, precision=precision,
-                               step=step, rtol=rtol, atol=entry_atol, describe=describe,
-                               scale_floor=scale_floor, floors_resolve=floors_resolve)
+        judged = check_entries(prober.phi, target, idx, prober.f0, prober.judging,
+                               scale_floor=scale_floor)
         spent += judged.evaluations
         out.record(idx, judged)
         return judged
@@ -435,20 +431,27 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
                      f"entries wrong, an estimated {out.n_wrong} of {target.size} in all "
                      f"(mode='full' counts them)")
     else:
-        found, capped = _bisect(target, order, prober, check, floor, rng, out)
+        found, capped = _bisect(target, order, prober, check, rng, out)
         estimate = sampled_wrong / sample.size * target.size
         out.n_wrong = max(found, int(out.wrong.sum()), round(estimate) if capped else 0)
         if capped:
             notes.append(f"fast mode: {target.name}: at least {found} wrong entries "
                          f"(localization stopped at its cap of {MAX_LOCALIZED}; "
                          f"mode='full' counts them all)")
+    _settle_none_found(target, out, exhaustive, notes)
+    return spent
+
+
+def _settle_none_found(target: Target, out: Outcome, exhaustive: bool,
+                       notes: list[str]) -> None:
+    """The verdict of a tensor whose directions disagreed; say why when no entry did."""
     if out.n_wrong == 0 and out.kink.any():
         # One-sided directional derivatives across several kinks bound only a convex
         # combination; every entry probed on its own has a valid subgradient.
         notes.append(f"fast mode: {target.name}: directional checks disagree across "
                      f"{int(out.kink.sum())} kinks found, but each entry's derivative lies "
                      f"between its one-sided derivatives")
-        return spent
+        return
     if out.n_wrong == 0 and exhaustive:
         # Every entry was judged on its own, as full mode would: that verdict stands. (A
         # direction crossing several kinks at once, e.g. exact zeros before a relu whose
@@ -456,18 +459,17 @@ def _localize(phi: Objective, target: Target, out: Outcome, prober: _Prober,
         notes.append(f"fast mode: {target.name}: its directional derivative disagrees, but "
                      f"each of its {target.size} entries, checked one by one, agrees (kinks "
                      f"along the direction, or errors below one entry's resolution)")
-        return spent
+        return
     if out.n_wrong == 0:
         out.n_wrong = 1
         notes.append(f"fast mode: {target.name}: its directional derivative disagrees but no "
                      f"single entry could be isolated (many tiny errors, or a kink along the "
                      f"direction)")
     out.ok = False
-    return spent
 
 
 def _bisect(target: Target, order: np.ndarray, prober: _Prober,
-            check: Callable[[np.ndarray], Judged], floor: Floor, rng: np.random.Generator,
+            check: Callable[[np.ndarray], Judged], rng: np.random.Generator,
             out: Outcome) -> tuple[int, bool]:
     """Group testing over blocks of ``order``; returns (wrong entries found, capped)."""
     found = tests = 0
@@ -488,8 +490,7 @@ def _bisect(target: Target, order: np.ndarray, prober: _Prober,
         tests += block is not order
         if block is order:  # split untested; its directions are drawn (the stream) unkept
             _skip_normals(rng, LOCAL_DIRECTIONS * block.size)
-        elif not prober.fails(_directions(rng, [target], [block], LOCAL_DIRECTIONS),
-                              floor([(target, block, _NO_DIRECTION)])):
+        elif not prober.fails(_directions(rng, [target], [block], LOCAL_DIRECTIONS)):
             continue
         half = block.size // 2
         stack += [block[half:], block[:half]]

@@ -33,17 +33,15 @@ same facts, so the check does not call it OK either. The verdict is
 recomputed, or is wrong nearby too, the entry stays wrong.
 
 >>> import numpy as np
->>> from gradcheck.engine.numeric import Target, full_outcome
+>>> from gradcheck.engine.numeric import Judging, Target, full_outcome
 >>> from gradcheck.engine.tolerances import PRECISIONS
 >>> x = np.array([1.0, 1.0, -0.5])  # x[0] and x[1] tie for the maximum
 >>> phi = lambda: float(np.max(x))
 >>> row = PRECISIONS["float64"]
+>>> judging = Judging.default(noise=1.0, precision=row, describe="max")
 >>> def joint_verdict(claimed):
-...     out, _ = full_outcome(phi, Target("x", "input", x, claimed), phi(), noise=1.0,
-...                           precision=row)
-...     review = review_kinks(phi, [out], phi(), analytic_at=None, noise=1.0,
-...                           precision=row, step=row.step, rtol=row.rtol, atol=None,
-...                           describe="max")
+...     out, _ = full_outcome(phi, Target("x", "input", x, claimed), phi(), judging)
+...     review = review_kinks(phi, [out], phi(), judging, analytic_at=None)
 ...     return bool(out.ok), [f.code for f in review.findings]
 >>> joint_verdict(np.array([1.0, 0.0, 0.0]))  # the whole gradient to one maximum
 (True, [])
@@ -61,11 +59,11 @@ import numpy as np
 from gradcheck.diagnosis.evidence import Finding
 from gradcheck.engine.fast import _Prober
 from gradcheck.engine.numeric import (
+    Judging,
     Objective,
     Outcome,
     Target,
     check_entries,
-    rms,
     scale_floors,
 )
 from gradcheck.engine.tolerances import (
@@ -76,7 +74,6 @@ from gradcheck.engine.tolerances import (
     MAX_TIE_PARTNERS,
     NEARBY_STEPS,
     PARTNERS_PER_KINK,
-    Precision,
 )
 
 #: Recomputes the analytic gradient of every target at the targets' current values.
@@ -99,21 +96,8 @@ class KinkReview:
     findings: list[Finding] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Settings:
-    noise: float
-    precision: Precision
-    step: float
-    rtol: float
-    atol: float | None
-    describe: str
-    floors_resolve: bool
-
-
-def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
-                 analytic_at: AnalyticAt | None, noise: float, precision: Precision,
-                 step: float, rtol: float, atol: float | None, describe: str = "the function",
-                 floors_resolve: bool = True) -> KinkReview:
+def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, judging: Judging, *,
+                 analytic_at: AnalyticAt | None) -> KinkReview:
     """Settle the entries at kinks: joint validity of tie sets, then conventions nearby.
 
     Tie sets are tested first (fast mode completes them with the partners it had not
@@ -129,20 +113,20 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
         ``n_wrong``, ``ok``, ``convention``).
     f0 : float
         φ at the point.
+    judging : Judging
+        The run's step, tolerances and noise (as for
+        :func:`gradcheck.engine.numeric.check_entries`).
     analytic_at : callable () -> list of ndarray, optional
         The analytic gradient of every target (in order, each the target's shape or
         flat) at the targets' current values; None where the adapter cannot recompute
         it (then no entry is re-checked nearby).
-    noise, precision, step, rtol, atol, describe, floors_resolve
-        As for :func:`gradcheck.engine.numeric.check_entries` (``atol`` in derivative
-        units, None for the precision row's default).
 
     Returns
     -------
     KinkReview
         Evaluations spent, counts, notes and coded findings.
     """
-    cfg = _Settings(noise, precision, step, rtol, atol, describe, floors_resolve)
+    cfg = judging
     review = KinkReview()
     targets = [o.target for o in outcomes]
     floors = scale_floors(targets)
@@ -155,7 +139,7 @@ def review_kinks(phi: Objective, outcomes: Sequence[Outcome], f0: float, *,
     return review
 
 
-def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
+def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: Judging,
                    review: KinkReview) -> None:
     """Judge the unchecked entries that tie with a kink found (fast mode samples entries:
     a tied partner may be missing): per kink the :data:`PARTNERS_PER_KINK` nearest (by
@@ -178,10 +162,7 @@ def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Se
     if not partners.size:
         return
     before = int(o.wrong.sum())
-    judged = check_entries(phi, o.target, partners, f0, noise=cfg.noise,
-                           precision=cfg.precision, step=cfg.step, rtol=cfg.rtol,
-                           atol=cfg.atol, describe=cfg.describe, scale_floor=floor,
-                           floors_resolve=cfg.floors_resolve)
+    judged = check_entries(phi, o.target, partners, f0, cfg, scale_floor=floor)
     review.evaluations += judged.evaluations
     o.record(partners, judged)
     found = int(o.wrong.sum()) - before
@@ -195,7 +176,7 @@ def _complete_ties(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Se
 
 # ---------------------------------------------------------------- conventions nearby
 def _conventions(phi: Objective, outcomes: Sequence[Outcome], floors: Sequence[float],
-                 jointly: Sequence[np.ndarray], analytic_at: AnalyticAt, cfg: _Settings,
+                 jointly: Sequence[np.ndarray], analytic_at: AnalyticAt, cfg: Judging,
                  review: KinkReview) -> None:
     """Re-check wrong entries at kinks on both sides nearby; clear those right there.
 
@@ -237,7 +218,7 @@ def _conventions(phi: Objective, outcomes: Sequence[Outcome], floors: Sequence[f
 
 
 def _right_nearby(phi: Objective, outcomes: Sequence[Outcome], k: int, i: int, floor: float,
-                  analytic_at: AnalyticAt, cfg: _Settings) -> tuple[bool, int]:
+                  analytic_at: AnalyticAt, cfg: Judging) -> tuple[bool, int]:
     """Whether entry ``i`` of target ``k`` agrees, smoothly, on both sides off its kink."""
     t = outcomes[k].target
     old = float(t.values[i])
@@ -256,10 +237,7 @@ def _right_nearby(phi: Objective, outcomes: Sequence[Outcome], k: int, i: int, f
                 return False, spent
             here = Target(t.name, t.role, t.array, grads[k].reshape(t.shape),
                           storage=t.storage)
-            judged = check_entries(phi, here, np.array([i]), f_here, noise=cfg.noise,
-                                   precision=cfg.precision, step=cfg.step, rtol=cfg.rtol,
-                                   atol=cfg.atol, describe=cfg.describe, scale_floor=floor,
-                                   floors_resolve=cfg.floors_resolve)
+            judged = check_entries(phi, here, np.array([i]), f_here, cfg, scale_floor=floor)
         except (MemoryError, RecursionError):
             raise
         except Exception:  # any failure nearby (user code, domain): the entry keeps its verdict
@@ -309,7 +287,7 @@ def _groups(o: Outcome) -> list[np.ndarray]:
     return sorted(found, key=lambda g: -g.size)[:MAX_JOINT_GROUPS]
 
 
-def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
+def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: Judging,
            review: KinkReview) -> np.ndarray:
     """Move each group of tied kinks together; mark the groups that fail where smooth.
 
@@ -317,69 +295,89 @@ def _joint(phi: Objective, o: Outcome, f0: float, floor: float, cfg: _Settings,
     groups = _groups(o)
     if not groups:
         return np.zeros(0, np.intp)
-    prober = _Prober(phi, f0, noise=cfg.noise, precision=cfg.precision, step=cfg.step,
-                     rtol=cfg.rtol, describe=cfg.describe, floors_resolve=cfg.floors_resolve)
-    t = o.target
-    tests = 0
-    failed: list[tuple[np.ndarray, float, float]] = []
-
-    def test(idx: np.ndarray) -> tuple[bool, float, float]:
-        """(wrong where φ is differentiable along the move, numeric, claimed)."""
-        nonlocal tests
-        tests += 1
-        parts = [(t, idx, np.ones(idx.size))]
-        atol = cfg.atol if cfg.atol is not None else (
-            cfg.precision.atol * rms(t.analytic_flat) * float(np.sqrt(idx.size)))
-        judged = prober.test(parts, atol)
-        smooth = not judged.kink[0] and not (judged.hull is not None and judged.hull[0])
-        claimed = float(np.sum(t.analytic_flat[idx] * np.maximum(np.abs(t.values[idx]), 1.0)))
-        return bool(judged.wrong[0]) and smooth, claimed + float(judged.error[0]), claimed
-
+    mover = _TieMover(_Prober(phi, f0, cfg), o.target)
+    failed: list[_Failed] = []
     for group in groups:
-        if tests >= MAX_JOINT_TESTS:
+        if mover.tests >= MAX_JOINT_TESTS:
             break
-        wrong, numeric, claimed = test(group)
-        if not wrong:
-            continue
-        stack = [(group, numeric, claimed)]
-        while stack:  # narrow by halves while a half alone fails where smooth
-            idx, numeric, claimed = stack.pop()
+        first = mover.test(group)
+        if first is not None:
+            failed += mover.narrow(first)
+    review.evaluations += mover.prober.evaluations
+    if not failed:
+        return np.zeros(0, np.intp)
+    _mark_joint(o, failed, review)
+    return np.concatenate([f.idx for f in failed])
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A tie set whose joint move is smooth and disagrees."""
+
+    idx: np.ndarray
+    numeric: float  # φ's derivative along the move
+    claimed: float  # the claimed gradient's
+
+
+@dataclass
+class _TieMover:
+    """Moves sets of tied entries of one target together; counts its tests."""
+
+    prober: _Prober
+    target: Target
+    tests: int = 0
+
+    def test(self, idx: np.ndarray) -> _Failed | None:
+        """The failure, when φ is differentiable along the joint move and disagrees."""
+        self.tests += 1
+        t = self.target
+        judged = self.prober.test([(t, idx, np.ones(idx.size))])
+        smooth = not judged.kink[0] and not (judged.hull is not None and judged.hull[0])
+        if not (judged.wrong[0] and smooth):
+            return None
+        claimed = float(np.sum(t.analytic_flat[idx] * np.maximum(np.abs(t.values[idx]), 1.0)))
+        return _Failed(idx, claimed + float(judged.error[0]), claimed)
+
+    def narrow(self, failure: _Failed) -> list[_Failed]:
+        """Narrow a failing set by halves while a half alone fails where smooth."""
+        found, stack = [], [failure]
+        while stack:
+            current = stack.pop()
+            idx = current.idx
             halves = [idx[: idx.size // 2], idx[idx.size // 2:]] if idx.size > 2 else []
-            narrowed = []
-            for half in halves:
-                if half.size >= 2 and tests < MAX_JOINT_TESTS:
-                    bad, n, c = test(half)
-                    if bad:
-                        narrowed.append((half, n, c))
+            narrowed = [f for f in (self.test(h) for h in halves
+                                    if h.size >= 2 and self.tests < MAX_JOINT_TESTS)
+                        if f is not None]
             if narrowed:
                 stack += narrowed
             else:
-                failed.append((idx, numeric, claimed))
-    review.evaluations += prober.evaluations
-    if not failed:
-        return np.zeros(0, np.intp)
-    members = np.concatenate([idx for idx, _, _ in failed])
-    # the blame goes to the members already outside their own hull, if a group has any;
-    # else to the whole group (each entry is fine alone, the vector is not)
-    marked = np.concatenate([idx if not o.wrong[idx].any() else idx[:0]
-                             for idx, _, _ in failed])
+                found.append(current)
+        return found
+
+
+def _mark_joint(o: Outcome, failed: Sequence[_Failed], review: KinkReview) -> None:
+    """Mark the jointly wrong entries and say why. The blame goes to the members already
+    outside their own hull, if a set has any; else to the whole set (each entry is fine
+    alone, the vector is not)."""
+    t = o.target
+    marked = np.concatenate([f.idx if not o.wrong[f.idx].any() else f.idx[:0]
+                             for f in failed])
     o.wrong = np.array(o.wrong)  # a lazy (fast-mode) outcome holds read-only views
     new = int(marked.size)
     o.wrong[marked] = True
     o.n_wrong += new
     o.ok = False
     review.jointly_wrong += new
-    idx, numeric, claimed = failed[0]
-    text = (f"{t.name}: the tied kinks {_named(t, idx)} moved together leave φ "
+    first = failed[0]
+    text = (f"{t.name}: the tied kinks {_named(t, first.idx)} moved together leave φ "
             f"differentiable (their kinks cancel, as at tied maxima), with derivative "
-            f"{numeric:.6g} along that move, but the claimed gradient gives {claimed:.6g}: "
-            f"an entry may lie between its own one-sided derivatives, the vector does not "
-            f"(e.g. the whole gradient routed to every tied maximum; a valid subgradient "
-            f"splits it, weights summing to 1)"
+            f"{first.numeric:.6g} along that move, but the claimed gradient gives "
+            f"{first.claimed:.6g}: an entry may lie between its own one-sided derivatives, "
+            f"the vector does not (e.g. the whole gradient routed to every tied maximum; a "
+            f"valid subgradient splits it, weights summing to 1)"
             + (f"; {len(failed) - 1} more such groups" if len(failed) > 1 else ""))
     review.notes.append(text)
     review.findings.append(Finding(text, code="joint-kink"))
-    return members
 
 
 def _named(t: Target, idx: np.ndarray) -> str:

@@ -17,8 +17,8 @@ not raw quotients, keeps every comparison exact in the realized steps.
 >>> x = np.array([0.5, -1.0, 2.0])
 >>> target = Target("x", "input", x, analytic=np.cos(x))
 >>> phi = lambda: float(np.sin(x).sum())
->>> judged = check_entries(phi, target, np.arange(3), phi(), noise=1.0,
-...                        precision=PRECISIONS["float64"])
+>>> judging = Judging.default(noise=1.0, precision=PRECISIONS["float64"])
+>>> judged = check_entries(phi, target, np.arange(3), phi(), judging)
 >>> bool(judged.wrong.any())
 False
 """
@@ -26,7 +26,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,6 +65,57 @@ Objective = Callable[[], float]
 #: full mode and the executor provide others, see ``structure.py`` and ``parallel.py``).
 EntryEvaluator = Callable[["Target", np.ndarray, np.ndarray, np.ndarray, float],
                           tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Judging:
+    """How one run judges its differences: the settings full mode, fast mode and the
+    kink review share (made once by the runner, passed down unchanged).
+
+    Attributes
+    ----------
+    noise : float
+        The rounding scale of φ near the point (σ of the noise probe, at least 1).
+    precision : Precision
+        The precision row φ is judged at (eps, the default step, rtol and atol).
+    step : float
+        The relative step of the first difference.
+    rtol : float
+        The relative tolerance.
+    atol : float or None
+        The absolute floor in derivative units; None for the precision row's ``atol``
+        times the checked tensor's RMS analytic gradient.
+    describe : str
+        How errors name the function ("layer.forward", ...).
+    floors_resolve : bool
+        Count the ``rtol``/``atol`` floors into an entry's resolution: True when they are
+        the precision row's defaults, False when the user chose them
+        (:func:`judge_resolving`).
+
+    >>> judging = Judging.default(noise=1.0, precision=PRECISIONS["float64"], rtol=1e-4)
+    >>> judging.step == PRECISIONS["float64"].step, judging.rtol
+    (True, 0.0001)
+    """
+
+    noise: float
+    precision: Precision
+    step: float
+    rtol: float
+    atol: float | None = None
+    describe: str = "the function"
+    floors_resolve: bool = True
+
+    @classmethod
+    def default(cls, noise: float, precision: Precision, **given: object) -> Judging:
+        """The precision row's step and rtol, with ``given`` fields replacing defaults."""
+        return replace(cls(noise, precision, precision.step, precision.rtol),
+                       **given)  # type: ignore[arg-type]
+
+    def entry_atol(self, target: Target) -> float:
+        """The absolute floor for one entry of ``target`` (derivative units)."""
+        if self.atol is not None:
+            return self.atol
+        return self.precision.atol * rms(target.analytic_flat)
 
 
 @dataclass
@@ -689,35 +740,28 @@ def _unsettled(judged: Judged) -> np.ndarray:
     return judged.unsettled
 
 
-def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float, *,
-                  noise: float, precision: Precision, step: float | None = None,
-                  rtol: float | None = None, atol: float | None = None,
-                  describe: str = "the function", refine_all: bool = False,
-                  scale_floor: float | None = None, floors_resolve: bool = True,
+def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float,
+                  judging: Judging, *, refine_all: bool = False,
+                  scale_floor: float | None = None,
                   evaluate: EntryEvaluator | None = None) -> Judged:
     """Full-mode check of entries ``idx`` of one target (2 evaluations each, +2 if refined).
 
-    ``rtol``/``atol`` default to the precision row; ``atol`` is then in units of the
-    target's RMS analytic gradient. ``scale_floor`` (default: that RMS) is the least size
-    an entry must resolve (:func:`judge_resolving`). ``judged.evaluations`` counts every
-    φ call made (``evaluate``, as for :func:`probe_entries`, may make fewer: it counts
-    its own).
+    ``judging`` holds the step, tolerances and noise (:class:`Judging`). ``scale_floor``
+    (default: the target's RMS analytic gradient) is the least size an entry must resolve
+    (:func:`judge_resolving`). ``judged.evaluations`` counts every φ call made
+    (``evaluate``, as for :func:`probe_entries`, may make fewer: it counts its own).
     """
-    step = precision.step if step is None else step
-    rtol = precision.rtol if rtol is None else rtol
-    if atol is None:
-        atol = precision.atol * rms(target.analytic_flat)
-
     def probe_at(items: np.ndarray, s: float) -> Probe:
-        return probe_entries(phi, target, idx[items], s, f0, describe, evaluate)
+        return probe_entries(phi, target, idx[items], s, f0, judging.describe, evaluate)
 
     if scale_floor is None:
         scale_floor = rms(target.analytic_flat)
     analytic = target.analytic_flat[idx]
-    return judge_resolving(probe_at, analytic, np.abs(analytic), noise, precision, step=step,
-                           min_step=min_relative_step(target), rtol=rtol, atol=atol,
-                           scale_floor=scale_floor, refine_all=refine_all,
-                           floors_resolve=floors_resolve)
+    return judge_resolving(probe_at, analytic, np.abs(analytic), judging.noise,
+                           judging.precision, step=judging.step,
+                           min_step=min_relative_step(target), rtol=judging.rtol,
+                           atol=judging.entry_atol(target), scale_floor=scale_floor,
+                           refine_all=refine_all, floors_resolve=judging.floors_resolve)
 
 
 #: Points of one noise probe, and the relative extents of the two probes taken.
@@ -920,11 +964,13 @@ class Outcome:
         self.n_unresolved = int(np.count_nonzero(self.unresolved))
 
 
-def full_outcome(phi: Objective, target: Target, f0: float, **kwargs: object) -> tuple[
-        Outcome, int]:
-    """Check every entry of ``target`` (keyword arguments as :func:`check_entries`)."""
+def full_outcome(phi: Objective, target: Target, f0: float, judging: Judging, *,
+                 refine_all: bool = False, scale_floor: float | None = None,
+                 evaluate: EntryEvaluator | None = None) -> tuple[Outcome, int]:
+    """Check every entry of ``target`` (the arguments as for :func:`check_entries`)."""
     idx = np.arange(target.size)
-    judged = check_entries(phi, target, idx, f0, **kwargs)  # type: ignore[arg-type]
+    judged = check_entries(phi, target, idx, f0, judging, refine_all=refine_all,
+                           scale_floor=scale_floor, evaluate=evaluate)
     out = Outcome.empty(target)
     out.record(idx, judged)
     out.n_wrong = int(out.wrong.sum())

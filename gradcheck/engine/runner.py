@@ -42,6 +42,7 @@ from gradcheck.engine.kinks import KinkReview, review_kinks
 from gradcheck.engine.numeric import (
     SHRINK_PASSES,
     SHRINK_RATIO,
+    Judging,
     Objective,
     Outcome,
     Target,
@@ -247,9 +248,11 @@ def run(problem: Problem, opts: Options, start: float,
     step = opts.eps if opts.eps is not None else prec.step
     structure = _structure(problem, opts, step)
     mode = _resolve_mode(opts, structure.cost_entries(problem.targets))
-    numeric = _outcomes(problem, cal, opts, mode, step, rtol, structure)
+    judging = Judging(cal.noise, prec, step, rtol, opts.atol, problem.describe,
+                      floors_resolve=opts.rtol is None and opts.atol is None)
+    numeric = _outcomes(problem, opts, mode, judging, structure)
     outcomes = numeric.outcomes
-    review = _review_kinks(problem, outcomes, cal, opts, step, rtol)
+    review = _review_kinks(problem, outcomes, opts, judging)
     options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES,
@@ -293,15 +296,13 @@ def run(problem: Problem, opts: Options, start: float,
         evidence=evidence)
 
 
-def _review_kinks(problem: Problem, outcomes: list[Outcome], cal: Calibration, opts: Options,
-                  step: float, rtol: float) -> KinkReview:
+def _review_kinks(problem: Problem, outcomes: list[Outcome], opts: Options,
+                  judging: Judging) -> KinkReview:
     """The kink verdict model of :mod:`gradcheck.engine.kinks` (both modes alike)."""
     if problem.nondeterministic or opts.method == "complex":
         return KinkReview()
-    return review_kinks(problem.phi, outcomes, problem.f0, analytic_at=problem.analytic_at,
-                        noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
-                        atol=opts.atol, describe=problem.describe,
-                        floors_resolve=opts.rtol is None and opts.atol is None)
+    return review_kinks(problem.phi, outcomes, problem.f0, judging,
+                        analytic_at=problem.analytic_at)
 
 
 def _calibrate(problem: Problem, opts: Options) -> Calibration:
@@ -423,43 +424,37 @@ class NumericPass:
     directions_agree: bool = False
 
 
-def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step: float,
-              rtol: float, structure: Structure) -> NumericPass:
+def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
+              structure: Structure) -> NumericPass:
     """Per-target outcomes of the numeric pass (full, fast or complex step)."""
     if problem.nondeterministic:  # differences of a random function mean nothing
         return NumericPass([Outcome.empty(t) for t in problem.targets], 0)
     if opts.method == "complex":
-        return NumericPass([_complex_outcome(problem, cal.precision, rtol, opts.atol)],
+        return NumericPass([_complex_outcome(problem, judging.precision, judging.rtol, opts.atol)],
                            problem.targets[0].size)
-    common: dict[str, Any] = dict(noise=cal.noise, precision=cal.precision, step=step, rtol=rtol,
-                  atol=opts.atol, describe=problem.describe,
-                  floors_resolve=opts.rtol is None and opts.atol is None)
     if mode == "full":
         outcomes, evaluations = [], 0
         evaluators = _evaluators(problem, opts, structure)
         for t, floor, evaluate in zip(problem.targets, scale_floors(problem.targets),
                                       evaluators, strict=True):
-            out, n = full_outcome(problem.phi, t, problem.f0, scale_floor=floor,
-                                  refine_all=opts.method == "richardson", evaluate=evaluate,
-                                  **common)
+            out, n = full_outcome(problem.phi, t, problem.f0, judging, scale_floor=floor,
+                                  refine_all=opts.method == "richardson", evaluate=evaluate)
             outcomes.append(out)
             # an evaluator counts the calls it really made (grouped: far fewer)
             evaluations += n if evaluate is None else evaluate.calls
         notes = []
-        if common["floors_resolve"]:  # a floor the user chose is the user's call
+        if judging.floors_resolve:  # a floor the user chose is the user's call
             for out in outcomes:
-                found = find_systematic(problem.phi, out, problem.f0, noise=cal.noise,
-                                        precision=cal.precision, rtol=rtol, step=step,
-                                        grad_precision=problem.grad_precision,
-                                        describe=problem.describe)
+                found = find_systematic(problem.phi, out, problem.f0, judging,
+                                        grad_precision=problem.grad_precision)
                 evaluations += found.evaluations
                 notes += [found.note] if found.note else []
         options: dict[str, Any] = {}
         if opts.executor is not None:
             options["executor"] = type(opts.executor).__name__
         return NumericPass(outcomes, evaluations, notes=tuple(notes), options=options)
-    report = run_fast(problem.phi, problem.targets, problem.f0, seed=opts.seed,
-                      directions=opts.directions, **common)
+    report = run_fast(problem.phi, problem.targets, problem.f0, judging, seed=opts.seed,
+                      directions=opts.directions)
     notes = list(report.notes)
     if report.coarse and not report.directions_failed:
         notes.append(f"fast mode: some directions are resolved only to between "

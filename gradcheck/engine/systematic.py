@@ -36,16 +36,16 @@ threshold would exceed ``rtol``), nor with a user-chosen ``rtol``/``atol`` (the 
 then the user's call).
 
 >>> import numpy as np
->>> from gradcheck.engine.numeric import Target, full_outcome
+>>> from gradcheck.engine.numeric import Judging, Target, full_outcome
 >>> from gradcheck.engine.tolerances import PRECISIONS
 >>> x = np.linspace(-1.0, 1.0, 12)
 >>> t = Target("x", "input", x, analytic=(1 + 1e-8) * np.cos(x))
 >>> phi = lambda: float(np.sin(x).sum())
->>> out, _ = full_outcome(phi, t, phi(), noise=1.0, precision=PRECISIONS["float64"])
+>>> judging = Judging.default(noise=1.0, precision=PRECISIONS["float64"])
+>>> out, _ = full_outcome(phi, t, phi(), judging)
 >>> out.ok  # 1e-8 relative in every entry: within every entry's floor
 True
->>> found = find_systematic(phi, out, phi(), noise=1.0, precision=PRECISIONS["float64"],
-...                         rtol=PRECISIONS["float64"].rtol, step=PRECISIONS["float64"].step)
+>>> found = find_systematic(phi, out, phi(), judging)
 >>> out.ok, f"{found.ratio:.1e}"
 (False, '1.0e-08')
 """
@@ -56,7 +56,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.engine.numeric import Objective, Outcome, Target, probe_entries, walk_along
+from gradcheck.engine.numeric import (
+    Judging,
+    Objective,
+    Outcome,
+    Target,
+    probe_entries,
+    walk_along,
+)
 from gradcheck.engine.safety import NonFiniteError, UserCodeError
 from gradcheck.engine.tolerances import (
     SYSTEMATIC_EPS_UNITS,
@@ -182,10 +189,8 @@ def _eligible(out: Outcome) -> np.ndarray:
                           & np.isfinite(out.tolerance))
 
 
-def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
-                    precision: Precision, rtol: float, step: float,
-                    grad_precision: Precision | None = None,
-                    describe: str = "the function") -> Systematic:
+def find_systematic(phi: Objective, out: Outcome, f0: float, judging: Judging, *,
+                    grad_precision: Precision | None = None) -> Systematic:
     """Test ``out``'s tensor for a common relative error; mark its entries when found.
 
     Runs only on a tensor whose entries all agree (``out.ok``, nothing unresolved) with
@@ -198,20 +203,21 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
     ----------
     out : Outcome
         The full-mode outcome of one target (its per-entry verdicts).
-    noise, precision, step :
-        The run's rounding scale of φ, precision row and first relative step (the
-        least step taken here).
-    rtol : float
-        The run's relative floor (the test is skipped where the threshold is not below it).
+    judging : Judging
+        The run's rounding scale of φ, precision row, first relative step (the least
+        step taken here) and relative floor ``rtol`` (the test is skipped where the
+        threshold is not below it).
     grad_precision : Precision, optional
         The precision the analytic gradient was computed in (default ``precision``): a
         float32 gradient differenced through float64 rounds at float32's size in every
         entry, so the threshold is that of the coarser of the two.
     """
+    noise, precision, step, describe = (judging.noise, judging.precision, judging.step,
+                                        judging.describe)
     target = out.target
     found = Systematic()
     unit = max(precision.eps, (grad_precision or precision).eps)
-    if SYSTEMATIC_EPS_UNITS * unit >= rtol or not out.ok or out.n_unresolved:
+    if SYSTEMATIC_EPS_UNITS * unit >= judging.rtol or not out.ok or out.n_unresolved:
         return found
     idx = _eligible(out)
     if idx.size < SYSTEMATIC_MIN_ENTRIES:
@@ -251,7 +257,7 @@ def find_systematic(phi: Objective, out: Outcome, f0: float, *, noise: float,
                   f"{SYSTEMATIC_GROUPS} groups of entries, with 4-point differences), "
                   f"beyond what rounding explains (threshold "
                   f"{SYSTEMATIC_EPS_UNITS * precision.eps:.1e} relative); each entry alone "
-                  f"is within its tolerance ({rtol:.1e} relative covers rounding in one "
+                  f"is within its tolerance ({judging.rtol:.1e} relative covers rounding in one "
                   f"entry). A constant or an intermediate rounded to float32?")
     return found
 

@@ -241,20 +241,18 @@ def test_a_wrong_value_at_a_kink_that_is_wrong_nearby_too_stays_wrong(mode):
 
 def test_without_a_way_to_recompute_the_gradient_the_entry_stays_wrong():
     from gradcheck.engine.kinks import review_kinks
-    from gradcheck.engine.numeric import Target, full_outcome
+    from gradcheck.engine.numeric import Judging, Target, full_outcome
     from gradcheck.engine.tolerances import PRECISIONS
 
     f, grad = chain(*CHAINS[0])
     b = np.zeros(1)
     row = PRECISIONS["float64"]
-    out, _ = full_outcome(lambda: f(b), Target("b", "param", b, grad(b)), f(b), noise=1.0,
-                          precision=row)
+    judging = Judging.default(noise=1.0, precision=row)
+    out, _ = full_outcome(lambda: f(b), Target("b", "param", b, grad(b)), f(b), judging)
     assert out.wrong[0] and out.kink[0]
-    review = review_kinks(lambda: f(b), [out], f(b), analytic_at=None, noise=1.0,
-                          precision=row, step=row.step, rtol=row.rtol, atol=None)
+    review = review_kinks(lambda: f(b), [out], f(b), judging, analytic_at=None)
     assert out.wrong[0] and review.conventions == 0
-    review = review_kinks(lambda: f(b), [out], f(b), analytic_at=lambda: [grad(b)],
-                          noise=1.0, precision=row, step=row.step, rtol=row.rtol, atol=None)
+    review = review_kinks(lambda: f(b), [out], f(b), judging, analytic_at=lambda: [grad(b)])
     assert not out.wrong[0] and out.convention[0] and review.conventions == 1
     assert b[0] == 0.0  # restored bit for bit
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.engine.numeric import Target, check_entries, min_relative_step
+from gradcheck.engine.numeric import Judging, Target, check_entries, min_relative_step
 from gradcheck.engine.structure import (
     VERIFY_SCALES,
     Blocks,
@@ -95,10 +95,10 @@ def test_grouped_entries_agree_with_plain_full_mode_entry_by_entry(name, batch, 
                                 describe=name)
     assert found.independent, found.reason
     idx = np.arange(target.size)
-    plain = check_entries(phi, target, idx, f0, noise=noise, precision=prec)
+    judging = Judging.default(noise=noise, precision=prec)
+    plain = check_entries(phi, target, idx, f0, judging)
     grouped_eval = GroupedEvaluator(phi, blocks, blocks.contributions(), f0, low, high, name)
-    grouped = check_entries(phi, target, idx, f0, noise=noise, precision=prec,
-                            evaluate=grouped_eval)
+    grouped = check_entries(phi, target, idx, f0, judging, evaluate=grouped_eval)
     # same verdicts, errors within the two error estimates, and the same estimate wherever
     # both took the same path (an entry whose first error sits at the refinement threshold
     # may be refined in one run and not the other: rounding decides)

@@ -148,7 +148,7 @@ def test_a_check_with_the_whole_tensor_test_leaves_the_users_arrays_as_they_were
 
 def test_a_float32_gradient_differenced_through_float64_keeps_its_own_floor():
     # float32 rounding of the gradient is ~6e-8 in every entry, possibly with one ratio
-    from gradcheck.engine.numeric import Target, full_outcome
+    from gradcheck.engine.numeric import Judging, Target, full_outcome
     from gradcheck.engine.systematic import find_systematic
 
     f64, f32 = PRECISIONS["float64"], PRECISIONS["float32"]
@@ -157,9 +157,9 @@ def test_a_float32_gradient_differenced_through_float64_keeps_its_own_floor():
     found = {}
     for name, grad_precision in (("float64", f64), ("float32", f32)):
         target = Target("x", "input", x, analytic=(1 + 1e-8) * np.cos(x))
-        out, _ = full_outcome(phi, target, phi(), noise=1.0, precision=f64)
+        judging = Judging.default(noise=1.0, precision=f64)
+        out, _ = full_outcome(phi, target, phi(), judging)
         assert out.ok
-        find_systematic(phi, out, phi(), noise=1.0, precision=f64, rtol=f64.rtol,
-                        step=f64.step, grad_precision=grad_precision)
+        find_systematic(phi, out, phi(), judging, grad_precision=grad_precision)
         found[name] = out.ok
     assert found == {"float64": False, "float32": True}
