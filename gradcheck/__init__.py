@@ -14,9 +14,10 @@ True
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradcheck.ways_in.lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gradcheck.adapters.checks import (
@@ -54,11 +55,9 @@ if (os.path.isfile(os.path.join(_checkout, "models", "__init__.py"))
 # plugin, which pytest imports in every session of every project that has gradcheck
 # installed, costs nothing until a check actually runs.
 _EXPORTS = {
-    **dict.fromkeys(
-        ["assert_grad", "assert_hvp", "assert_jacobian", "assert_layer", "assert_model",
-         "check_function",
-    "check_grad", "check_hvp", "check_jacobian", "check_layer", "check_model"],
-        "gradcheck.adapters.checks"),
+    **dict.fromkeys(["assert_grad", "assert_hvp", "assert_jacobian", "assert_layer",
+                     "assert_model", "check_grad", "check_hvp", "check_jacobian",
+                     "check_layer", "check_model"], "gradcheck.adapters.checks"),
     **dict.fromkeys(["assert_function", "check_function"], "gradcheck.adapters.functions"),
     **dict.fromkeys(["assert_pair", "check_pair"], "gradcheck.adapters.pairs"),
     **dict.fromkeys(["assert_loss", "assert_object", "check_loss", "check_object"],
@@ -69,17 +68,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __version__ = "0.1.0"

@@ -18,22 +18,14 @@ imported on first use of a name below (``import gradcheck`` never imports them).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradcheck.ways_in.lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradcheck.adapters.array_api_adapter import assert_function, check_function
 
 __all__ = ["assert_function", "check_function"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'gradcheck.array_api' has no attribute {name!r}")
-    value = getattr(importlib.import_module("gradcheck.adapters.array_api_adapter"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(__all__, "gradcheck.adapters.array_api_adapter"))

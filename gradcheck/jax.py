@@ -14,22 +14,14 @@ pytrees, immutable arrays and the ``jax_enable_x64`` rule.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradcheck.ways_in.lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradcheck.adapters.jax_adapter import check, check_grads
 
 __all__ = ["check", "check_grads"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'gradcheck.jax' has no attribute {name!r}")
-    value = getattr(importlib.import_module("gradcheck.adapters.jax_adapter"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(__all__, "gradcheck.adapters.jax_adapter"))

@@ -16,8 +16,9 @@ below (``import gradcheck`` never imports torch). See
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradcheck.ways_in.lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradcheck.adapters.torch_adapter import (
@@ -30,14 +31,5 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["GradcheckError", "check", "check_module", "gradcheck", "gradgradcheck"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'gradcheck.torch' has no attribute {name!r}")
-    value = getattr(importlib.import_module("gradcheck.adapters.torch_adapter"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(__all__, "gradcheck.adapters.torch_adapter"))
