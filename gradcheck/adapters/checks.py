@@ -21,7 +21,8 @@ Options shared by all checks
 :class:`gradcheck.engine.options.Options`; every check's docstring lists them (made from
 that declaration), and so do the pytest plugin's flags and ``gradcheck check --help``.
 
-Two more keywords, for ``check_layer`` and ``check_jacobian`` only:
+Two more keywords, declared with their help in ``Options`` too (``KEYWORD_NAMES``; each
+check whose signature names one documents it):
 
 structured : bool (``check_layer``, ``check_jacobian``)
     Structured full mode (default True): where input and output share a leading batch
@@ -32,7 +33,9 @@ structured : bool (``check_layer``, ``check_jacobian``)
     :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
     entries of one sample. ``check_function`` (no keyword) always offers it for its first
     batched input.
-executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
+executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``,
+    ``check_model`` here; ``check_function``, ``check_pair``, ``check_object`` and
+    ``check_loss`` in their modules; not ``check_grad`` or ``check_hvp``)
     Spread full mode's evaluations over a process pool (or dask's
     ``Client.get_executor()``); the function travels by cloudpickle when installed
     (``gradcheck[parallel]``), else by pickle. Results are identical to the serial run.
