@@ -223,3 +223,14 @@ def test_something_that_is_not_an_executor_is_refused_by_every_covered_check():
     with pytest.raises(gradcheck.CheckTypeError, match="executor="):
         gradcheck.check_function(np.sin, np.ones(2), vjp=lambda g, x: g * np.cos(x),
                                  executor=2)
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_a_local_dask_cluster_gives_the_serial_result(wrong):
+    distributed = pytest.importorskip("distributed")  # pip install 'gradcheck[dask]'
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        for name in ("function: a tree in, two outputs", "object: lazy parameters, cached input"):
+            serial, _ = _serial_and_pooled(name, 5, wrong, client.get_executor())
+            assert (serial.verdict == "wrong") == wrong
