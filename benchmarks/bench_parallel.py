@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,7 @@ def compare(label: str, fn: Layered, executors: dict[str, Executor], repeats: in
           f"({chunk * per_eval * 1e3:.2f} ms of work)")
     for name, executor in executors.items():
         trip = _round_trip(executor, payload)
-        result, seconds = _best(repeats, lambda ex=executor: check(ex))
+        result, seconds = _best(repeats, partial(check, executor))
         same = all(np.array_equal(a.numeric, b.numeric, equal_nan=True) for a, b in
                    zip(result.evidence.tensors, serial.evidence.tensors, strict=True))
         pays = chunk * per_eval / trip
