@@ -108,15 +108,51 @@ def _step(z: Array, below: float, above: float) -> Array:
     return out
 
 
-# NumPy has no erf and SciPy is not a dependency: the C library's erfc, element by element
-# (accurate to about an ulp; ~0.15 µs per element, fine for checks and small networks)
-_erfc = np.frompyfunc(math.erfc, 1, 1)
+#: Chebyshev coefficients of ``h(t) = log(erfc(a)·e^{a²}/t)`` in ``4t − 2``, ``t = 2/(2 + a)``,
+#: ``a >= 0`` (the form of Numerical Recipes, 3rd ed., §6.2.2; recomputed with mpmath at 60
+#: digits, 80 nodes; the next coefficient is below 1e-19): erfc to a few ulp, vectorized.
+_ERFC_CHEB = (
+    -1.3026537197817094, 0.6419697923564902, 0.019476473204185836, -0.009561514786808632,
+    -0.0009465953444820369, 0.00036683949785276145, 4.252332480690777e-05,
+    -2.0278578112534242e-05, -1.6242900046470256e-06, 1.3036558355805232e-06,
+    1.5626441722066142e-08, -8.523809591492654e-08, 6.5290544390988515e-09,
+    5.059343495551469e-09, -9.91364156493033e-10, -2.273651222931836e-10,
+    9.646791102015527e-11, 2.3940380830391146e-12, -6.886027526497553e-12,
+    8.944879273090725e-13, 3.130921399342958e-13, -1.1270822361367252e-13,
+    3.810905255189232e-16, 7.106097613609237e-15, -1.5230282014571043e-15,
+    -9.457494571291233e-17, 1.210237189224279e-16, -2.816663087747177e-17)
+#: erfc(a) underflows float64 to 0 from a ≈ 26.6 on; clipping there keeps a² finite.
+_ERFC_ZERO_FROM = 28.0
+
+
+def _erfc(x: Array) -> Array:
+    """erfc of a float64 array, vectorized (NumPy has no erf; SciPy is no dependency).
+
+    ``t·exp(−a² + h(t))`` for ``a = |x|`` (Clenshaw over :data:`_ERFC_CHEB`), with ``a²``
+    split so that ``exp(−a²)`` keeps full relative accuracy in the far tail;
+    ``erfc(−a) = 2 − erfc(a)``. Within a few ulp of ``math.erfc`` (tested).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = np.minimum(np.abs(x), _ERFC_ZERO_FROM)
+    t = 2 / (2 + a)
+    ty = 4 * t - 2
+    d, dd, scratch = np.zeros_like(t), np.zeros_like(t), np.empty_like(t)
+    for c in _ERFC_CHEB[:0:-1]:  # Clenshaw: a loop over 27 coefficients, not elements
+        np.multiply(ty, d, out=scratch)  # d, dd = ty·d − dd + c, d on three buffers
+        scratch -= dd
+        scratch += c
+        dd, d, scratch = d, scratch, dd
+    head = np.floor(a * 16) / 16  # 9 significant bits: head² is exact
+    r = t * np.exp(-head * head) * np.exp(
+        -(a - head) * (a + head) + 0.5 * (_ERFC_CHEB[0] + ty * d) - dd)
+    negative = np.less(x, 0)
+    return r * (1 - 2 * negative) + 2 * negative  # r, or 2 − r: arithmetic, no selection
 
 
 def _phi_cdf(z: Array) -> Array:
     """Standard normal CDF Φ(z) = ½ erfc(−z/√2); erfc keeps full accuracy in the left tail."""
-    tail = np.asarray(_erfc(np.asarray(z, dtype=np.float64) / -math.sqrt(2)), dtype=np.float64)
-    return (0.5 * tail).astype(_dtype(z))
+    tail = _erfc(np.asarray(z, dtype=np.float64) / -math.sqrt(2))
+    return (0.5 * tail).astype(_dtype(z), copy=False)
 
 
 def _phi_pdf(z: Array) -> Array:

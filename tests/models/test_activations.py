@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -239,3 +241,19 @@ def test_vjp_is_bit_for_bit_g_times_df_in_a_fresh_buffer(name, data):
     assert got.tobytes() == expected.tobytes()  # bit for bit: -0.0 and NaN included
     assert not any(np.shares_memory(got, a) for a in (z, y, g))
     assert all(a.tobytes() == b.tobytes() for a, b in ((z, z0), (y, y0), (g, g0)))
+
+
+@settings(max_examples=200)
+@given(x=st.floats(-30.0, 30.0) | st.floats(-1e-8, 1e-8) | st.sampled_from(
+    [0.0, -0.0, 26.5, 26.6, 27.0, 40.0, 1e300, -1e300, np.inf, -np.inf]))
+def test_the_vectorized_erfc_is_within_a_few_ulp_of_the_c_library(x):
+    """GELU's Φ without a Python call per element (models.activations._erfc)."""
+    from gradcheck.models.activations import _erfc
+
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = float(_erfc(np.array([x]))[0])
+    expected = math.erfc(x)
+    if expected >= np.finfo(np.float64).tiny:
+        assert abs(got - expected) <= 16 * np.finfo(np.float64).eps * expected
+    else:  # a subnormal result carries fewer bits: a few of its smallest steps
+        assert abs(got - expected) <= 8 * np.finfo(np.float64).smallest_subnormal
