@@ -13,10 +13,10 @@ networks (same sizes, batch, optimizer, dtype) are timed in the same run and the
 ``gradcheck / torch`` is printed (> 1 means the NumPy code is faster). Not a test: the
 figures depend on the machine; only ratios measured side by side mean anything.
 
-``--activations`` also times each activation's backward (``Op.vjp``: a mask
-multiply, or in place on one fresh buffer) against the plain ``g * df(z, y)`` it
-replaced, on a ``(256, 8, 8, 8)`` batch (the conv network's ReLU input at batch 256),
-as a ratio (> 1: the fused backward is faster); the two are bit-identical.
+``--activations`` also times each activation's backward (``Op.vjp``: the product
+written into ``df``'s own buffer) against ``g * df(z, y)`` (a second buffer), on a
+``(256, 8, 8, 8)`` batch (the conv network's ReLU input at batch 256), as a ratio
+(> 1: ``Op.vjp`` is faster); the two are bit-identical.
 
 Run: ``python benchmarks/bench_training.py [--epochs 3] [--repeats 3] [--networks conv]
 [--batches 256] [--activations]``. On a shared machine pin both libraries to the same thread count, e.g.
@@ -123,8 +123,8 @@ def activation_backwards(repeats: int) -> None:
         z = rng.standard_normal((256, 8, 8, 8))
         y, g = op.f(z), rng.standard_normal(z.shape)
         plain = best(partial(lambda op, z, y, g: g * op.df(z, y), op, z, y, g))
-        fused = best(partial(op.vjp, z, y, g))
-        print(f"{name:11} {plain * 1e6:16.0f} {fused * 1e6:12.0f} {plain / fused:6.2f}")
+        in_place = best(partial(op.vjp, z, y, g))
+        print(f"{name:11} {plain * 1e6:16.0f} {in_place * 1e6:12.0f} {plain / in_place:6.2f}")
 
 
 def main() -> None:

@@ -2,10 +2,11 @@
 
 Each row is an :class:`Op` holding the NumPy forward ``f(z)`` and the hand-written
 elementwise derivative ``df(z, y)``, which may reuse the forward output ``y = f(z)``.
-:meth:`Op.vjp` is the layer's ``g·f'(z)``: a row's ``fused_vjp`` where it has one
-(a mask multiply for the ReLUs, in place on one fresh buffer for tanh and sigmoid), else
-``df`` multiplied by ``g`` into ``df``'s own fresh buffer: one allocation either way, and
-bit for bit ``g * df(z, y)`` (``tests/models/test_activations.py``).
+:meth:`Op.vjp` is the layer's ``g·f'(z)``: ``df`` multiplied by ``g`` into ``df``'s own
+fresh buffer, bit for bit ``g * df(z, y)`` (``tests/models/test_activations.py``), so
+``df`` stays the one declaration of each derivative (what the zoo verifies against
+SymPy is what the layer runs). The derivatives build their result in one buffer, in
+place, and select by arithmetic on a mask rather than ``np.where``.
 ``domain`` is the interval where the derivative is interesting (plots, Hypothesis
 strategies and tests draw from it); ``kinks`` lists the points where the derivative is
 discontinuous, so checkers report "not differentiable here" instead of a mismatch (at a
@@ -42,18 +43,13 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class Op:
-    """One elementwise activation: ``y = f(z)`` and ``dy/dz = df(z, y)``, any shape.
-
-    ``fused_vjp(z, y, g)``, optional: ``g·df(z, y)`` computed without materializing ``df``
-    (a fresh array, never ``g``, ``z`` or ``y``; the dtype of ``g * df(z, y)``).
-    """
+    """One elementwise activation: ``y = f(z)`` and ``dy/dz = df(z, y)``, any shape."""
 
     name: str
     f: Callable[[Array], Array]
     df: Callable[[Array, Array], Array]
     domain: tuple[float, float] = (-3.0, 3.0)
     kinks: tuple[float, ...] = ()
-    fused_vjp: Callable[[Array, Array, Array], Array] | None = None
 
     def vjp(self, z: Array, y: Array, g: Array) -> Array:
         """``g·f'(z)`` (``z``, ``y = f(z)`` and ``g``: the same shape), a fresh array.
@@ -61,8 +57,6 @@ class Op:
         >>> ACTIVATIONS["relu"].vjp(np.array([-1.0, 2.0]), None, np.array([3.0, 4.0]))
         array([0., 4.])
         """
-        if self.fused_vjp is not None:
-            return self.fused_vjp(z, y, g)
         return _times(self.df(z, y), g, z, y)
 
 
@@ -104,7 +98,8 @@ def _step(z: Array, below: float, above: float) -> Array:
     if rise + low != np.asarray(above, dtype):
         return np.where(z > 0, np.asarray(above, dtype), low)
     out = np.multiply(np.greater(z, 0), rise, dtype=dtype)
-    out += low
+    if below != 0:  # + 0 changes no bit of a product of a mask (it is +0 or the rise)
+        out += low
     return out
 
 
@@ -209,22 +204,14 @@ def _times(d: Array, g: Array, z: Array, y: Array) -> Array:
     return np.multiply(g, d, out=d if own else None)
 
 
-def _relu_vjp(z: Array, y: Array, g: Array) -> Array:
-    """``g·[z > 0]`` in the dtype of ``g * df``: a mask multiply (``g·0`` keeps -0 and NaN)."""
-    return np.multiply(g, np.greater(z, 0), dtype=np.result_type(np.asarray(g).dtype,
-                                                                   _dtype(z)))
+def _tanh_df(z: Array, y: Array) -> Array:
+    d = np.multiply(y, y)  # 1 - y², in one fresh buffer
+    return np.subtract(1, d, out=d) if isinstance(d, np.ndarray) else 1 - d
 
 
-def _tanh_vjp(z: Array, y: Array, g: Array) -> Array:
-    d = np.multiply(y, y)  # (1 - y²)·g, in one fresh buffer
-    np.subtract(1, d, out=d)
-    return _times(d, g, z, y)
-
-
-def _sigmoid_vjp(z: Array, y: Array, g: Array) -> Array:
-    d = np.subtract(1, y)  # y(1 - y)·g, in one fresh buffer
-    np.multiply(y, d, out=d)
-    return _times(d, g, z, y)
+def _sigmoid_df(z: Array, y: Array) -> Array:
+    d = np.subtract(1, y)  # y(1 - y), in one fresh buffer
+    return np.multiply(y, d, out=d) if isinstance(d, np.ndarray) else y * d
 
 
 def _table(*rows: Op) -> dict[str, Op]:
@@ -234,11 +221,10 @@ def _table(*rows: Op) -> dict[str, Op]:
 ACTIVATIONS: dict[str, Op] = _table(
     Op("identity", f=lambda z: np.array(z, dtype=_dtype(z)),
        df=lambda z, y: np.ones_like(z, dtype=_dtype(z))),
-    Op("sigmoid", f=_sigmoid, df=lambda z, y: y * (1 - y), domain=(-6.0, 6.0),
-       fused_vjp=_sigmoid_vjp),
-    Op("tanh", f=np.tanh, df=lambda z, y: 1 - y * y, fused_vjp=_tanh_vjp),
+    Op("sigmoid", f=_sigmoid, df=_sigmoid_df, domain=(-6.0, 6.0)),
+    Op("tanh", f=np.tanh, df=_tanh_df),
     Op("relu", f=lambda z: np.maximum(z, 0).astype(_dtype(z), copy=False),
-       df=lambda z, y: _step(z, 0.0, 1.0), kinks=(0.0,), fused_vjp=_relu_vjp),
+       df=lambda z, y: _step(z, 0.0, 1.0), kinks=(0.0,)),
     Op("leaky_relu", f=lambda z: np.where(z > 0, z, z * 0.01),
        df=lambda z, y: _step(z, 0.01, 1.0), kinks=(0.0,)),
     Op("elu", f=lambda z: _elu(z, 1.0), df=lambda z, y: _elu_df(z, 1.0)),

@@ -222,7 +222,7 @@ _SPECIAL = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 2.0 ** -140, -3.5, 2.0]
 @settings(max_examples=20)
 @given(data=st.data())
 def test_vjp_is_bit_for_bit_g_times_df_in_a_fresh_buffer(name, data):
-    """The fused backward (mask multiply, in-place buffers) changes no bit, no dtype."""
+    """The layer's backward (the product in df's own buffer) changes no bit, no dtype."""
     op = ACTIVATIONS[name]
     z_dtype, g_dtype = data.draw(st.sampled_from([np.float64, np.float32])), \
         data.draw(st.sampled_from([np.float64, np.float32]))
