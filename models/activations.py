@@ -128,20 +128,43 @@ def _erfc(x: Array) -> Array:
     ``erfc(−a) = 2 − erfc(a)``. Within a few ulp of ``math.erfc`` (tested).
     """
     x = np.asarray(x, dtype=np.float64)
-    a = np.minimum(np.abs(x), _ERFC_ZERO_FROM)
-    t = 2 / (2 + a)
-    ty = 4 * t - 2
+    if x.ndim == 0:
+        return _erfc(x.reshape(1))[0]
+    # in place on a few buffers: fresh full-size temporaries (page faults) dominate here
+    a = np.abs(x)
+    np.minimum(a, _ERFC_ZERO_FROM, out=a)
+    t = np.add(a, 2)
+    np.divide(2, t, out=t)
+    ty = np.multiply(t, 4)
+    ty -= 2
     d, dd, scratch = np.zeros_like(t), np.zeros_like(t), np.empty_like(t)
     for c in _ERFC_CHEB[:0:-1]:  # Clenshaw: a loop over 27 coefficients, not elements
         np.multiply(ty, d, out=scratch)  # d, dd = ty·d − dd + c, d on three buffers
         scratch -= dd
         scratch += c
         dd, d, scratch = d, scratch, dd
-    head = np.floor(a * 16) / 16  # 9 significant bits: head² is exact
-    r = t * np.exp(-head * head) * np.exp(
-        -(a - head) * (a + head) + 0.5 * (_ERFC_CHEB[0] + ty * d) - dd)
-    negative = np.less(x, 0)
-    return r * (1 - 2 * negative) + 2 * negative  # r, or 2 − r: arithmetic, no selection
+    exponent = np.multiply(ty, d, out=scratch)  # h(t) = ½(c₀ + ty·d) − dd
+    exponent += _ERFC_CHEB[0]
+    exponent *= 0.5
+    exponent -= dd
+    head = np.multiply(a, 16, out=d)  # 9 significant bits: head² is exact
+    np.floor(head, out=head)
+    head /= 16
+    rest = np.subtract(a, head, out=dd)  # a² = head² + (a − head)(a + head)
+    a += head
+    rest *= a
+    exponent -= rest
+    np.exp(exponent, out=exponent)
+    np.multiply(head, head, out=head)
+    np.negative(head, out=head)
+    np.exp(head, out=head)
+    exponent *= head
+    exponent *= t  # erfc(|x|)
+    twice = np.multiply(np.less(x, 0), 2.0, out=t)  # 2 where x < 0, else 0
+    sign = np.subtract(1, twice, out=a)
+    exponent *= sign
+    exponent += twice  # r, or 2 − r: arithmetic, no selection
+    return exponent
 
 
 def _phi_cdf(z: Array) -> Array:
