@@ -96,8 +96,8 @@ class Options:
         "reads - the working copies of the inputs, the objects it calls (a layer or model "
         "with its parameters and caches) - so each worker differences its own copy; the "
         "user's arrays never leave the process. It pays when a chunk of evaluations costs "
-        "well above shipping that pickle (benchmarks/bench_parallel.py: a few ms per "
-        "evaluation and up); fast mode and method='complex' run serially (noted)")})
+        "well above shipping that pickle and there are idle cores (benchmarks/"
+        "bench_parallel.py: about a millisecond per evaluation and up); fast mode and method='complex' run serially (noted)")})
     #: Serializes the function for the executor's workers (None: stdlib pickle).
     dumps: Callable[[Any], bytes] | None = field(default=None, metadata={"engine": True})
 
