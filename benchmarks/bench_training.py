@@ -13,8 +13,13 @@ networks (same sizes, batch, optimizer, dtype) are timed in the same run and the
 ``gradcheck / torch`` is printed (> 1 means the NumPy code is faster). Not a test: the
 figures depend on the machine; only ratios measured side by side mean anything.
 
+``--activations`` also times each activation's backward (``Op.vjp``: the product
+written into ``df``'s own buffer) against ``g * df(z, y)`` (a second buffer), on a
+``(256, 8, 8, 8)`` batch (the conv network's ReLU input at batch 256), as a ratio
+(> 1: ``Op.vjp`` is faster); the two are bit-identical.
+
 Run: ``python benchmarks/bench_training.py [--epochs 3] [--repeats 3] [--networks conv]
-[--batches 256]``. On a shared machine pin both libraries to the same thread count, e.g.
+[--batches 256] [--activations]``. On a shared machine pin both libraries to the same thread count, e.g.
 ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (torch reads the first, NumPy's OpenBLAS the
 second); oversubscribed BLAS threads make small products many times slower.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -100,12 +106,35 @@ def _timed(run: Callable[[int], None], epochs: int) -> float:
     return time.perf_counter() - start
 
 
+def activation_backwards(repeats: int) -> None:
+    from gradcheck.models.activations import ACTIVATIONS
+
+    rng = np.random.default_rng(0)
+    print(f"\n{'activation':11} {'g * df(z, y) µs':>16} {'backward µs':>12} {'ratio':>6}")
+    def best(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats * 5):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    for name, op in ACTIVATIONS.items():
+        z = rng.standard_normal((256, 8, 8, 8))
+        y, g = op.f(z), rng.standard_normal(z.shape)
+        plain = best(partial(lambda op, z, y, g: g * op.df(z, y), op, z, y, g))
+        in_place = best(partial(op.vjp, z, y, g))
+        print(f"{name:11} {plain * 1e6:16.0f} {in_place * 1e6:12.0f} {plain / in_place:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--networks", nargs="+", choices=("mlp", "conv"), default=("mlp", "conv"))
     parser.add_argument("--batches", nargs="+", type=int, default=(32, 256))
+    parser.add_argument("--activations", action="store_true",
+                        help="also time each activation's backward against g * df(z, y)")
     args = parser.parse_args()
     try:
         import torch
@@ -130,6 +159,8 @@ def main() -> None:
     if torch is None:
         print("torch is not installed: no PyTorch comparison in this run "
               "(pip install torch to add it)")
+    if args.activations:
+        activation_backwards(args.repeats)
 
 
 if __name__ == "__main__":

@@ -117,4 +117,4 @@ class Activation:
         g = check_grad_out(f"{self!r}", grad_out, y.shape)
         if isinstance(self.op, VectorOp):
             return self.op.vjp(y, g)
-        return g * self.op.df(z, y)
+        return self.op.vjp(z, y, g)  # g·f'(z): one fresh buffer (models/activations.py)

@@ -21,7 +21,8 @@ Options shared by all checks
 :class:`gradcheck.engine.options.Options`; every check's docstring lists them (made from
 that declaration), and so do the pytest plugin's flags and ``gradcheck check --help``.
 
-Two more keywords, for ``check_layer`` and ``check_jacobian`` only:
+Two more keywords, declared with their help in ``Options`` too (``KEYWORD_NAMES``; each
+check whose signature names one documents it):
 
 structured : bool (``check_layer``, ``check_jacobian``)
     Structured full mode (default True): where input and output share a leading batch
@@ -32,7 +33,9 @@ structured : bool (``check_layer``, ``check_jacobian``)
     :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
     entries of one sample. ``check_function`` (no keyword) always offers it for its first
     batched input.
-executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
+executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``,
+    ``check_model`` here; ``check_function``, ``check_pair``, ``check_object`` and
+    ``check_loss`` in their modules; not ``check_grad`` or ``check_hvp``)
     Spread full mode's evaluations over a process pool (or dask's
     ``Client.get_executor()``); the function travels by cloudpickle when installed
     (``gradcheck[parallel]``), else by pickle. Results are identical to the serial run.
@@ -401,7 +404,7 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
             return user_vjp(z, v)
 
         tree_vjp.__name__ = getattr(vjp, "__name__", "vjp")
-        return check_function(f, x, vjp=tree_vjp, names="x", **options)
+        return check_function(f, x, vjp=tree_vjp, names="x", executor=executor, **options)
     label = getattr(f, "__name__", "f")
     x0 = as_float_array("x", x)
     xw, y = _first_call(f"f ({label})", f, x0)
@@ -710,7 +713,7 @@ def check_layer(layer: Layer, x: Any, *, structured: bool = True,
     _refuse_integer_input(label, x)
     if _nested(layer.params):  # a tree of parameters: the generic object adapter
         from gradcheck.adapters.objects import check_object
-        return check_object(layer, x, names="x", **options)
+        return check_object(layer, x, names="x", executor=executor, **options)
     if opts.method == "complex":
         raise CheckInputError("method='complex' is for check_grad/check_jacobian/check_hvp; "
                               "layers are checked with 'central' or 'richardson'")
@@ -762,7 +765,8 @@ def _model_facts(model: Any, aliased: tuple[str, ...]) -> dict[str, Any]:
 
 
 @documents_options
-def check_model(model: Model, loss: Loss, x: Any, y: Any,
+def check_model(model: Model, loss: Loss, x: Any, y: Any, *,
+                executor: Executor | None = None,
                 **options: Unpack[CheckOptions]) -> CheckResult:
     """Check every parameter gradient of ``model`` under ``loss`` at ``(x, y)``.
 
@@ -797,7 +801,7 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
     >>> check_model(Line(), MSE(), np.array([1.0, 2.0]), np.array([1.0, 0.0])).ok
     True
     """
-    opts, start = _start("check_model", options)
+    opts, start = _start("check_model", options, executor=executor)
     label = _require_model(model, loss)
     if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_model")
@@ -806,7 +810,7 @@ def check_model(model: Model, loss: Loss, x: Any, y: Any,
     x0 = as_float_array("x", x)
     yw = np.array(y, copy=True)
     if _nested(model.params):  # a tree of parameters: loss-and-grads over it
-        return _check_nested_model(model, loss, x0, yw, opts=dict(options))
+        return _check_nested_model(model, loss, x0, yw, opts=dict(options), executor=executor)
     check_params(label, model.params, model.grads, allow_empty=False)
     with Snapshot(model.params, owner=label, current=lambda: model.params):
         problem, flow = _model_problem(model, loss, label, x0, yw, opts.seed)
@@ -896,7 +900,7 @@ def _nested(params: Any) -> bool:
 
 
 def _check_nested_model(model: Any, loss: Any, x0: np.ndarray, yw: np.ndarray,
-                        opts: dict[str, Any]) -> CheckResult:
+                        opts: dict[str, Any], executor: Executor | None) -> CheckResult:
     """check_model over a parameter tree: ``check_loss`` with the model's protocol."""
     from gradcheck.adapters.objects import check_loss
 
@@ -912,7 +916,7 @@ def _check_nested_model(model: Any, loss: Any, x0: np.ndarray, yw: np.ndarray,
         model.backward(loss.backward())
         return model.grads
 
-    return check_loss(objective, gradients, model.params, **opts)
+    return check_loss(objective, gradients, model.params, executor=executor, **opts)
 
 
 # ------------------------------------------------------------------ assert twins

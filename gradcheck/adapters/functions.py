@@ -52,12 +52,14 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcheck.adapters.diagnosis_facts import ContributionProbe, integer_arrays
+from gradcheck.adapters.shipping import options_with_executor
 from gradcheck.adapters.trees import flatten, is_container, match, rebuild
 from gradcheck.engine.numeric import Target
 from gradcheck.engine.options import CheckOptions, Options, documents_options
@@ -957,6 +959,7 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
                    jvp: Callable[..., Any] | None = None,
                    wrt: str | Sequence[str] | None = None,
                    names: str | Sequence[str] | None = None,
+                   executor: Executor | None = None,
                    **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a VJP and/or a JVP of ``f(*args)`` against finite differences.
 
@@ -991,7 +994,7 @@ def check_function(f: Callable[..., Any], *args: Any, vjp: Callable[..., Any] | 
     >>> check_function(f, np.ones(3), {"a": np.arange(3.0)}, vjp=vjp).ok
     True
     """
-    opts, start = Options.of("check_function", options), time.perf_counter()
+    opts, start = options_with_executor("check_function", options, executor), time.perf_counter()
     require_callable("f", f)
     if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_function; use "

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,9 @@ from gradcheck.adapters.functions import (
     raise_unless_ok,
     run_built,
 )
+from gradcheck.adapters.shipping import options_with_executor
 from gradcheck.adapters.trees import flatten, is_container, match, rebuild
-from gradcheck.engine.options import CheckOptions, Options, documents_options
+from gradcheck.engine.options import CheckOptions, documents_options
 from gradcheck.engine.safety import (
     CheckInputError,
     CheckTypeError,
@@ -111,6 +113,7 @@ def _snapshot(held: list[tuple[str, np.ndarray]], owner: str,
 def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
                params: Any = None, *, names: str | Sequence[str] | None = None,
                wrt: str | Sequence[str] | None = None,
+               executor: Executor | None = None,
                **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``grads()`` against differences of ``loss()`` over parameters held elsewhere.
 
@@ -140,7 +143,7 @@ def check_loss(loss: Callable[[], Any], grads: Callable[[], Any] | None = None,
     >>> check_loss(cost, backprop, W, names="weights").ok
     True
     """
-    opts, start = Options.of("check_loss", options), time.perf_counter()
+    opts, start = options_with_executor("check_loss", options, executor), time.perf_counter()
     require_callable("loss", loss)
     if grads is not None:
         require_callable("grads", grads)
@@ -311,6 +314,7 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
                  accumulates: bool = False, reset: Callable[[Any], Any] | None = None,
                  names: str | Sequence[str] | None = None,
                  wrt: str | Sequence[str] | None = None,
+                 executor: Executor | None = None,
                  **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a layer object of any library: input gradients and its parameter gradients.
 
@@ -354,7 +358,7 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     ...              accumulates=True).ok
     True
     """
-    opts, start = Options.of("check_object", options), time.perf_counter()
+    opts, start = options_with_executor("check_object", options, executor), time.perf_counter()
     if opts.method == "complex":
         raise CheckInputError("method='complex' is not available for check_object")
     if not inputs:

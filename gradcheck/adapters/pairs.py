@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from gradcheck.adapters.functions import (
@@ -36,7 +37,8 @@ from gradcheck.adapters.functions import (
     raise_unless_ok,
     run_built,
 )
-from gradcheck.engine.options import CheckOptions, Options, documents_options
+from gradcheck.adapters.shipping import options_with_executor
+from gradcheck.engine.options import CheckOptions, documents_options
 from gradcheck.engine.safety import CheckInputError, CheckTypeError, require_callable
 from gradcheck.results.result import CheckResult
 
@@ -55,6 +57,7 @@ def _split(describe: str, value: Any) -> tuple[tuple[Any, ...], Any]:
 def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., Any],
                *args: Any, wrt: str | Sequence[str] | None = None,
                names: str | Sequence[str] | None = None,
+               executor: Executor | None = None,
                **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``backward(*upstream, cache)`` against differences of ``forward(*args)``.
 
@@ -78,7 +81,7 @@ def check_pair(forward: Callable[..., tuple[Any, ...]], backward: Callable[..., 
     -------
     CheckResult
     """
-    opts, start = Options.of("check_pair", options), time.perf_counter()
+    opts, start = options_with_executor("check_pair", options, executor), time.perf_counter()
     require_callable("forward", forward)
     require_callable("backward", backward)
     if opts.method == "complex":

@@ -22,10 +22,11 @@ gradcheck.engine.errors.CheckInputError: check_grad got an unknown option rtl=0.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Literal, TypedDict, TypeVar, get_args
@@ -77,11 +78,26 @@ class Options:
     allow_unresolved: bool = field(default=False, metadata={"help": (
         "count entries that no step can resolve (a large constant beside a small variation) "
         "as a pass; by default such a check is inconclusive, never OK")})
-    # -- set by the checks that offer them (check_layer, check_jacobian), not by **options:
+    # -- keywords of the checks that offer them (their signature names them), not
+    # **options; ``keyword`` is their help, put in the docstring of each such check:
     #: Structured full mode where the problem offers per-sample blocks (verified first).
-    structured: bool = field(default=True, metadata={"engine": True})
+    structured: bool = field(default=True, metadata={"engine": True, "keyword": (
+        "structured full mode: where input and output share a leading batch axis, the "
+        "samples' independence is verified (each sample moved alone must leave every other "
+        "sample's output bit-identical), then one entry of every sample is differenced per "
+        "evaluation; a layer coupling its samples (batch norm) is checked entry by entry, "
+        "with a note")})
     #: A ``concurrent.futures.Executor`` for full mode's evaluations (None: serial).
-    executor: Executor | None = field(default=None, metadata={"engine": True})
+    executor: Executor | None = field(default=None, metadata={"engine": True, "keyword": (
+        "spread full mode's evaluations over a concurrent.futures.Executor (a "
+        "ProcessPoolExecutor, a ThreadPoolExecutor, dask's Client.get_executor()); results "
+        "are identical to the serial run. Shipped to each worker, in one pickle "
+        "(cloudpickle when installed, gradcheck[parallel]): the function with everything it "
+        "reads - the working copies of the inputs, the objects it calls (a layer or model "
+        "with its parameters and caches) - so each worker differences its own copy; the "
+        "user's arrays never leave the process. It pays when a chunk of evaluations costs "
+        "well above shipping that pickle and there are idle cores (benchmarks/"
+        "bench_parallel.py: about a millisecond per evaluation and up); fast mode and method='complex' run serially (noted)")})
     #: Serializes the function for the executor's workers (None: stdlib pickle).
     dumps: Callable[[Any], bytes] | None = field(default=None, metadata={"engine": True})
 
@@ -198,13 +214,33 @@ def options_section() -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: The check keywords declared here (``structured``, ``executor``): a check whose
+#: signature names one gets its help in its docstring, and the plugin and the CLI pass the
+#: session's pool to exactly the checks whose signature names ``executor``.
+KEYWORD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options)
+                                       if "keyword" in f.metadata)
+
+
+def keyword_section(names: Iterable[str]) -> str:
+    """The NumPy-style docstring entries of the declared check keywords in ``names``."""
+    return "".join(
+        f"\n{name} : {_spec(name).type}, default {_spec(name).default!r}\n" + textwrap.fill(
+            _spec(name).metadata["keyword"] + ".", width=84, initial_indent="    ",
+            subsequent_indent="    ", break_on_hyphens=False)
+        for name in KEYWORD_NAMES if name in set(names))
+
+
 def documents_options(fn: F) -> F:
     """Put an "Options" section made by :func:`options_section` into ``fn``'s docstring.
 
-    It goes before the "Returns" section (else before the first example, else at the end).
+    The declared keywords ``fn``'s signature names (:data:`KEYWORD_NAMES`) follow the
+    shared options. It goes before the "Returns" section (else before the first example,
+    else at the end).
     """
     doc = (fn.__doc__ or "").rstrip() + "\n"
-    section = textwrap.indent("Options\n-------\n" + options_section(), "    ") + "\n\n"
+    keywords = keyword_section(inspect.signature(fn).parameters)
+    section = textwrap.indent("Options\n-------\n" + options_section() + keywords,
+                              "    ") + "\n\n"
     at = [i for i in (doc.find("\n    Returns\n"), doc.find("\n    >>> ")) if i >= 0]
     cut = min(at) + 1 if at else len(doc)
     fn.__doc__ = doc[:cut] + ("" if at else "\n") + section + doc[cut:]
@@ -242,5 +278,6 @@ def parse_text(name: str, text: str) -> Any:
     return value
 
 
-__all__ = ["METHODS", "MODES", "OPTION_NAMES", "CheckOptions", "Method", "Mode", "Options",
-           "documents_options", "option_help", "options_section", "parse_text"]
+__all__ = ["KEYWORD_NAMES", "METHODS", "MODES", "OPTION_NAMES", "CheckOptions", "Method", "Mode",
+           "Options", "documents_options", "keyword_section", "option_help", "options_section",
+           "parse_text"]

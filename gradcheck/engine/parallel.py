@@ -70,19 +70,21 @@ class Payload:
 
 
 def ship(dumps: Dumps, phi: Objective, contributions: Callable[[], np.ndarray] | None,
-         arrays: Sequence[np.ndarray]) -> Payload:
+         arrays: Sequence[np.ndarray], describe: str = "the function") -> Payload:
     """Serialize ``φ`` with the arrays it reads (one pickle: shared references survive).
 
-    Raises :class:`CheckInputError` naming the function when it cannot be serialized.
+    Raises :class:`CheckInputError` naming the function (``describe``) when it, or
+    anything it reads (an object it calls, a closure's variable), cannot be serialized.
     """
     try:
         data = dumps((phi, contributions, list(arrays)))
     except Exception as err:
         raise CheckInputError(
-            f"executor= ships the function to worker processes, but it cannot be pickled "
-            f"({type(err).__name__}: {err}); install cloudpickle (pip install "
-            f"'gradcheck[parallel]'), which pickles lambdas and closures, or pass "
-            f"executor=None") from err
+            f"executor= ships {describe}, with everything it reads, to the executor's "
+            f"workers, but it cannot be pickled ({type(err).__name__}: {err}); install "
+            f"cloudpickle (pip install 'gradcheck[parallel]'), which pickles lambdas, "
+            f"closures and classes defined in __main__ or a test file; give objects holding "
+            f"locks, files or sockets a __reduce__; or pass executor=None") from err
     return Payload(f"{os.getpid()}-{next(_TOKENS)}", data)
 
 

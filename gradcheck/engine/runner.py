@@ -431,7 +431,8 @@ def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
         return NumericPass([Outcome.empty(t) for t in problem.targets], 0)
     if opts.method == "complex":
         return NumericPass([_complex_outcome(problem, judging.precision, judging.rtol, opts.atol)],
-                           problem.targets[0].size)
+                           problem.targets[0].size, notes=_serial_note(
+                               opts, "method='complex'", "method='central', mode='full'"))
     if mode == "full":
         outcomes, evaluations = [], 0
         evaluators = _evaluators(problem, opts, structure)
@@ -455,7 +456,7 @@ def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
         return NumericPass(outcomes, evaluations, notes=tuple(notes), options=options)
     report = run_fast(problem.phi, problem.targets, problem.f0, judging, seed=opts.seed,
                       directions=opts.directions)
-    notes = list(report.notes)
+    notes = [*report.notes, *_serial_note(opts, "fast mode", "mode='full'")]
     if report.coarse and not report.directions_failed:
         notes.append(f"fast mode: some directions are resolved only to between "
                      f"{FINE_RESOLUTION:.1%} and {RESOLUTION:.0%} of their size: an error "
@@ -470,6 +471,15 @@ def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
     return NumericPass(report.outcomes, report.evaluations, report.coarse, tuple(notes),
                        {"directions": opts.directions, "fast_tolerance": report.tolerance},
                        not (report.directions_failed or report.directions_inconclusive))
+
+
+def _serial_note(opts: Options, what: str, instead: str) -> tuple[str, ...]:
+    """The note that ``executor=`` was given but ``what`` has nothing to spread."""
+    if opts.executor is None:
+        return ()
+    return (f"executor={type(opts.executor).__name__}: {what} runs serially (only full mode's "
+            f"per-entry differences are spread over an executor; nothing to spread here); "
+            f"pass {instead} to use it",)
 
 
 def _evaluators(problem: Problem, opts: Options, structure: Structure
@@ -488,7 +498,7 @@ def _evaluators(problem: Problem, opts: Options, structure: Structure
         return found
     payload = ship(opts.dumps or pickle.dumps, problem.phi,
                    grouped[0].contributions if grouped is not None else None,
-                   [t.array for t in problem.targets])
+                   [t.array for t in problem.targets], problem.describe)
     for k in range(len(problem.targets)):
         here = grouped if grouped is not None and grouped[0].target == k else None
         found[k] = ParallelEvaluator(opts.executor, payload, k, problem.f0, problem.phi,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -211,3 +213,47 @@ def test_get_finds_both_tables_and_names_the_known_ones_on_a_typo():
     assert get("softmax") is softmax
     with pytest.raises(ValueError, match="known activations: identity, sigmoid"):
         get("rleu")
+
+
+_SPECIAL = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 2.0 ** -140, -3.5, 2.0])  # subnormal in both
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=20)
+@given(data=st.data())
+def test_vjp_is_bit_for_bit_g_times_df_in_a_fresh_buffer(name, data):
+    """The layer's backward (the product in df's own buffer) changes no bit, no dtype."""
+    op = ACTIVATIONS[name]
+    z_dtype, g_dtype = data.draw(st.sampled_from([np.float64, np.float32])), \
+        data.draw(st.sampled_from([np.float64, np.float32]))
+    shape = data.draw(hnp.array_shapes(max_dims=3, max_side=4))
+    lo, hi = op.domain
+    z = data.draw(hnp.arrays(z_dtype, shape, elements=st.sampled_from(
+        [*op.kinks, lo, hi, 0.0]) | st.floats(lo, hi, width=32)))
+    g = data.draw(hnp.arrays(g_dtype, shape, elements=st.sampled_from(list(_SPECIAL)) |
+                             st.floats(-1e3, 1e3, width=32)))
+    with np.errstate(all="ignore"):  # inf · 0 in g is NaN in both
+        y = op.f(z)
+        z0, y0, g0 = z.copy(), y.copy(), g.copy()
+        expected = g * op.df(z, y)
+        got = op.vjp(z, y, g)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()  # bit for bit: -0.0 and NaN included
+    assert not any(np.shares_memory(got, a) for a in (z, y, g))
+    assert all(a.tobytes() == b.tobytes() for a, b in ((z, z0), (y, y0), (g, g0)))
+
+
+@settings(max_examples=200)
+@given(x=st.floats(-30.0, 30.0) | st.floats(-1e-8, 1e-8) | st.sampled_from(
+    [0.0, -0.0, 26.5, 26.6, 27.0, 40.0, 1e300, -1e300, np.inf, -np.inf]))
+def test_the_vectorized_erfc_is_within_a_few_ulp_of_the_c_library(x):
+    """GELU's Φ without a Python call per element (models.activations._erfc)."""
+    from gradcheck.models.activations import _erfc
+
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = float(_erfc(np.array([x]))[0])
+    expected = math.erfc(x)
+    if expected >= np.finfo(np.float64).tiny:
+        assert abs(got - expected) <= 16 * np.finfo(np.float64).eps * expected
+    else:  # a subnormal result carries fewer bits: a few of its smallest steps
+        assert abs(got - expected) <= 8 * np.finfo(np.float64).smallest_subnormal

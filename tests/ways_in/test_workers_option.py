@@ -54,6 +54,39 @@ def test_the_plugin_spreads_layer_checks_over_worker_processes(project):
     result.stdout.fnmatch_lines(["gradcheck: *, workers=2"])
 
 
+def test_the_plugin_passes_the_session_pool_to_every_check_that_takes_it(project):
+    project.makepyfile(test_it="""
+        import numpy as np
+        import pytest
+        from gradcheck.models import Activation, Dense, Loss, Sequential
+
+        X = np.linspace(-1.0, 1.0, 15).reshape(5, 3)
+
+        def f(x, p):
+            return np.tanh(x * p["a"]), np.sum(x ** 2)
+
+        def vjp(g, x, p, bug=1.0):
+            d = g[0] * (1 - np.tanh(x * p["a"]) ** 2)
+            return d * p["a"] + 2 * x * g[1], {"a": bug * np.sum(d * x, axis=0)}
+
+        def test_function(gradcheck):
+            result = gradcheck.function(f, X, {"a": np.arange(3.0)}, vjp=vjp, mode="full")
+            assert result.options["executor"] == "ProcessPoolExecutor"
+
+        def test_function_wrong(gradcheck):
+            with pytest.raises(AssertionError):
+                gradcheck.function(f, X, {"a": np.arange(3.0)},
+                                   vjp=lambda g, x, p: vjp(g, x, p, bug=1.01), mode="full")
+
+        def test_model(gradcheck):
+            model = Sequential([Dense(3, 2), Activation("tanh")])
+            result = gradcheck.model(model, Loss("mse"), X, np.zeros((5, 2)), mode="full")
+            assert result.options["executor"] == "ProcessPoolExecutor"
+    """)
+    result = project.runpytest_subprocess("--gradcheck-workers=2", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
 def test_without_the_option_checks_are_serial(project):
     project.makepyfile(test_it="""
         import numpy as np
