@@ -73,7 +73,7 @@ from gradcheck.engine.safety import (
     require_finite,
 )
 from gradcheck.engine.streams import stream
-from gradcheck.engine.structure import Blocks
+from gradcheck.engine.tiles import Layout
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     GENERIC_NUDGE,
@@ -800,7 +800,7 @@ def build_function_problem(
                       declared=outputs.dtype,
                       facts=_diagnosis_facts(f, reverse, forward, inputs, outputs, slots,
                                              evaluate, precision.step),
-                      blocks=_sample_blocks(targets, slots, outputs, evaluate, describe))
+                      layout=_batch_layout(targets, slots, outputs, evaluate, describe))
     dot = (_dot_test(call, forward, forward_name, slots, rev.coords, precision, grad_prec,
                      opts.seed) if forward is not None and rev is not None else None)
     return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
@@ -836,11 +836,12 @@ def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
             "contributions": ContributionProbe(moved, upstream, step=step)}
 
 
-def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
-                   evaluate: Callable[[], Any], describe: str) -> Blocks | None:
-    """Per-sample contributions of φ for the first input whose leading axis is the batch
-    axis of every checked output (N ≥ 2; unmasked; reverse mode): structured full mode
-    (verified by the engine before use). None when there is no such input."""
+def _batch_layout(targets: list[Target], slots: list[Slot], outputs: Outputs,
+                  evaluate: Callable[[], Any], describe: str) -> Layout | None:
+    """The batch layout of φ for the first input whose leading axis is the batch axis of
+    every checked output (N ≥ 2; unmasked; reverse mode): structured full mode by samples,
+    or by tiles for one channels-first output (verified by the engine before use). None
+    when there is no such input."""
     shapes = [shape for shape in outputs.shapes if shape is not None]
     if not shapes or any(len(shape) == 0 for shape in shapes):
         return None
@@ -854,14 +855,11 @@ def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
     if position is None:
         return None
 
-    def contributions() -> np.ndarray:
-        total = np.zeros(n)
-        for term in outputs.terms(evaluate(), describe):
-            total += np.sum(term.reshape(n, -1), axis=1)
-        return total
+    def products() -> np.ndarray:
+        return np.concatenate([np.asarray(term, dtype=np.float64).reshape(-1)
+                               for term in outputs.terms(evaluate(), describe)])
 
-    owner = np.repeat(np.arange(n), targets[position].size // n)
-    return Blocks(position, owner, contributions)
+    return Layout(position, tuple(targets[position].shape), tuple(shapes), products)
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,
