@@ -28,10 +28,15 @@ structured : bool (``check_layer``, ``check_jacobian``)
     axis, the samples' independence is verified (each sample moved alone must leave
     every other sample's output bit-identical) and then one entry of every sample is
     differenced per evaluation (N times fewer evaluations for the input); a layer that
-    couples its samples (batch norm) is checked in plain full mode, with a note. See
-    :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
-    entries of one sample. ``check_function`` (no keyword) always offers it for its first
-    batched input.
+    couples its samples (batch norm) is checked in plain full mode, with a note. Where
+    input and output are channels-first with as many spatial axes (convolution,
+    pooling), the input is also cut into tiles whose footprints are discovered the same
+    way, and tiles with disjoint footprints are differenced together where that costs
+    fewer evaluations (a layer whose tiles reach everything, as an LSTM over time, is
+    grouped by samples, with a note). See :mod:`gradcheck.engine.structure_plan`.
+    ``mode="auto"`` counts a verified input as the evaluations of one grouped pass (one
+    sample's entries, or Σ over colours of the largest tile). ``check_function`` (no
+    keyword) always offers it for its first batched input.
 executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``)
     Spread full mode's evaluations over a process pool (or dask's
     ``Client.get_executor()``); the function travels by cloudpickle when installed

@@ -839,14 +839,14 @@ def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
 def _batch_layout(targets: list[Target], slots: list[Slot], outputs: Outputs,
                   evaluate: Callable[[], Any], describe: str) -> Layout | None:
     """The batch layout of φ for the first input whose leading axis is the batch axis of
-    every checked output (N ≥ 2; unmasked; reverse mode): structured full mode by samples,
+    every checked output (unmasked; reverse mode): structured full mode by samples (N ≥ 2),
     or by tiles for one channels-first output (verified by the engine before use). None
     when there is no such input."""
     shapes = [shape for shape in outputs.shapes if shape is not None]
     if not shapes or any(len(shape) == 0 for shape in shapes):
         return None
     n = shapes[0][0]
-    if n < 2 or any(shape[0] != n for shape in shapes):
+    if n < 1 or any(shape[0] != n for shape in shapes):
         return None
     # the reverse-mode targets come first, one per slot, in the slots' order
     position = next((k for k, (slot, target) in enumerate(zip(slots, targets, strict=False))

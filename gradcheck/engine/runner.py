@@ -129,7 +129,8 @@ class Problem:
 
 def _resolve_mode(opts: Options, total: int) -> str:
     """``total``: evaluation-equivalent entries (a verified structured target counts as
-    the entries of its largest sample: one evaluation moves one entry of every sample)."""
+    one grouped pass: the entries of its largest sample, or for tiles Σ over colours of
+    the largest tile)."""
     if opts.method == "complex":
         return "full"
     if opts.mode == "auto":

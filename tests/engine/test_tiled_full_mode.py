@@ -288,7 +288,7 @@ def test_forced_tiles_of_a_non_local_layer_are_never_mis_grouped(name):
     x = np.random.default_rng(2).standard_normal(shape)
     phi, target, layout = _problem(factory(), x, 2)
     tiles = layout.tile_counts()[-1]
-    grouped_eval, found, blocks = _tiled_evaluator(phi, target, layout, tiles, 2)
+    grouped_eval, found, _ = _tiled_evaluator(phi, target, layout, tiles, 2)
     per_sample = tiles
     assert found.reach[0, :per_sample].all()  # tile 0 reaches all of its sample
     colour = grouped_eval.grouping.colour
@@ -337,7 +337,7 @@ def test_a_far_coupling_is_in_the_footprint():
     x = np.random.default_rng(5).standard_normal((2, 2, 101))
     phi, target, layout = _problem(FarCoupled(2, 2, 3, padding=1), x, 5)
     tiles = 13
-    _, found, blocks = _tiled_evaluator(phi, target, layout, tiles, 5)
+    _, found, _ = _tiled_evaluator(phi, target, layout, tiles, 5)
     chunk = (np.arange(101) * tiles) // 101
     for i in (0, 20, 50):  # input at i + 50 moves output i, tiles apart
         source, sink = chunk[i + FarCoupled.OFFSET], chunk[i]
