@@ -185,10 +185,15 @@ def _pilot(blocks: Blocks, layout: Layout, alternative: float
         return (f"moving one input tile ({blocks.tiles} per spatial axis) of sample 0 "
                 f"changed up to {reached} of its {pilot} output tiles"
                 + (" (every tile reaches every output tile: not local)" if everywhere else "")
-                + f"; grouping by tiles would need {int(colour.max()) + 1} colours and about "
+                + f"; grouping by tiles would need {_colours(colour)} and about "
                 f"{predicted} more evaluations, against {int(alternative)} without tiles")
 
     return judge
+
+
+def _colours(colour: np.ndarray) -> str:
+    count = int(colour.max()) + 1 if colour.size else 0
+    return f"{count} colour{'' if count == 1 else 's'}"
 
 
 def _tiled(blocks: Blocks, found: Independence, have_samples: bool, target: Target,
@@ -210,7 +215,7 @@ def _tiled(blocks: Blocks, found: Independence, have_samples: bool, target: Targ
             f"(moving each tile at relative steps {scales} changed at most "
             f"{int(reached.max(initial=0))} of {blocks.n_regions // (int(home.max()) + 1)} "
             f"output tiles of its own sample and nothing else, {spent} evaluations); "
-            f"{int(colour.max()) + 1} colours of tiles with disjoint footprints: "
+            f"{_colours(colour)} of tiles with disjoint footprints: "
             f"{tile_passes} evaluations per side of a pass instead of {sample_passes}",))
     if not have_samples:
         return Structure("none", blocks, evaluations=spent, notes=(
