@@ -365,17 +365,6 @@ def test_a_far_coupling_left_out_of_the_backward_is_caught_in_tiled_mode(right):
 
 # ---- a wrong entry is caught, exactly as in plain full mode --------------------------------
 
-class _OneWrongConv(Conv1D):
-    def __init__(self, *args, where, rel, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.where, self.rel = where, rel
-
-    def backward(self, grad_out):
-        dx = np.array(super().backward(grad_out))
-        dx[self.where] *= 1 + self.rel
-        return dx
-
-
 def _one_wrong(base):
     class OneWrong(base):
         """``base`` whose dL/dx is off by ``rel`` (relative) at one entry."""
@@ -390,6 +379,9 @@ def _one_wrong(base):
             return dx
 
     return OneWrong
+
+
+_OneWrongConv = _one_wrong(Conv1D)
 
 
 def _wrong_layer(kind: str, dtype, rel: float):
