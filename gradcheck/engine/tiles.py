@@ -77,6 +77,9 @@ class Layout:
         """One block per sample of the input, one region per sample of the outputs."""
         n = self.batch
         owner = np.repeat(np.arange(n), math.prod(self.input_shape[1:]))
+        if len(self.output_shapes) == 1:  # each sample's products are contiguous
+            size = math.prod(self.output_shapes[0])
+            return Blocks(self.target, owner, partial(sample_sums, self.products, n, size))
         region = np.concatenate([np.repeat(np.arange(n), math.prod(shape[1:]))
                                  for shape in self.output_shapes])
         return Blocks(self.target, owner, partial(region_sums, self.products, _rows(region, n),
@@ -137,6 +140,16 @@ def _rows(region: np.ndarray, n_regions: int) -> np.ndarray:
     return rows
 
 
+def sample_sums(products: Callable[[], np.ndarray], n: int, size: int) -> np.ndarray:
+    """``c[k] = Σ products()[sample k]`` for one output of ``size`` entries, ``n`` samples
+    (pairwise, as :func:`region_sums` of contiguous rows, without the gather)."""
+    p = np.asarray(products(), dtype=np.float64).reshape(-1)
+    if p.size != size:
+        raise UserCodeError(f"the output's elementwise products have {p.size} entries, "
+                            f"expected {size}")
+    return np.sum(p.reshape(n, -1), axis=1)
+
+
 def region_sums(products: Callable[[], np.ndarray], rows: np.ndarray, size: int
                 ) -> np.ndarray:
     """``c[r] = Σ products()[rows[r]]`` (NumPy's pairwise sum along each row); the
@@ -152,4 +165,4 @@ def region_sums(products: Callable[[], np.ndarray], rows: np.ndarray, size: int
     return np.append(p, 0.0)[rows].sum(axis=1)
 
 
-__all__ = ["Layout", "region_sums"]
+__all__ = ["Layout", "region_sums", "sample_sums"]

@@ -20,7 +20,7 @@ from gradcheck.engine.structure import (
     passes,
     verify_independence,
 )
-from gradcheck.engine.tiles import Layout
+from gradcheck.engine.tiles import Layout, region_sums
 from gradcheck.engine.tolerances import AUTO_FULL_MAX_ENTRIES, MIN_TILE_WIDTH, PRECISIONS
 from gradcheck.models import LSTM, AvgPool2D, Conv2D, MaxPool2D
 
@@ -201,7 +201,16 @@ def test_tiles_partition_every_axis_into_near_equal_chunks(n, c, space, tiles):
 def test_sample_contributions_are_the_per_sample_sums_bit_for_bit():
     p = np.random.default_rng(0).standard_normal((5, 7, 3))
     layout = Layout(0, p.shape, (p.shape,), lambda: p.ravel())
-    assert np.array_equal(layout.samples().contributions(), np.sum(p.reshape(5, -1), axis=1))
+    per_sample = np.sum(p.reshape(5, -1), axis=1)
+    assert np.array_equal(layout.samples().contributions(), per_sample)
+    # the gathered rows of region_sums give the same sums (one output: contiguous rows)
+    rows = np.arange(p.size).reshape(5, -1)
+    assert np.array_equal(region_sums(lambda: p.ravel(), rows, p.size), per_sample)
+    # two outputs: each sample's parts of both, summed per sample
+    q = np.random.default_rng(1).standard_normal((5, 2))
+    both = Layout(0, p.shape, (p.shape, q.shape), lambda: np.r_[p.ravel(), q.ravel()])
+    assert np.allclose(both.samples().contributions(), per_sample + q.sum(axis=1),
+                       rtol=1e-14, atol=1e-13)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
