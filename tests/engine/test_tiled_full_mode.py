@@ -4,7 +4,8 @@ far coupling seen, the executor, and the auto rule."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -450,6 +451,19 @@ def test_the_executor_gives_the_serial_tiled_result():
     for s, p in zip(serial.evidence.tensors, pooled.evidence.tensors, strict=True):
         assert np.array_equal(s.numeric, p.numeric, equal_nan=True)
     assert pooled.verdict == serial.verdict == "ok"
+
+
+def test_a_spawned_process_pool_gives_the_serial_tiled_result():
+    """The grouping (colours, footprints) travels to spawned workers by plain pickle."""
+    x = np.random.default_rng(11).standard_normal((2, 2, 8, 8))
+    x_before = x.copy()
+    serial = gradcheck.check_layer(MaxPool2D(2), x, mode="full")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled = gradcheck.check_layer(MaxPool2D(2), x, mode="full", executor=pool)
+    assert serial.options["structure"] == pooled.options["structure"] == "tiles"
+    assert np.array_equal(serial.evidence.tensors[0].numeric, pooled.evidence.tensors[0].numeric)
+    assert pooled.verdict == serial.verdict == "ok"
+    assert np.array_equal(x, x_before)
 
 
 def test_auto_picks_full_mode_when_one_grouped_pass_of_tiles_is_small_enough():
