@@ -157,14 +157,13 @@ def plan_structure(layout: Layout, targets: list[Target], *, step: float, seed: 
         return Structure("none", samples, evaluations=spent, notes=(*notes, (
             f"structured full mode not used for {target.name}: {found.reason}; it is "
             f"checked without that structure")))
+    note = (f"structured full mode: the {samples.n_blocks} samples of {target.name} are "
+            f"independent (verified: moving each sample at relative steps {scales[0]:.2g}, "
+            f"{scales[1]:.2g} and {scales[2]:.2g} left every other sample's output "
+            f"bit-identical, {found.evaluations} evaluations); one entry of every sample is "
+            f"differenced per evaluation")
     return Structure("samples", samples, np.zeros(samples.n_blocks, np.intp), None, found.low,
-                      found.high, spent, sample_passes, (*notes, (
-                         f"structured full mode: the {samples.n_blocks} samples of "
-                         f"{target.name} are independent (verified: moving each sample at "
-                         f"relative steps {scales[0]:.2g}, {scales[1]:.2g} and "
-                         f"{scales[2]:.2g} left every other sample's output bit-identical, "
-                         f"{found.evaluations} evaluations); one entry of every sample is "
-                         f"differenced per evaluation")))
+                     found.high, spent, sample_passes, (*notes, note))
 
 
 def _pilot(blocks: Blocks, layout: Layout, alternative: float
