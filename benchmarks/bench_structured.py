@@ -16,7 +16,8 @@ Prints:
    cores, as time ratios, with the shipped payload's size.
 
 Run: ``python benchmarks/bench_structured.py [--trials N] [--quick]`` (not a test;
-nothing is asserted; about 8 minutes on 2 busy cores, 2 with ``--quick``). Wall times on a shared machine are noisy: every figure is the best of a few.
+nothing is asserted; about 12 minutes on 2 busy cores, most of it
+torch's slow gradcheck of the 16×16 Conv2D and the Conv1d; 2 with ``--quick``). Wall times on a shared machine are noisy: every figure is the best of a few.
 """
 
 from __future__ import annotations
