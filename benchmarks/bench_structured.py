@@ -2,9 +2,11 @@
 
 Prints:
 
-1. for Dense, Conv2D, MaxPool2D, LSTM and BatchNorm (training mode: coupled samples, the
-   fallback): evaluations and wall time of plain full mode (``structured=False``),
-   structured full mode (the default) and fast mode, the structure used, and
+1. for Dense, Conv2D (8×8 and 16×16), MaxPool2D, LSTM, BatchNorm (training mode: coupled
+   samples, the fallback) and a Conv1d on an (8, 8, 101) input: evaluations and wall
+   time of plain full mode (``structured=False``), sample-structured full mode (tiles
+   switched off), tiled structured full mode (the default: tiles where the discovered
+   footprints pay, else samples) and fast mode, the structure used, the ratios, and
    ``torch.autograd.gradcheck`` (slow and fast mode, float64) on the same layer shapes
    when PyTorch is importable;
 2. the detection rate of a single wrong entry of dL/dx (relative error 1e-3, float32
@@ -14,16 +16,18 @@ Prints:
    cores, as time ratios, with the shipped payload's size.
 
 Run: ``python benchmarks/bench_structured.py [--trials N] [--quick]`` (not a test;
-nothing is asserted; about 8 minutes on 2 busy cores, 2 with ``--quick``). Wall times on a shared machine are noisy: every figure is the best of a few.
+nothing is asserted; about 12 minutes on 2 busy cores, most of it
+torch's slow gradcheck of the 16×16 Conv2D and the Conv1d; 2 with ``--quick``). Wall times on a shared machine are noisy: every figure is the best of a few.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
@@ -31,16 +35,46 @@ import numpy as np
 
 import gradcheck
 from gradcheck.adapters.shipping import dumps_for_workers
+from gradcheck.engine.tiles import Layout
 from gradcheck.models import LSTM, BatchNorm, Conv2D, Dense, MaxPool2D
+
+
+class Conv1D(Conv2D):
+    """A 1-d convolution over ``(N, C, L)``: the zoo's Conv2D with a ``(1, k)`` kernel."""
+
+    layouts = {"x": "NCL"}  # noqa: RUF012  (as the zoo's layers declare it)
+
+    def __init__(self, cin: int, cout: int, k: int, padding: int = 0) -> None:
+        super().__init__(cin, cout, (1, k), padding=(0, padding))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return super().forward(np.asarray(x)[:, :, None, :])[:, :, 0, :]
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return super().backward(np.asarray(grad_out)[:, :, None, :])[:, :, 0, :]
+
 
 #: name -> (layer factory, input shape)
 LAYERS: dict[str, tuple[Callable[[], Any], tuple[int, ...]]] = {
     "Dense(32→16)": (lambda: Dense(32, 16), (16, 32)),
     "Conv2D(3→4, 3×3)": (lambda: Conv2D(3, 4, 3, padding=1), (8, 3, 8, 8)),
+    "Conv2D 16×16": (lambda: Conv2D(3, 4, 3, padding=1), (8, 3, 16, 16)),
     "MaxPool2D(2)": (lambda: MaxPool2D(2), (8, 4, 8, 8)),
     "LSTM(4→8)": (lambda: LSTM(4, 8), (8, 6, 4)),
     "BatchNorm(16)": (lambda: BatchNorm(16), (16, 16)),
+    "Conv1d(8→8, k3)": (lambda: Conv1D(8, 8, 3, padding=1), (8, 8, 101)),
 }
+
+
+@contextlib.contextmanager
+def samples_only() -> Iterator[None]:
+    """Structured full mode with tiling switched off (no tile count is offered)."""
+    original = Layout.tile_counts
+    Layout.tile_counts = lambda self: []  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Layout.tile_counts = original  # type: ignore[method-assign]
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> tuple[Any, float]:
@@ -66,6 +100,8 @@ def torch_seconds(name: str, layer: Any, x: np.ndarray) -> dict[str, float] | No
         module: Any = torch.nn.Linear(x.shape[1], 16)
     elif name.startswith("Conv2D"):
         module = torch.nn.Conv2d(3, 4, 3, padding=1)
+    elif name.startswith("Conv1d"):
+        module = torch.nn.Conv1d(8, 8, 3, padding=1)
     elif name.startswith("MaxPool"):
         module = torch.nn.MaxPool2d(2)
         xt = torch.tensor(x + 1e-3 * np.arange(x.size).reshape(x.shape), requires_grad=True)
@@ -95,30 +131,43 @@ def torch_seconds(name: str, layer: Any, x: np.ndarray) -> dict[str, float] | No
 
 
 def cost_table() -> None:
-    print("1. evaluations and wall time per mode (float64, seed 0; best of 2)")
-    print(f"{'layer':18} {'entries':>7} {'plain full':>17} {'structured full':>22} "
-          f"{'fast':>15}  structure   {'torch slow':>10} {'torch fast':>10}")
+    print("1. evaluations and wall time per mode (float64, seed 0; best of 2); ratios are "
+          "plain full / the mode's evaluations")
+    print(f"{'layer':17} {'entries':>7} {'plain full':>15} {'samples':>21} "
+          f"{'tiled (default)':>21} {'fast':>13}  structure  {'torch slow':>10} "
+          f"{'torch fast':>10}")
     for name, (factory, shape) in LAYERS.items():
         x = np.random.default_rng(0).standard_normal(shape)
         layer = factory()
         entries = x.size + sum(p.size for p in layer.params.values())
+
         def check(mode: str, layer: Any = layer, x: np.ndarray = x, **options: Any) -> Any:
             return gradcheck.check_layer(layer, x, mode=mode, **options)
 
         plain, t_plain = best_of(2, lambda: check("full", structured=False))
-        structured, t_struct = best_of(2, lambda: check("full"))
+        with samples_only():
+            by_samples, t_samples = best_of(2, lambda: check("full"))
+        tiled, t_tiled = best_of(2, lambda: check("full"))
         fast, t_fast = best_of(2, lambda: check("fast"))
         torch_t = torch_seconds(name, layer, x)
         torch_text = ("   (no torch)" if torch_t is None else
                       ("  (skipped)" if np.isnan(torch_t["slow"]) else
                        f"{torch_t['slow']:9.3f}s") + f" {torch_t['fast']:9.3f}s")
-        print(f"{name:18} {entries:7d} {plain.evaluations:6d} {t_plain:7.3f}s {plain.verdict[:2]} "
-              f"{structured.evaluations:6d} {t_struct:7.3f}s {structured.verdict[:2]} "
-              f"({plain.evaluations / structured.evaluations:4.1f}×) "
-              f"{fast.evaluations:5d} {t_fast:7.3f}s  "
-              f"{structured.options.get('structure', '-'):10} {torch_text}")
-    print("   structure 'samples': independence verified, one entry of every sample per "
-          "evaluation; 'none': the layer couples its samples (plain full mode)")
+
+        def cell(result: Any, seconds: float, base: int = plain.evaluations) -> str:
+            return f"{result.evaluations:6d} {seconds:6.2f}s ({base / result.evaluations:4.1f}×)"
+
+        print(f"{name:17} {entries:7d} {plain.evaluations:6d} {t_plain:6.2f}s "
+              f"{plain.verdict[:2]} {cell(by_samples, t_samples)} {cell(tiled, t_tiled)} "
+              f"{tiled.verdict[:2]} {fast.evaluations:4d} {t_fast:6.3f}s  "
+              f"{tiled.options.get('structure', '-'):9}  {torch_text}")
+        print(f"{'':17} samples/tiled: {by_samples.evaluations / tiled.evaluations:.2f}× "
+              f"evaluations, {t_samples / t_tiled:.2f}× time; verification "
+              f"{tiled.options.get('structure_evaluations', 0)} evaluations")
+    print("   structure 'tiles': footprints of (sample, tile) blocks discovered and verified, "
+          "one entry of every tile of a colour per evaluation; 'samples': independence "
+          "verified, one entry of every sample per evaluation; 'none': the layer couples "
+          "its samples (plain full mode)")
 
 
 # ---- 2. detection of one wrong entry --------------------------------------------------------

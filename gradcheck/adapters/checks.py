@@ -29,10 +29,15 @@ structured : bool (``check_layer``, ``check_jacobian``)
     axis, the samples' independence is verified (each sample moved alone must leave
     every other sample's output bit-identical) and then one entry of every sample is
     differenced per evaluation (N times fewer evaluations for the input); a layer that
-    couples its samples (batch norm) is checked in plain full mode, with a note. See
-    :mod:`gradcheck.engine.structure`. ``mode="auto"`` counts a verified input as the
-    entries of one sample. ``check_function`` (no keyword) always offers it for its first
-    batched input.
+    couples its samples (batch norm) is checked in plain full mode, with a note. Where
+    input and output are channels-first with as many spatial axes (convolution,
+    pooling), the input is also cut into tiles whose footprints are discovered the same
+    way, and tiles with disjoint footprints are differenced together where that costs
+    fewer evaluations (a layer whose tiles reach everything, as an LSTM over time, is
+    grouped by samples, with a note). See :mod:`gradcheck.engine.structure_plan`.
+    ``mode="auto"`` counts a verified input as the evaluations of one grouped pass (one
+    sample's entries, or Σ over colours of the largest tile). ``check_function`` (no
+    keyword) always offers it for its first batched input.
 executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``,
     ``check_model`` here; ``check_function``, ``check_pair``, ``check_object`` and
     ``check_loss`` in their modules; not ``check_grad`` or ``check_hvp``)
@@ -101,7 +106,7 @@ from gradcheck.engine.safety import (
     scalar_output,
 )
 from gradcheck.engine.streams import stream
-from gradcheck.engine.structure import Blocks
+from gradcheck.engine.tiles import Layout
 from gradcheck.engine.tolerances import (
     GENERIC_NUDGE,
     Precision,
@@ -220,21 +225,22 @@ def _start(owner: str, options: CheckOptions, structured: bool = True,
             time.perf_counter())
 
 
-def _sample_blocks(position: int, x0: np.ndarray, y: np.ndarray,
-                   contributions: Callable[[], np.ndarray]) -> Blocks | None:
-    """Per-sample blocks of φ when input and output share a leading batch axis (N ≥ 2).
+def _batch_layout(position: int, x0: np.ndarray, y: np.ndarray,
+                  products: Callable[[], np.ndarray]) -> Layout | None:
+    """The batch layout of φ when input and output share a leading batch axis: samples
+    (N ≥ 2), and tiles where both are channels-first with as many spatial axes.
 
-    Only offered: the engine verifies independence before using it (structured full mode).
+    Only offered: the engine verifies the structure before using it (structured full
+    mode, :mod:`gradcheck.engine.structure_plan`).
     """
-    if x0.ndim < 2 or y.ndim < 1 or y.shape[0] != x0.shape[0] or x0.shape[0] < 2:
+    if x0.ndim < 2 or y.ndim < 1 or y.shape[0] != x0.shape[0] or x0.size == 0:
         return None
-    owner = np.repeat(np.arange(x0.shape[0]), x0.size // x0.shape[0])
-    return Blocks(position, owner, contributions)
+    return Layout(position, x0.shape, (y.shape,), products)
 
 
-def _per_sample(weights: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``Σ weights[n]·out[n]`` per sample ``n`` (the leading axis), float64."""
-    return np.sum((weights * out).reshape(weights.shape[0], -1), axis=1)
+def _products(weights: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``weights ⊙ out``, flat float64 (the elementwise parts of φ)."""
+    return np.asarray(weights * out, dtype=np.float64).reshape(-1)
 
 
 def _aliased(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
@@ -436,13 +442,13 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
                                   stream(opts.seed, "shifted input"))))
     checked = problem.targets[0].array
 
-    def contributions() -> np.ndarray:
+    def products() -> np.ndarray:
         out = np.asarray(f(checked))
         if out.shape != y0.shape:
             raise CheckInputError(f"f returned shape {out.shape}, then {y0.shape}")
-        return _per_sample(v, out)
+        return _products(v, out)
 
-    problem = replace(problem, blocks=_sample_blocks(0, x0, y0, contributions))
+    problem = replace(problem, layout=_batch_layout(0, x0, y0, products))
     return run(problem, opts, start)
 
 
@@ -590,12 +596,12 @@ class _LayerCalls:
         # np.sum, not BLAS vdot: no thread wake-up per call, and pairwise summation
         return float(np.sum(self.G * out))
 
-    def contributions(self, xw: np.ndarray) -> np.ndarray:
-        """Per-sample parts of φ (structured full mode)."""
+    def products(self, xw: np.ndarray) -> np.ndarray:
+        """Elementwise parts ``G ⊙ forward(xw)`` of φ (structured full mode)."""
         out = _output_array(self.fwd, self.layer.forward(xw))
         if out.shape != self.G.shape:
             raise CheckInputError(f"{self.fwd} returned shape {out.shape}, then {self.G.shape}")
-        return _per_sample(self.G, out)
+        return _products(self.G, out)
 
 
 def _earlier_probe(calls: _LayerCalls, earlier: list[np.ndarray], xo: np.ndarray,
@@ -673,7 +679,7 @@ def _layer_problem(calls: _LayerCalls, xw: np.ndarray, xo: np.ndarray | None,
                           if earlier is not None and xo is not None else None),
         facts={"aliased": aliased, "indices": _integer_arrays(layer), "outputs": ("y",),
                "contributions": probe},
-        blocks=_sample_blocks(0, calls.x0, y, partial(calls.contributions, xw)),
+        layout=_batch_layout(0, calls.x0, y, partial(calls.products, xw)),
         analytic_at=lambda: [np.array(g, dtype=np.float64) for g in calls.analytic(xw)])
     return problem, probe
 

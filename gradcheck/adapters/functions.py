@@ -75,7 +75,7 @@ from gradcheck.engine.safety import (
     require_finite,
 )
 from gradcheck.engine.streams import stream
-from gradcheck.engine.structure import Blocks
+from gradcheck.engine.tiles import Layout
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     GENERIC_NUDGE,
@@ -802,7 +802,7 @@ def build_function_problem(
                       declared=outputs.dtype,
                       facts=_diagnosis_facts(f, reverse, forward, inputs, outputs, slots,
                                              evaluate, precision.step),
-                      blocks=_sample_blocks(targets, slots, outputs, evaluate, describe))
+                      layout=_batch_layout(targets, slots, outputs, evaluate, describe))
     dot = (_dot_test(call, forward, forward_name, slots, rev.coords, precision, grad_prec,
                      opts.seed) if forward is not None and rev is not None else None)
     return Built(problem, dot, {"cotangent": outputs.cotangent, "args": inputs.args})
@@ -838,16 +838,17 @@ def _diagnosis_facts(f: Callable[..., Any], reverse: Reverse | None,
             "contributions": ContributionProbe(moved, upstream, step=step)}
 
 
-def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
-                   evaluate: Callable[[], Any], describe: str) -> Blocks | None:
-    """Per-sample contributions of φ for the first input whose leading axis is the batch
-    axis of every checked output (N ≥ 2; unmasked; reverse mode): structured full mode
-    (verified by the engine before use). None when there is no such input."""
+def _batch_layout(targets: list[Target], slots: list[Slot], outputs: Outputs,
+                  evaluate: Callable[[], Any], describe: str) -> Layout | None:
+    """The batch layout of φ for the first input whose leading axis is the batch axis of
+    every checked output (unmasked; reverse mode): structured full mode by samples (N ≥ 2),
+    or by tiles for one channels-first output (verified by the engine before use). None
+    when there is no such input."""
     shapes = [shape for shape in outputs.shapes if shape is not None]
     if not shapes or any(len(shape) == 0 for shape in shapes):
         return None
     n = shapes[0][0]
-    if n < 2 or any(shape[0] != n for shape in shapes):
+    if n < 1 or any(shape[0] != n for shape in shapes):
         return None
     # the reverse-mode targets come first, one per slot, in the slots' order
     position = next((k for k, (slot, target) in enumerate(zip(slots, targets, strict=False))
@@ -856,14 +857,11 @@ def _sample_blocks(targets: list[Target], slots: list[Slot], outputs: Outputs,
     if position is None:
         return None
 
-    def contributions() -> np.ndarray:
-        total = np.zeros(n)
-        for term in outputs.terms(evaluate(), describe):
-            total += np.sum(term.reshape(n, -1), axis=1)
-        return total
+    def products() -> np.ndarray:
+        return np.concatenate([np.asarray(term, dtype=np.float64).reshape(-1)
+                               for term in outputs.terms(evaluate(), describe)])
 
-    owner = np.repeat(np.arange(n), targets[position].size // n)
-    return Blocks(position, owner, contributions)
+    return Layout(position, tuple(targets[position].shape), tuple(shapes), products)
 
 
 def all_tangents(args: Sequence[Any], inputs: Inputs,

@@ -35,7 +35,10 @@ from gradcheck.engine.errors import CheckInputError, CheckTypeError
 
 #: Above this many checked entries, ``mode="auto"`` uses the fast (directional) mode
 #: (an input whose samples are verified independent counts as one sample's entries:
-#: structured full mode differences one entry of every sample per evaluation).
+#: structured full mode differences one entry of every sample per evaluation; an input
+#: grouped by verified tiles counts as one grouped pass, Σ over colours of the largest
+#: tile, and tiles are tried in auto mode only where their verification costs at most
+#: 2 · AUTO_FULL_MAX_ENTRIES evaluations).
 #: 2048 entries cost 4096 evaluations in full mode: well under a second for layers of
 #: that size, while a 13,000-parameter network is checked in ~40 evaluations instead.
 AUTO_FULL_MAX_ENTRIES = 2048

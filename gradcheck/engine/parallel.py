@@ -48,7 +48,7 @@ import numpy as np
 
 from gradcheck.engine.numeric import Objective, Target, evaluate_entries
 from gradcheck.engine.safety import CheckInputError, UserCodeError
-from gradcheck.engine.structure import Blocks, colors, evaluate_grouped
+from gradcheck.engine.structure import Blocks, Grouping, evaluate_grouped
 from gradcheck.engine.tolerances import CHUNKS_PER_WORKER, MIN_CHUNK
 
 Dumps = Callable[[Any], bytes]
@@ -107,11 +107,11 @@ def _unpacked(payload: Payload, f0: float, describe: str) -> tuple[Any, ...]:
 
 def remote_entries(payload: Payload, f0: float, position: int, shape: tuple[int, ...],
                    storage: str, idx: np.ndarray, up: np.ndarray, down: np.ndarray,
-                   describe: str, grouped: tuple[np.ndarray, np.ndarray] | None
+                   describe: str, grouped: Grouping | None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """In a worker: the serial evaluation of one chunk on the worker's copy of the target.
 
-    ``grouped = (owner, base)`` selects :func:`evaluate_grouped` (structured full mode).
+    ``grouped`` selects :func:`evaluate_grouped` (structured full mode: samples or tiles).
     """
     phi, contributions, arrays = _unpacked(payload, f0, describe)
     array = arrays[position]
@@ -121,8 +121,7 @@ def remote_entries(payload: Payload, f0: float, position: int, shape: tuple[int,
     target = Target("x", "input", array, np.zeros(shape), storage=np.dtype(storage))
     if grouped is None:
         return evaluate_entries(phi, target, idx, up, down, describe)
-    owner, base = grouped
-    return evaluate_grouped(contributions, target, owner, base, f0, idx, up, down, describe)
+    return evaluate_grouped(contributions, target, grouped, None, f0, idx, up, down, describe)
 
 
 @dataclass
@@ -143,8 +142,8 @@ class ParallelEvaluator:
         The local φ (the serial cross-check of the first chunk).
     describe : str
         Names the function in errors.
-    grouped : (Blocks, base, low, high), optional
-        Structured full mode: group entries of distinct samples for steps in
+    grouped : (Blocks, Grouping, low, high), optional
+        Structured full mode: group entries of blocks of one colour for steps in
         ``[low, high]`` (as :class:`~gradcheck.engine.structure.GroupedEvaluator`).
     """
 
@@ -154,7 +153,7 @@ class ParallelEvaluator:
     f0: float
     phi: Objective
     describe: str
-    grouped: tuple[Blocks, np.ndarray, float, float] | None = None
+    grouped: tuple[Blocks, Grouping, float, float] | None = None
     calls: int = 0
     crosschecked: bool = False
 
@@ -162,9 +161,10 @@ class ParallelEvaluator:
                  step: float) -> tuple[np.ndarray, np.ndarray]:
         group = None
         if self.grouped is not None and self.grouped[2] <= step <= self.grouped[3]:
-            group = (self.grouped[0].owner, self.grouped[1])
-        # a chunk holds whole colours, so a worker groups exactly as the serial loop does
-        unit = (colors(group[0][idx]) if group is not None else np.arange(idx.size))
+            group = self.grouped[1]
+        # a chunk holds whole groups (consecutive in (colour, rank) order), so a worker
+        # groups exactly as the serial loop does
+        unit = group.groups(idx) if group is not None else np.arange(idx.size)
         units = int(unit.max()) + 1 if idx.size else 0
         self.calls += 2 * units
         if not self.crosschecked and idx.size:
@@ -184,14 +184,14 @@ class ParallelEvaluator:
         return f_up, f_down
 
     def _crosscheck(self, target: Target, idx: np.ndarray, up: np.ndarray, down: np.ndarray,
-                    group: tuple[np.ndarray, np.ndarray] | None) -> None:
+                    group: Grouping | None) -> None:
         """The first entry, serially here and in a worker: bit-identical, or refuse."""
         if group is None:
             here = evaluate_entries(self.phi, target, idx, up, down, self.describe)
         else:
             assert self.grouped is not None
-            here = evaluate_grouped(self.grouped[0].contributions, target, group[0],
-                                    group[1], self.f0, idx, up, down, self.describe)
+            here = evaluate_grouped(self.grouped[0].contributions, target, group, None,
+                                    self.f0, idx, up, down, self.describe)
         there = self.executor.submit(
             remote_entries, self.payload, self.f0, self.position, target.shape,
             np.dtype(target.storage).str, idx, up, down, self.describe, group).result()

@@ -40,8 +40,6 @@ from gradcheck.engine.blocks import rms_of
 from gradcheck.engine.fast import MAX_LOCALIZED, SAMPLE_ENTRIES, run_fast
 from gradcheck.engine.kinks import KinkReview, review_kinks
 from gradcheck.engine.numeric import (
-    SHRINK_PASSES,
-    SHRINK_RATIO,
     Judging,
     Objective,
     Outcome,
@@ -49,32 +47,24 @@ from gradcheck.engine.numeric import (
     complex_step_entries,
     full_outcome,
     measure_noise,
-    min_relative_step,
     rms,
     scale_floors,
 )
 from gradcheck.engine.options import METHODS, MODES, Options
 from gradcheck.engine.parallel import ParallelEvaluator, ship
 from gradcheck.engine.safety import call_user
-from gradcheck.engine.structure import (
-    VERIFY_SCALES,
-    Blocks,
-    GroupedEvaluator,
-    Independence,
-    verify_independence,
-)
+from gradcheck.engine.structure import GroupedEvaluator, Grouping
+from gradcheck.engine.structure_plan import Structure, plan_structure
 from gradcheck.engine.systematic import find_systematic
 from gradcheck.engine.taylor import TaylorProbe, taylor_probe, taylor_verdict
+from gradcheck.engine.tiles import Layout
 from gradcheck.engine.tolerances import (
     AUTO_FULL_MAX_ENTRIES,
     COARSER_NOISE_FRACTION,
     FINE_RESOLUTION,
-    MAX_RELATIVE_STEP,
     NOISE_FLOOR_CAP,
     PRECISIONS,
-    RAISE_RATIO,
     RESOLUTION,
-    STRUCTURE_RAISES,
     Precision,
     coarser,
     observed_precision,
@@ -128,9 +118,10 @@ class Problem:
     #: Facts the adapter observed for the diagnosis, passed to RunEvidence as keywords
     #: (``aliased``, ``indices``, ``layer_names``; see :class:`RunEvidence`).
     facts: dict[str, Any] = field(default_factory=dict)
-    #: Per-sample contributions of φ for one target (structured full mode; verified
-    #: before use, see :mod:`gradcheck.engine.structure`).
-    blocks: Blocks | None = None
+    #: The batch layout of one target: its elementwise parts of φ, cut into samples or
+    #: tiles (structured full mode; verified before use, see
+    #: :mod:`gradcheck.engine.structure_plan`).
+    layout: Layout | None = None
     #: Recomputes the analytic gradient of every target (in order) at the targets'
     #: current values, e.g. with one entry moved off a kink (``engine.kinks``); None
     #: where the adapter cannot.
@@ -139,7 +130,8 @@ class Problem:
 
 def _resolve_mode(opts: Options, total: int) -> str:
     """``total``: evaluation-equivalent entries (a verified structured target counts as
-    the entries of its largest sample: one evaluation moves one entry of every sample)."""
+    one grouped pass: the entries of its largest sample, or for tiles Σ over colours of
+    the largest tile)."""
     if opts.method == "complex":
         return "full"
     if opts.mode == "auto":
@@ -147,67 +139,15 @@ def _resolve_mode(opts: Options, total: int) -> str:
     return opts.mode
 
 
-@dataclass(frozen=True)
-class Structure:
-    """Structured full mode's plan: the verified blocks and the steps they cover."""
-
-    blocks: Blocks | None
-    independence: Independence | None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def used(self) -> bool:
-        return self.independence is not None and self.independence.independent
-
-    @property
-    def evaluations(self) -> int:
-        return self.independence.evaluations if self.independence is not None else 0
-
-    def cost_entries(self, targets: list[Target]) -> int:
-        """Entries counted by the auto rule (the structured target as one sample)."""
-        total = sum(t.size for t in targets)
-        if not self.used:
-            return total
-        assert self.blocks is not None
-        return total - targets[self.blocks.target].size + self.blocks.largest
-
-
 def _structure(problem: Problem, opts: Options, step: float) -> Structure:
-    """Verify the problem's per-sample blocks when structured full mode could be used.
-
-    Verified at the smallest step a shrinking probe reaches, the first step and the
-    largest step the grouped evaluation is trusted at (``STRUCTURE_RAISES`` raises).
-    """
-    blocks = problem.blocks
-    plain = sum(t.size for t in problem.targets)
-    if (blocks is None or not opts.structured or opts.method == "complex"
+    """Verify the problem's batch layout (tiles or samples) when structured full mode
+    could be used (see :mod:`gradcheck.engine.structure_plan`)."""
+    layout = problem.layout
+    if (layout is None or not opts.structured or opts.method == "complex"
             or problem.nondeterministic or opts.mode == "fast"):
-        return Structure(None, None)
-    target = problem.targets[blocks.target]
-    per_sample = blocks.largest
-    # verify only where it pays: 3 scales · N + 2 calls, then 2 per entry of one sample,
-    # against 2 per entry of the whole input (a batch of scalars gains nothing)
-    if VERIFY_SCALES * blocks.n_blocks + 2 + 2 * per_sample >= 2 * target.size:
-        return Structure(None, None)
-    if opts.mode == "auto":  # verify only where structure can still choose full mode
-        if plain - target.size + per_sample > AUTO_FULL_MAX_ENTRIES:
-            return Structure(None, None)
-    low = max(min_relative_step(target), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
-    high = min(step * RAISE_RATIO ** STRUCTURE_RAISES, MAX_RELATIVE_STEP)
-    scales = (low, step, high)
-    assert len(scales) == VERIFY_SCALES
-    found = verify_independence(blocks, target, steps=scales, seed=opts.seed,
-                                describe=problem.describe)
-    if not found.independent:
-        return Structure(blocks, found, (
-            f"structured full mode not used for {target.name}: {found.reason}; it is "
-            f"checked without that structure",))
-    return Structure(blocks, found, (
-        f"structured full mode: the {blocks.n_blocks} samples of {target.name} are "
-        f"independent (verified: moving each sample at relative steps {low:.2g}, "
-        f"{step:.2g} and {high:.2g} left every other sample's output bit-identical, "
-        f"{found.evaluations} evaluations); one entry of every sample is differenced per "
-        f"evaluation",))
+        return Structure()
+    return plan_structure(layout, problem.targets, step=step, seed=opts.seed,
+                          describe=problem.describe, auto=opts.mode == "auto")
 
 
 @dataclass(frozen=True)
@@ -257,8 +197,8 @@ def run(problem: Problem, opts: Options, start: float,
                                "seed": opts.seed, "method": opts.method,
                                "precision": prec.name, "auto_full_max": AUTO_FULL_MAX_ENTRIES,
                                **numeric.options}
-    if structure.independence is not None:
-        options["structure"] = "samples" if structure.used else "none"
+    if structure.kind:
+        options["structure"] = structure.kind
         options["structure_evaluations"] = structure.evaluations
     notes = [*problem.notes, *structure.notes, *numeric.notes, *review.notes]
     kinks = [Kink(o.target.name, o.target.index(i), float(o.left[i]), float(o.right[i]),
@@ -488,12 +428,14 @@ def _evaluators(problem: Problem, opts: Options, structure: Structure
     found: list[GroupedEvaluator | ParallelEvaluator | None] = [None] * len(problem.targets)
     grouped = None
     if structure.used:
-        assert structure.blocks is not None and structure.independence is not None
-        blocks, ind = structure.blocks, structure.independence
+        blocks = structure.blocks
+        assert blocks is not None and structure.colour is not None
         base = np.asarray(blocks.contributions(), dtype=np.float64)
-        grouped = (blocks, base, ind.low, ind.high)
+        grouping = Grouping.of(blocks.owner, base, structure.colour, structure.reach)
+        grouped = (blocks, grouping, structure.low, structure.high)
         found[blocks.target] = GroupedEvaluator(problem.phi, blocks, base, problem.f0,
-                                                ind.low, ind.high, problem.describe, calls=1)
+                                                structure.low, structure.high,
+                                                problem.describe, calls=1, grouping=grouping)
     if opts.executor is None:
         return found
     payload = ship(opts.dumps or pickle.dumps, problem.phi,

@@ -24,7 +24,7 @@ PURPOSES = {
     "directions": 4,  # fast mode
     "noise": 5,
     "taylor": 6,
-    "independence": 17,  # structured full mode: the verification of independent samples
+    "independence": 17,  # structured full mode: verifying samples / discovering tiles
 }
 _SALT = 0x67726164  # "grad"
 

@@ -164,6 +164,20 @@ MIN_SAMPLES = 2
 #: first step (the larger steps of ``judge_resolving``'s climb are evaluated entry by
 #: entry): two raises cover the sharpening of nearly every coarse entry.
 STRUCTURE_RAISES = 2
+#: Tiled structured full mode (``engine/tiles.py``): an input tile spans at least this
+#: many entries along every spatial axis; narrower tiles put a 3- or 5-wide kernel's
+#: reach across several tiles (more colours) and spend one verification evaluation on a
+#: handful of entries.
+MIN_TILE_WIDTH = 4
+#: ... and a batch is cut into at most this many tiles in all (samples × tiles per
+#: sample): the footprints are an (input tiles × output tiles) boolean table, and each
+#: tile costs one verification evaluation per scale.
+MAX_TILE_BLOCKS = 4096
+#: The tile count T is chosen before any footprint is known, assuming a tile reaches its
+#: own output tile and its neighbours (a kernel narrower than a tile): this many tiles
+#: along each axis must then go to different colours. Only the choice of T rests on it;
+#: the grouping uses the footprints discovered.
+TILE_HALO_COLOURS = 3
 #: ``executor=``: tasks per worker in one batch of evaluations (a few, so a slow worker
 #: does not hold up the rest) ...
 CHUNKS_PER_WORKER = 4
