@@ -38,9 +38,8 @@ structured : bool (``check_layer``, ``check_jacobian``)
     ``mode="auto"`` counts a verified input as the evaluations of one grouped pass (one
     sample's entries, or Σ over colours of the largest tile). ``check_function`` (no
     keyword) always offers it for its first batched input.
-executor : concurrent.futures.Executor, optional (``check_layer``, ``check_jacobian``,
-    ``check_model`` here; ``check_function``, ``check_pair``, ``check_object`` and
-    ``check_loss`` in their modules; not ``check_grad`` or ``check_hvp``)
+executor : concurrent.futures.Executor, optional (every check here; ``check_function``,
+    ``check_pair``, ``check_object`` and ``check_loss`` in their modules)
     Spread full mode's evaluations over a process pool (or dask's
     ``Client.get_executor()``); the function travels by cloudpickle when installed
     (``gradcheck[parallel]``), else by pickle. Results are identical to the serial run.
@@ -302,7 +301,8 @@ def _scalar_objective(f: Callable[[np.ndarray], Any], xw: np.ndarray) -> Objecti
 
 @documents_options
 def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
-               x: Any, **options: Unpack[CheckOptions]) -> CheckResult:
+               x: Any, *, executor: Executor | None = None,
+               **options: Unpack[CheckOptions]) -> CheckResult:
     """Check ``grad(x)`` against finite differences of the scalar function ``f`` at ``x``.
 
     Parameters
@@ -322,7 +322,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
     >>> check_grad(lambda x: np.sum(x**3), lambda x: 3 * x**2, np.arange(1.0, 4.0)).ok
     True
     """
-    opts, start = _start("check_grad", options)
+    opts, start = _start("check_grad", options, executor=executor)
     require_callable("f", f)
     require_callable("grad", grad)
     if _is_tree(x):  # a nested dict / list / tuple of arrays: the general adapter
@@ -335,7 +335,7 @@ def check_grad(f: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np
                                   for leaf in flatten(tree)])
 
         vjp.__name__ = getattr(grad, "__name__", "grad")
-        return check_function(f, x, vjp=vjp, names="x", **options)
+        return check_function(f, x, vjp=vjp, names="x", executor=executor, **options)
     label = getattr(f, "__name__", "f")
     complex_fn = _complex_checked(f, x) if opts.method == "complex" else None
     problem = _scalar_problem("check_grad", label, f"f ({label})", f, grad, x,
@@ -454,7 +454,8 @@ def check_jacobian(f: Callable[[np.ndarray], np.ndarray], x: Any, *,
 
 @documents_options
 def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
-              hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any,
+              hvp: Callable[[np.ndarray, np.ndarray], np.ndarray], x: Any, *,
+              executor: Executor | None = None,
               **options: Unpack[CheckOptions]) -> CheckResult:
     """Check a Hessian-vector product ``hvp(x, w)`` against differences of ``grad``.
 
@@ -478,7 +479,7 @@ def check_hvp(grad: Callable[[np.ndarray], np.ndarray],
     >>> check_hvp(lambda x: 4 * x**3, lambda x, w: 12 * x**2 * w, np.array([1.0, -2.0])).ok
     True
     """
-    opts, start = _start("check_hvp", options)
+    opts, start = _start("check_hvp", options, executor=executor)
     require_callable("grad", grad)
     require_callable("hvp", hvp)
     label = getattr(grad, "__name__", "grad")

@@ -97,7 +97,21 @@ def _loss(rng: np.random.Generator, wrong: bool) -> Case:
                 lambda: list(quadratic.params.values()))
 
 
+def _grad(rng: np.random.Generator, wrong: bool) -> Case:
+    x = rng.standard_normal((3, 4))
+    grad = shipped.cube_wrong_grad if wrong else shipped.cube_grad
+    return Case(_call(gradcheck.check_grad, shipped.cube_sum, grad, x), lambda: [x])
+
+
+def _hvp(rng: np.random.Generator, wrong: bool) -> Case:
+    x = rng.standard_normal(5)
+    hvp = shipped.cube_wrong_hvp if wrong else shipped.cube_hvp
+    return Case(_call(gradcheck.check_hvp, shipped.cube_grad, hvp, x), lambda: [x])
+
+
 CASES: dict[str, Callable[[np.random.Generator, bool], Case]] = {
+    "grad": _grad,
+    "hvp": _hvp,
     "function: a tree in, two outputs": _function_tree,
     "function: vjp and jvp": _function_both,
     "function: batched (structured)": _function_batched,
@@ -193,8 +207,9 @@ def test_complex_step_with_an_executor_runs_serially_and_says_so(threads):
     assert result.ok and any("method='complex' runs serially" in n for n in result.notes)
 
 
-@pytest.mark.parametrize("check", ["check_function", "check_pair", "check_object",
-                                   "check_loss", "check_model"])
+@pytest.mark.parametrize("check", ["check_grad", "check_hvp", "check_jacobian",
+                                   "check_layer", "check_function", "check_pair",
+                                   "check_object", "check_loss", "check_model"])
 def test_every_covered_check_documents_the_executor(check):
     assert "\n    executor : " in getattr(gradcheck, check).__doc__
 

@@ -129,3 +129,28 @@ def two_outputs_jvp(t: tuple, x: np.ndarray, p: dict) -> tuple[np.ndarray, np.nd
     tx, tp = t
     s = 1 - np.tanh(x * p["a"]) ** 2
     return s * (tx * p["a"] + x * tp["a"]), np.sum(2 * x * tx)
+
+
+def cube_sum(x: np.ndarray) -> float:
+    """Σ x³ + Σ sin x (a scalar function of one array)."""
+    return float(np.sum(x ** 3) + np.sum(np.sin(x)))
+
+
+def cube_grad(x: np.ndarray) -> np.ndarray:
+    return 3 * x ** 2 + np.cos(x)
+
+
+def cube_wrong_grad(x: np.ndarray) -> np.ndarray:
+    """One entry 1 % off."""
+    g = cube_grad(x)
+    g.flat[1] *= 1.01
+    return g
+
+
+def cube_hvp(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (6 * x - np.sin(x)) * w
+
+
+def cube_wrong_hvp(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The Hessian's diagonal without its sine term."""
+    return 6 * x * w

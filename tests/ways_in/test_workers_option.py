@@ -41,9 +41,10 @@ def test_the_plugin_spreads_layer_checks_over_worker_processes(project):
             result = gradcheck.layer(Affine(), X, mode="full")
             assert result.options["executor"] == "ProcessPoolExecutor"
 
-        def test_grad_is_serial(gradcheck):  # check_grad takes no executor
-            result = gradcheck.grad(lambda x: float((x ** 3).sum()), lambda x: 3 * x ** 2, X)
-            assert "executor" not in result.options
+        def test_grad(gradcheck):  # check_grad takes the pool too
+            result = gradcheck.grad(lambda x: float((x ** 3).sum()), lambda x: 3 * x ** 2, X,
+                                    mode="full")
+            assert result.options["executor"] == "ProcessPoolExecutor"
 
         def test_wrong(gradcheck):
             with pytest.raises(AssertionError):
