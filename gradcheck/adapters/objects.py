@@ -192,6 +192,20 @@ def _attr(obj: Any, dotted: str, owner: str) -> Any:
     return value
 
 
+def _attribute_name(obj: Any, given: Any, option: str, owner: str) -> str:
+    """The attribute name ``params=``/``grads=`` stand for: the name itself, or, for the
+    dict object passed instead, the attribute of ``obj`` that *is* that object (read
+    afresh on every call: a backward may rebind it)."""
+    if isinstance(given, str):
+        return given
+    for name, value in vars(obj).items() if hasattr(obj, "__dict__") else ():
+        if value is given:
+            return name
+    raise CheckTypeError(f"{option}= names the attribute of {owner} that holds the dict "
+                         f"(e.g. {option}='weights'); got a {type(given).__name__} that is "
+                         f"not one of {owner}'s attributes")
+
+
 @dataclass(frozen=True)
 class _LayerCalls:
     """The calls the checker makes on another library's layer object (named by options)."""
@@ -208,10 +222,12 @@ class _LayerCalls:
     reset: Callable[[Any], Any] | None
 
     @classmethod
-    def of(cls, layer: Any, params: str, grads: str, forward: str | Callable[..., Any],
-           backward: str | Callable[..., Any], accumulates: bool,
-           reset: Callable[[Any], Any] | None) -> _LayerCalls:
+    def of(cls, layer: Any, params: str | Any, grads: str | Any,
+           forward: str | Callable[..., Any], backward: str | Callable[..., Any],
+           accumulates: bool, reset: Callable[[Any], Any] | None) -> _LayerCalls:
         label = type(layer).__name__
+        params = _attribute_name(layer, params, "params", label)
+        grads = _attribute_name(layer, grads, "grads", label)
         fwd_method, bwd_method = (m if callable(m) else _attr(layer, m, label)
                                   for m in (forward, backward))
         for given, method in ((forward, fwd_method), (backward, bwd_method)):
@@ -308,7 +324,8 @@ def _with_accumulation_probe(built: Built, calls: _LayerCalls,
 
 
 @documents_options
-def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = "grads",
+def check_object(layer: Any, *inputs: Any, params: str | Any = "params",
+                 grads: str | Any = "grads",
                  forward: str | Callable[..., Any] = "forward",
                  backward: str | Callable[..., Any] = "backward",
                  accumulates: bool = False, reset: Callable[[Any], Any] | None = None,
@@ -328,8 +345,10 @@ def check_object(layer: Any, *inputs: Any, params: str = "params", grads: str = 
     *inputs : arrays, trees of arrays, or constants
         Copied; never modified. Named ``x`` (one input) or ``x0``, ``x1``, … unless
         ``names`` says otherwise.
-    params, grads : str
-        Attribute names (dotted paths allowed) of the parameter and gradient dicts.
+    params, grads : str or dict
+        Attribute names (dotted paths allowed) of the parameter and gradient dicts, or
+        the dicts themselves when they are attributes of ``layer`` (then looked up by
+        identity and read by that name on every call).
     forward, backward : str or callable
         Method names, or callables (``forward=lambda x: layer.forward(x, train=True)``).
     accumulates : bool

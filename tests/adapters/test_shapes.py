@@ -309,3 +309,21 @@ def test_check_object_takes_callables_for_the_methods():
     result = gradcheck.check_object(cell, *LSTM[:3], forward=forward, params="parameters",
                                     grads="gradients", names=("x", "h", "c"))
     assert result.ok and calls
+
+
+@pytest.mark.parametrize("bug", [False, True])
+def test_check_object_takes_the_dicts_themselves_where_they_are_attributes(bug):
+    by_name = gradcheck.check_object(s.LSTMCell(3, 4, bug=bug), *LSTM[:3], params="parameters",
+                                     grads="gradients", names=("x", "h", "c"))
+    cell = s.LSTMCell(3, 4, bug=bug)
+    by_dict = gradcheck.check_object(cell, *LSTM[:3], params=cell.parameters,
+                                     grads=cell.gradients, names=("x", "h", "c"))
+    assert by_dict.ok == by_name.ok == (not bug)
+    assert [t.n_wrong for t in by_dict.tensors] == [t.n_wrong for t in by_name.tensors]
+
+
+def test_check_object_refuses_a_dict_that_is_not_the_layers_own_by_name():
+    cell = s.LSTMCell(3, 4)
+    with pytest.raises(gradcheck.CheckTypeError, match=r"params= names the attribute"):
+        gradcheck.check_object(cell, *LSTM[:3], params=dict(cell.parameters),
+                               grads="gradients")
