@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit statuses, as for every ``gradcheck`` command: a refused output path is bad usage
+#: (found before any work); a write that fails after the report was built is a failure.
+EXIT_USAGE, EXIT_WRITE_FAILED = 2, 1
+
+
 def _progress_line(done: int, total: int, what: str) -> None:
     """``[ 7/42] activation gelu`` on one terminal line, rewritten in place."""
     end = "\n" if done == total else ""
@@ -87,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OutputPathError as error:
             print(f"gradcheck report: could not write {args.output!r}: {error}",
                   file=sys.stderr)
-            return 1
+            return EXIT_USAGE
     try:
         fmt = format_for_path(args.output, args.format)
         if network is not None:
@@ -106,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write_report(report, args.output, fmt)
     except (OSError, OutputPathError) as error:
         print(f"gradcheck report: could not write {args.output!r}: {error}", file=sys.stderr)
-        return 1
+        return EXIT_WRITE_FAILED
     figures = len(written) - 1
     extra = f" and {figures} figure(s) in {written[0].parent}" if figures else ""
     print(f"gradcheck report: wrote {written[-1]}{extra}", file=sys.stderr)

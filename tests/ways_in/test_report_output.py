@@ -27,7 +27,7 @@ def test_special_outputs_are_refused_before_the_report_is_built(tmp_path, monkey
     elif kind == "device" and not os.path.exists(path):
         pytest.skip("no /dev/null")
     monkeypatch.setattr(report_cli, "build_report", _never)
-    assert main(["report", "-o", str(path), "--format", "md"]) == 1
+    assert main(["report", "-o", str(path), "--format", "md"]) == 2  # bad usage
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "could not write" in err
     if kind == "fifo":
