@@ -516,7 +516,9 @@ def per_argument(value: Any, args: Sequence[Any], differentiable: Sequence[bool]
                 match(args[single], value[0], owner)
                 value = value[0]
             except CheckInputError:
-                pass
+                if not isinstance(args[single], (tuple, list)):
+                    raise  # a 1-tuple cannot be the bare gradient: the inner error is it
+
         elif _sequence_of(value, n) and n > 1:
             return list(value)
         return [value if i == single else None for i in range(n)]
@@ -527,12 +529,13 @@ def per_argument(value: Any, args: Sequence[Any], differentiable: Sequence[bool]
         for i, g in zip(idx, value, strict=True):
             out[i] = g
         return out
-    got = (f"{len(value)} gradients" if isinstance(value, (tuple, list))
-           else f"a {type(value).__name__}")
+    got = (f"{len(value)} gradient{'s' * (len(value) != 1)}"
+           if isinstance(value, (tuple, list)) else f"a {type(value).__name__}")
+    floats = (f" or of {len(idx)} (one per float argument {[names[i] for i in idx]})"
+              if len(idx) != n else "")
     raise CheckInputError(
         f"{owner} returned {got}; expected a tuple of {n} (one per argument "
-        f"{list(names)}, None for a constant) or of {len(idx)} (one per float argument "
-        f"{[names[i] for i in idx]})")
+        f"{list(names)}, None for a constant){floats}")
 
 
 def _sequence_of(value: Any, n: int) -> bool:

@@ -325,3 +325,19 @@ def test_loss_over_any_parameter_tree_is_restored_and_blames_the_leaf(spec, seed
     assert [t.name for t in result.tensors] == expected
     assert [t.name for t in result.tensors if not t.ok] == ([] if bad < 0 else [expected[bad]])
     assert all(a.tobytes() == b.tobytes() for a, b in zip(leaves, before, strict=True))
+
+
+def test_a_one_tuple_holding_an_incomplete_dict_names_the_missing_key():
+    def f(p):
+        return p["W"].sum() + p["b"].sum()
+
+    with pytest.raises(gradcheck.CheckInputError, match=r"\['b'\] are missing"):
+        gradcheck.check_function(f, {"W": np.ones(2), "b": np.ones(2)},
+                                 vjp=lambda g, p: ({"W": np.ones(2) * g},))
+
+
+def test_too_few_gradients_are_counted_in_the_error():
+    with pytest.raises(gradcheck.CheckInputError, match=r"returned 1 gradient; expected a "
+                                                        r"tuple of 2 \(one per argument"):
+        gradcheck.check_function(lambda a, b: (a * b).sum(), np.ones(2), np.ones(2),
+                                 vjp=lambda g, a, b: (b * g,))
