@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -180,10 +181,11 @@ class SessionReport:
             lines.append(f"largest error / tolerance {s.worst_error_ratio:.3g} (below 1 agrees)")
         lines.append(f"{s.nondifferentiable} entries skipped as not differentiable (at kinks, "
                      f"judged by one-sided derivatives)")
-        for r in self.records:
-            if not r["ok"]:
-                first = r.get("diagnosis") or ["gradient mismatch"]
-                lines.append(f"FAILED {r.get('test') or r.get('label')}: {first[0]}")
+        # a Hypothesis test replays and shrinks: one line per distinct failure, counted
+        failures = [f"FAILED {r.get('test') or r.get('label')}: "
+                    f"{(r.get('diagnosis') or ['gradient mismatch'])[0]}"
+                    for r in self.records if not r["ok"]]
+        lines += [_counted(line, n) for line, n in Counter(failures).items()]
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,16 +204,9 @@ class SessionReport:
             out += ["", "| check | what | ok | mode | max rel. error | wrong / checked "
                         "| not differentiable | diagnosis |",
                     "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]
-            for r in self.records:
-                rel = r.get("max_rel_error")
-                out.append("| " + " | ".join([
-                    _md(r.get("test") or ""), _md(f"{r.get('kind', '')} {r.get('label', '')}"),
-                    "yes" if r["ok"] else "**no**", _md(r.get("mode") or ""),
-                    "" if rel is None else f"{rel:.3g}",
-                    f"{r.get('n_wrong', 0)} / {r.get('n_checked', 0)}",
-                    str(r.get("n_nondifferentiable", 0)),
-                    _md("; ".join(r.get("diagnosis") or [])),
-                ]) + " |")
+            rows = Counter(_markdown_row(r) for r in self.records)  # replays: counted
+            out += [row if n == 1 else row.replace("| ", f"| (×{n}) ", 1)
+                    for row, n in rows.items()]
         return "\n".join(out) + "\n"
 
     def write(self, path: str | os.PathLike[str]) -> Path | None:
@@ -237,6 +232,28 @@ def check_report_path(path: str | os.PathLike[str]) -> Path | None:
     Raises :class:`gradcheck.results.serialize.OutputPathError` (a ``ValueError``).
     """
     return check_output_path(path, what="the gradient-check report", suffixes=REPORT_SUFFIXES)
+
+
+def _markdown_row(r: dict[str, Any]) -> str:
+    rel = r.get("max_rel_error")
+    return "| " + " | ".join([
+        _md(r.get("test") or ""), _md(f"{r.get('kind', '')} {r.get('label', '')}"),
+        "yes" if r["ok"] else "**no**", _md(r.get("mode") or ""),
+        "" if rel is None else f"{rel:.3g}",
+        _wrong_of_checked(r),
+        str(r.get("n_nondifferentiable", 0)),
+        _md("; ".join(r.get("diagnosis") or [])),
+    ]) + " |"
+
+
+def _wrong_of_checked(r: dict[str, Any]) -> str:
+    if r.get("mode") == "fast" and not r.get("n_checked"):
+        return "random directions"  # fast mode judged no entry on its own: all agreed
+    return f"{r.get('n_wrong', 0)} / {r.get('n_checked', 0)}"
+
+
+def _counted(line: str, n: int) -> str:
+    return line if n == 1 else f"{line} (×{n})"
 
 
 def _md(text: str) -> str:

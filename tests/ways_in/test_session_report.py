@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -71,15 +72,23 @@ def test_summary_totals_match_the_records(rows):
     assert summary.worst_rel_error == (max(rated) if rated else None)
 
 
+def _count(row: str) -> int:
+    """How many checks one Markdown row stands for (``| (×3) test | ...``)."""
+    match = re.match(r"\| \(×(\d+)\) ", row)
+    return int(match.group(1)) if match else 1
+
+
 @given(st.lists(records, max_size=12))
-def test_json_round_trips_and_markdown_has_one_row_per_check(rows):
+def test_json_round_trips_and_markdown_counts_every_check_once(rows):
     report = SessionReport(rows)
     loaded = json.loads(report.to_json())
     assert loaded["schema"] == RECORD_SCHEMA_VERSION
     assert loaded["checks"] == rows
     assert loaded["summary"]["checks"] == len(rows)
     table_rows = [line for line in report.to_markdown().splitlines() if line.startswith("| ")]
-    assert len(table_rows) == (len(rows) + 2 if rows else 0)  # header, rule, one per check
+    checks = table_rows[2:]  # after the header and the rule
+    assert sum(map(_count, checks)) == len(rows)  # identical replays share a counted row
+    assert len(set(checks)) == len(checks)
     # escaped pipes and newlines keep every row at the header's number of cells
     assert all(line.replace("\\|", "").count("|") == 9 for line in table_rows)
 
@@ -97,6 +106,18 @@ def test_summary_lines_name_failures_and_kinks():
     assert "FAILED a::bad: W is transposed" in text
 
 
+def test_a_replayed_failure_is_one_counted_line():
+    """Hypothesis replays and shrinks a failing example: one line, not one per replay."""
+    bad = {"test": "t::test_hyp", "ok": False, "n_nondifferentiable": 0,
+           "diagnosis": ["only x is wrong"]}
+    other = {**bad, "diagnosis": ["W is transposed"]}
+    lines = SessionReport([bad] * 5 + [other]).summary_lines()
+    failed = [line for line in lines if line.startswith("FAILED")]
+    assert failed == ["FAILED t::test_hyp: only x is wrong (×5)",
+                      "FAILED t::test_hyp: W is transposed"]
+    assert lines[0] == "6 gradient checks ran, 6 failed"
+
+
 @pytest.mark.parametrize("suffix", [".json", ".md"])
 def test_write_picks_the_format_from_the_extension(tmp_path, suffix):
     path = SessionReport([{"test": "t", "ok": True}]).write(tmp_path / f"r{suffix}")
@@ -111,3 +132,11 @@ def test_write_rejects_other_extensions_and_extend_rejects_non_records(tmp_path)
         SessionReport().write(tmp_path / "report.txt")
     with pytest.raises(TypeError, match="check records"):
         SessionReport().extend([{"no": "ok key"}])
+
+
+def test_a_fast_check_that_judged_no_entry_alone_says_so_instead_of_0_of_0():
+    fast = {"test": "t::fast", "ok": True, "mode": "fast", "n_checked": 0, "n_wrong": 0}
+    full = {**fast, "test": "t::full", "mode": "full", "n_checked": 6}
+    rows = SessionReport([fast, full]).to_markdown().splitlines()
+    assert "| random directions |" in next(r for r in rows if "t::fast" in r)
+    assert "| 0 / 6 |" in next(r for r in rows if "t::full" in r)
