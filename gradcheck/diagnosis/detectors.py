@@ -877,7 +877,10 @@ def _when(flag: str, message: str) -> Callable[[RunEvidence, Sequence[_Tensor]],
 
 
 def _one_tensor(run: RunEvidence, tensors: Sequence[_Tensor]) -> str | None:
-    if any(_layer_of(t.name) is not None for t in tensors):
+    """One wrong tensor among right ones, unless they are a model's layers (named
+    ``"1.W"``: the layer detectors read those); tree paths (``p.b``) beside top-level
+    arrays (``x``) are tensors like any other."""
+    if run.layer_names or all(_layer_of(t.name) is not None for t in tensors):
         return None
     wrong = [t.name for t in tensors if t.wrong.any()]
     right = [t.name for t in tensors if not t.wrong.any()]

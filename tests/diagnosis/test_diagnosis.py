@@ -278,6 +278,16 @@ def test_one_wrong_tensor_among_right_ones_is_blamed():
                         "W: sign flipped (analytic = -1.00 × numeric)"]
 
 
+def test_a_tree_path_beside_a_top_level_array_is_blamed_like_any_tensor():
+    """``check_function(f, x, {"a": ..., "c": ...})``: ``x`` beside ``p.a`` and ``p.c``."""
+    rng = np.random.default_rng(6)
+    x, a, c = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(3)
+    findings = diagnose(run_of(tensor("x", x, x, role="input"), tensor("p.a", -a, a),
+                               tensor("p.c", c, c)))
+    assert [f.code for f in findings] == ["one-tensor", "sign-flip"]
+    assert findings[0].startswith("only p.a is wrong")
+
+
 def test_a_factor_shared_by_every_wrong_tensor_is_pointed_out_once():
     rng = np.random.default_rng(11)
     evidence = [tensor(name, -4 * n, n) for name, n in
