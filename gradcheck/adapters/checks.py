@@ -665,9 +665,14 @@ def _layer_problem(calls: _LayerCalls, xw: np.ndarray, xo: np.ndarray | None,
                                              probe_rng)
     targets = _layer_targets(calls, xw, before)
     probe_x = xw.copy()  # the probe moves its own copy of x, never the target's
-    probe = ContributionProbe(
-        {"x": (probe_x, lambda: (_output_array(calls.fwd, layer.forward(probe_x.copy())),))},
-        (G,), step=precision.step)
+
+    def outputs() -> tuple[np.ndarray]:
+        return (_output_array(calls.fwd, layer.forward(probe_x.copy())),)
+
+    # parameters are moved in place, as the differences move them (restored bit for bit)
+    probe = ContributionProbe({"x": (probe_x, outputs), **{k: (params[k], outputs)
+                                                          for k in params}},
+                              (G,), step=precision.step)
     problem = Problem(
         kind="check_layer", label=calls.label, describe=calls.fwd, phi=partial(calls.phi, xw),
         targets=targets, f0=f0, noise=max(_noise_of(y, G), abs(f0)), precision=precision,

@@ -675,6 +675,48 @@ def _one_window_share(t: _Tensor, run: RunEvidence) -> str | None:
     return None
 
 
+def _one_sample_share(t: _Tensor, run: RunEvidence) -> str | None:
+    """A parameter's analytic gradient = ONE sample's share: the batch sum is missing.
+
+    ``db = dout[0]`` (or ``dout[-1]``, the last loop iteration's value kept) where
+    ``dout.sum(axis=0)`` is meant. The contribution probe splits the numeric gradient of
+    (up to ``MAX_PROBED``) wrong entries by output entry; summed per sample (the output's
+    leading axis is the batch), every probed entry's analytic must equal the share of
+    the *same* sample to ``SHARE_RTOL``, the probe must reproduce the numeric, and the
+    other samples' shares must matter (the numeric differs from that share by more than
+    ``FIT_RTOL``). Fewer than ``MIN_ENTRIES`` entries suffice when they are the whole
+    tensor (a bias of two).
+    """
+    n_batch = run.batch_size or 0
+    if run.contributions is None or t.role != "param" or len(run.outputs) != 1 or n_batch < 2:
+        return None
+    entries = _probed(t, t.wrong & t.known)
+    if entries.size < min(MIN_ENTRIES, t.analytic.size):
+        return None
+    got = run.contributions(t.name, entries)
+    if got is None or len(got) != 1 or got[0].ndim < 2 or got[0].shape[1] != n_batch:
+        return None
+    rows = got[0].shape[0]
+    if rows < min(MIN_ENTRIES, t.analytic.size):
+        return None
+    entries = entries[:rows]
+    per_sample = got[0].reshape(rows, n_batch, -1).sum(axis=2)
+    a, n = t.analytic.reshape(-1)[entries], t.numeric.reshape(-1)[entries]
+    scale = np.maximum(np.abs(n), np.max(np.abs(per_sample), axis=1))
+    if np.any(scale == 0) or np.any(np.abs(per_sample.sum(axis=1) - n) > SHARE_RTOL * scale):
+        return None  # the probe does not reproduce the numeric: no claim
+    for k in range(n_batch):
+        share = per_sample[:, k]
+        if (np.all(np.abs(a - share) <= SHARE_RTOL * scale)
+                and np.any(np.abs(n - share) > FIT_RTOL * scale)):
+            which = "first" if k == 0 else "last" if k == n_batch - 1 else f"index {k}"
+            return (f"{t.name}: the analytic gradient is the share of one sample only (the "
+                    f"{which} of {n_batch}), where the numeric sums the whole batch: the sum "
+                    f"over the batch axis is missing (g[{k if k < n_batch - 1 else -1}] "
+                    f"instead of g.sum(axis=0)?)")
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # Location detectors: where the wrong entries are
 
@@ -846,6 +888,7 @@ TENSOR_DETECTORS: tuple[TensorDetector, ...] = (
     TensorDetector("instead of g·Wᵀ", "value", _fixed_matrix, "wrong-way-matrix"),
     TensorDetector("rows indexed more than once", "value", _repeated_rows, "repeated-rows"),
     TensorDetector("one window's share", "value", _one_window_share, "window-overwrite"),
+    TensorDetector("one sample's share", "value", _one_sample_share, "one-sample"),
     TensorDetector("wrong positions", "value", _misrouted, "wrong-positions"),
     TensorDetector("float32 rounding", "value", _float32_rounding, "float32-rounding"),
     TensorDetector("nearby function", "value", _nearby_function, "nearby-function",

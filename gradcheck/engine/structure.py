@@ -54,6 +54,13 @@ from gradcheck.engine.tolerances import MIN_SAMPLES
 
 #: Independence is verified at three step scales (see ``structure_plan``).
 VERIFY_SCALES = 3
+#: ... and in both directions, ``+z`` and ``−z``: a reach that only one side of a kink
+#: triggers (a ReLU of an exact 0 moves only when its input rises) shows in one of them,
+#: so a colour mate never contaminates a difference one-sidedly (a fake kink whose hull
+#: would excuse a wrong entry).
+VERIFY_DIRECTIONS = 2
+#: Evaluations per block of the verification.
+PROBES_PER_BLOCK = VERIFY_SCALES * VERIFY_DIRECTIONS
 
 #: ``reach -> reason``: called once the first blocks are probed (the pilot); a non-empty
 #: reason abandons the discovery (the structure would not pay).
@@ -142,9 +149,9 @@ def verify_independence(blocks: Blocks, target: Target, *, steps: Sequence[float
     """Which regions does each block move? One evaluation per block and scale.
 
     For each relative scale ``s`` in ``steps`` and each block ``b``, every entry of
-    ``b`` moves by ``s · max(|θ_i|, 1) · z_i`` (``z`` standard normal, realized in the
-    target's dtype); the regions whose contribution is not bit-identical join ``b``'s
-    footprint. A region of another sample is a coupling of the batch (refused). The
+    ``b`` moves by ``± s · max(|θ_i|, 1) · z_i`` (``z`` standard normal, realized in the
+    target's dtype; one evaluation each way, :data:`VERIFY_DIRECTIONS`); the regions
+    whose contribution is not bit-identical join ``b``'s footprint. A region of another sample is a coupling of the batch (refused). The
     target is restored bit for bit afterwards, also when the function raises.
 
     ``pilot = (k, judge)``: after the first ``k`` probes, ``judge(reach)`` may abandon.
@@ -180,12 +187,13 @@ def verify_independence(blocks: Blocks, target: Target, *, steps: Sequence[float
                 members = order[edges[b]:edges[b + 1]]
                 values = target.values[members]
                 h = s * np.maximum(np.abs(values), 1.0) * rng.standard_normal(members.size)
-                up, _, _, _ = target.realize(values, h)
-                flat[members] = up
-                moved = _contributions(blocks, n_regions, describe)
-                flat[members] = values
-                spent += 1
-                changed = moved != base
+                changed = np.zeros(n_regions, dtype=bool)
+                for moved_to in target.realize(values, h)[:VERIFY_DIRECTIONS]:  # up, down
+                    flat[members] = moved_to
+                    moved = _contributions(blocks, n_regions, describe)
+                    flat[members] = values
+                    spent += 1
+                    changed |= moved != base
                 foreign = changed & (region_home != home[b])
                 if foreign.any():
                     m = int(region_home[int(np.argmax(foreign))])
@@ -414,5 +422,5 @@ class GroupedEvaluator:
                                 self.f0, idx, up, down, self.describe)
 
 
-__all__ = ["VERIFY_SCALES", "Blocks", "GroupedEvaluator", "Grouping", "Independence",
+__all__ = ["PROBES_PER_BLOCK", "VERIFY_DIRECTIONS", "VERIFY_SCALES", "Blocks", "GroupedEvaluator", "Grouping", "Independence",
            "colors", "colour_blocks", "evaluate_grouped", "passes", "verify_independence"]

@@ -3,9 +3,9 @@
 Everything is decided by **evaluations** (the same currency the auto rule counts):
 
 * plain full mode costs ``2·D`` for an input of ``D`` entries;
-* samples cost ``3·N + 2`` verification evaluations, then ``2·D_n`` (``D_n`` the
+* samples cost ``6·N + 2`` verification (``PROBES_PER_BLOCK``: 3 scales, ±) evaluations, then ``2·D_n`` (``D_n`` the
   entries of one sample);
-* tiles (``T`` chunks per spatial axis, ``B = N·T^d`` blocks) cost ``3·B + 2``, then
+* tiles (``T`` chunks per spatial axis, ``B = N·T^d`` blocks) cost ``6·B + 2``, then
   ``2·P`` with ``P = Σ_colours (largest block of the colour)``.
 
 ``T`` is chosen from the shapes alone, assuming a tile reaches its own output tile and
@@ -38,6 +38,8 @@ import numpy as np
 
 from gradcheck.engine.numeric import SHRINK_PASSES, SHRINK_RATIO, Target, min_relative_step
 from gradcheck.engine.structure import (
+    PROBES_PER_BLOCK,
+    VERIFY_DIRECTIONS,
     VERIFY_SCALES,
     Blocks,
     Independence,
@@ -104,9 +106,9 @@ def _tile_count(layout: Layout, auto: bool) -> int | None:
     best, chosen = np.inf, None
     for t in layout.tile_counts():
         blocks = layout.batch * t ** d
-        if auto and VERIFY_SCALES * blocks > 2 * AUTO_FULL_MAX_ENTRIES:
+        if auto and PROBES_PER_BLOCK * blocks > 2 * AUTO_FULL_MAX_ENTRIES:
             continue  # in auto mode the verification stays within full mode's budget
-        cost = (VERIFY_SCALES * blocks + 2
+        cost = (PROBES_PER_BLOCK * blocks + 2
                 + 2 * min(TILE_HALO_COLOURS, t) ** d * layout.largest_tile(t))
         if cost < best:
             best, chosen = cost, t
@@ -125,7 +127,7 @@ def plan_structure(layout: Layout, targets: list[Target], *, step: float, seed: 
     scales = verified_scales(target, step)
     samples = layout.samples() if layout.batch >= MIN_SAMPLES else None
     sample_passes = samples.largest if samples is not None else target.size
-    sample_cost = VERIFY_SCALES * layout.batch + 2 + 2 * sample_passes
+    sample_cost = PROBES_PER_BLOCK * layout.batch + 2 + 2 * sample_passes
     # samples are verified only where it pays (a batch of scalars gains nothing)
     samples_pay = samples is not None and sample_cost < 2 * target.size and not (
         auto and others + sample_passes > AUTO_FULL_MAX_ENTRIES)
@@ -134,7 +136,7 @@ def plan_structure(layout: Layout, targets: list[Target], *, step: float, seed: 
     spent, notes = 0, []
     if tiles is not None:
         blocks = layout.tiles(tiles)
-        best_case = (VERIFY_SCALES * blocks.n_blocks + 2 + 2 * layout.largest_tile(tiles))
+        best_case = (PROBES_PER_BLOCK * blocks.n_blocks + 2 + 2 * layout.largest_tile(tiles))
         if best_case < alternative and not (
                 auto and others + layout.largest_tile(tiles) > AUTO_FULL_MAX_ENTRIES):
             found = verify_independence(
@@ -175,7 +177,7 @@ def _pilot(blocks: Blocks, layout: Layout, alternative: float
     def judge(reach: np.ndarray) -> str:
         first = reach[:pilot, :pilot]  # the first sample's tiles and output tiles
         colour = colour_blocks(first)
-        predicted = (VERIFY_SCALES * blocks.n_blocks - pilot
+        predicted = (PROBES_PER_BLOCK * blocks.n_blocks - VERIFY_DIRECTIONS * pilot
                      + 2 * passes(blocks.sizes[:pilot], colour))
         if predicted < alternative:
             return ""

@@ -52,7 +52,7 @@ def _function_both(rng: np.random.Generator, wrong: bool) -> Case:
 
 
 def _function_batched(rng: np.random.Generator, wrong: bool) -> Case:
-    x = rng.standard_normal((6, 3))
+    x = rng.standard_normal((6, 8))
 
     def vjp(g: np.ndarray, z: np.ndarray) -> np.ndarray:  # a closure: cloudpickle ships it
         return shipped.batched_square_vjp(g, z) * (1.01 if wrong else 1.0)

@@ -224,6 +224,24 @@ class Linear:
         return g @ self._w().T / self.scale
 
 
+class Bias:
+    """``y = tanh(x + b)`` for ``x: (N, K)``; ``bug``: ``db = gz[0]`` (one sample, no batch sum)."""
+
+    def __init__(self, k: int, *, bug: bool = False) -> None:
+        self.bug = bug
+        self.params = {"b": _rng(3).standard_normal(k)}
+        self.grads = {"b": np.zeros(k)}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = np.tanh(x + self.params["b"])
+        return self.y
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        gz = g * (1 - self.y ** 2)
+        self.grads["b"][...] = gz[0] if self.bug else gz.sum(axis=0)  # BUG: no batch sum
+        return gz
+
+
 # --------------------------------------------------------------------------------------
 # 1-d convolution: padding folded onto the edges, for every layout spelling
 
@@ -549,6 +567,9 @@ REPLICAS: tuple[Replica, ...] = (
     Replica("conv1d: dxp[...] = over windows", "window-overwrite", "layer",
             lambda: Conv1D("NCW", overwrite=True), lambda: Conv1D("NCW"),
             _normal(2, 2, 7, seed=44), "x"),
+    Replica("bias: db = dout[0], the batch sum forgotten", "one-sample", "layer",
+            lambda: Bias(4, bug=True), lambda: Bias(4), _normal(5, 4, seed=45), "b",
+            ("the first of 5",)),
     Replica("LSTM step: the upstream gradient of c' ignored", "missing-output-gradient",
             "function", lambda: _lstm_pair(True), lambda: _lstm_pair(False), _lstm_args,
             "", ("out[1]",), names=("x", "h", "c", "W")),

@@ -20,6 +20,7 @@ from corpus.replicas import (
     GELU,
     MSE,
     REPLICAS,
+    Bias,
     Conv1D,
     Conv2D3x3,
     Embedding,
@@ -36,7 +37,7 @@ from gradcheck.engine.safety import CheckInputError
 #: Codes added for the bugs of real code; none may be given to noise or a correct layer.
 SPECIFIC = ("repeated-rows", "overlap-overwrite", "param-proportional", "nearby-function",
             "float32-rounding", "unread-param", "aliased-grads", "near-one-factor",
-            "window-overwrite", "missing-output-gradient")
+            "window-overwrite", "missing-output-gradient", "one-sample")
 
 
 def _check(row: Replica, bad: bool, mode: str):
@@ -349,7 +350,7 @@ def test_repeated_rows_exactly_one_over_their_count_say_so():
 # Overwrite where windows add, an output's gradient ignored, ids as an argument
 
 
-NEW_CODES = ("window-overwrite", "missing-output-gradient")
+NEW_CODES = ("window-overwrite", "missing-output-gradient", "one-sample")
 
 
 class _Noisy:
@@ -394,6 +395,45 @@ def test_noise_in_an_overlapping_layers_dx_is_never_called_one_windows_share(see
     noise = np.where(rng.random(x.shape) < share, size * rng.standard_normal(x.shape), 0.0)
     result = check_layer(_Noisy(made, noise), x, mode=mode)
     assert not [f for f in result.diagnosis if f.code in NEW_CODES], result.diagnosis
+
+
+class _NoisyGrads(_Noisy):
+    """A correct layer whose backward adds ``noise[k]`` to its parameter gradients."""
+
+    def backward(self, g):
+        dx = self.layer.backward(g)
+        for k, noise in self.noise.items():
+            self.grads[k][...] = self.grads[k] + noise
+        return dx
+
+
+@settings(max_examples=16, deadline=None)
+@given(seed=st.integers(0, 2**16), layer=st.sampled_from(["bias", "linear"]),
+       batch=st.integers(2, 6), share=st.floats(0.2, 1.0), size=st.floats(1e-2, 1.0),
+       mode=st.sampled_from(["full", "fast"]))
+def test_noise_in_a_parameter_gradient_is_never_called_one_samples_share(seed, layer, batch,
+                                                                         share, size, mode):
+    rng = np.random.default_rng(seed)
+    made = Bias(4) if layer == "bias" else Linear(4, 3)
+    x = rng.standard_normal((batch, 4))
+    noise = {k: np.where(rng.random(v.shape) < share, size * rng.standard_normal(v.shape), 0.0)
+             for k, v in made.params.items()}
+    result = check_layer(_NoisyGrads(made, noise), x, mode=mode)
+    assert not [f for f in result.diagnosis if f.code in NEW_CODES], result.diagnosis
+
+
+@pytest.mark.parametrize("batch", [2, 7])
+@pytest.mark.parametrize("last", [False, True])
+def test_one_samples_share_is_named_for_the_first_and_the_last_sample(batch, last):
+    class LastOrFirst(Bias):
+        def backward(self, g):
+            gz = g * (1 - self.y ** 2)
+            self.grads["b"][...] = gz[-1 if last else 0]
+            return gz
+
+    result = check_layer(LastOrFirst(3), np.random.default_rng(batch).standard_normal((batch, 3)))
+    found = [f for f in result.diagnosis if f.code == "one-sample"]
+    assert found and ("the last of" if last else "the first of") in found[0], result.diagnosis
 
 
 @pytest.mark.parametrize("layer", ["pool", "conv"])

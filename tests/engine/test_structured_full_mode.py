@@ -185,8 +185,8 @@ class _BadBatchNormDx(BatchNorm):
 
 
 def test_a_wrong_coupled_layer_is_still_caught_after_the_fallback():
-    x = np.random.default_rng(2).standard_normal((5, 3))
-    result = gradcheck.check_layer(_BadBatchNormDx(3), x, mode="full")
+    x = np.random.default_rng(2).standard_normal((5, 8))
+    result = gradcheck.check_layer(_BadBatchNormDx(8), x, mode="full")
     assert result.options["structure"] == "none"
     assert result.verdict == "wrong"
     assert [t.name for t in result.tensors if not t.ok] == ["x"]
@@ -242,7 +242,7 @@ def test_check_layer_structured_agrees_with_plain(name, batch, seed):
 
 
 def test_check_jacobian_uses_the_sample_structure():
-    W = np.random.default_rng(4).standard_normal((3, 2))
+    W = np.random.default_rng(4).standard_normal((8, 2))
 
     def f(x):
         return np.tanh(x @ W)
@@ -250,7 +250,7 @@ def test_check_jacobian_uses_the_sample_structure():
     def vjp(x, v):
         return (v * (1 - np.tanh(x @ W) ** 2)) @ W.T
 
-    x = np.random.default_rng(5).standard_normal((7, 3))
+    x = np.random.default_rng(5).standard_normal((7, 8))
     result = gradcheck.check_jacobian(f, x, vjp=vjp, mode="full")
     plain = gradcheck.check_jacobian(f, x, vjp=vjp, mode="full", structured=False)
     assert result.options["structure"] == "samples" and result.verdict == "ok"
@@ -295,7 +295,7 @@ def test_a_function_that_raises_under_a_whole_sample_move_is_checked_without_str
 
 # ---- check_function (array outputs, several inputs) ---------------------------------------
 
-_W = np.random.default_rng(9).standard_normal((3, 2))
+_W = np.random.default_rng(9).standard_normal((8, 2))
 
 
 def _affine_tanh(x, b):
@@ -308,7 +308,7 @@ def _affine_tanh_vjp(g, x, b, wrong=1.0):
 
 
 def test_check_function_structures_the_batched_input_and_catches_an_error():
-    x, b = np.random.default_rng(10).standard_normal((6, 3)), np.ones(2)
+    x, b = np.random.default_rng(10).standard_normal((6, 8)), np.ones(2)
     right = gradcheck.check_function(_affine_tanh, x, b, vjp=_affine_tanh_vjp, mode="full")
     assert right.options["structure"] == "samples" and right.verdict == "ok"
     wrong = gradcheck.check_function(
@@ -319,7 +319,7 @@ def test_check_function_structures_the_batched_input_and_catches_an_error():
 
 
 def test_check_function_detects_a_batch_coupling():
-    x = np.random.default_rng(11).standard_normal((5, 3))
+    x = np.random.default_rng(11).standard_normal((5, 8))
     result = gradcheck.check_function(lambda z: z - z.mean(axis=0), x,
                                       vjp=lambda g, z: (g - g.mean(axis=0),), mode="full")
     assert result.options["structure"] == "none" and result.verdict == "ok"

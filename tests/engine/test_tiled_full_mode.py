@@ -364,7 +364,7 @@ def test_a_far_coupling_is_in_the_footprint():
 
 @pytest.mark.parametrize("right", [True, False])
 def test_a_far_coupling_left_out_of_the_backward_is_caught_in_tiled_mode(right):
-    x = np.random.default_rng(6).standard_normal((4, 2, 101))
+    x = np.random.default_rng(6).standard_normal((4, 2, 301))
     result = gradcheck.check_layer(FarCoupled(2, 2, 3, padding=1, right=right), x,
                                    mode="full")
     assert result.options["structure"] == "tiles"
@@ -499,3 +499,54 @@ def test_check_function_and_check_jacobian_use_tiles():
     assert jac.verdict == fun.verdict == "ok"
     bad = gradcheck.check_jacobian(f, x, vjp=lambda x, v: vjp(x, v) * 1.001, mode="full")
     assert bad.options["structure"] == "tiles" and bad.verdict == "wrong"
+
+
+class _ConvOfRelu:
+    """``conv1d_k3(relu(x))``, 'same' padding: an input at exactly 0 moves its outputs
+    only when it rises (a reach one side of a kink triggers)."""
+
+    w = np.array([0.7, -1.1, 0.9])
+
+    def __init__(self, bug: float = 0.0) -> None:
+        self.bug = bug
+        self.params, self.grads, self.layouts = {}, {}, {"x": "NCL"}
+
+    def forward(self, x):
+        self.x = np.array(x, dtype=np.float64)
+        r = np.pad(np.maximum(self.x, 0), ((0, 0), (0, 0), (1, 1)))
+        return self.w[0] * r[..., :-2] + self.w[1] * r[..., 1:-1] + self.w[2] * r[..., 2:]
+
+    def backward(self, g):
+        gp = np.pad(g, ((0, 0), (0, 0), (1, 1)))
+        dx = (self.w[0] * gp[..., 2:] + self.w[1] * gp[..., 1:-1]
+              + self.w[2] * gp[..., :-2]) * (self.x > 0)
+        dx[0, 0, 0] += self.bug
+        return dx
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_reach_only_one_side_of_a_kink_triggers_is_in_the_footprint(seed):
+    """x[16] = 0 exactly, the first entry of tile 2 (of 4): it reaches out[15] in tile 1
+    only when it rises. Moved one way only, tile 2 would miss tile 1 in 1 of 8 seeds (seed
+    2 here) and share a colour with tile 0, whose entries would then read a one-sided
+    jump: a fake kink whose hull passed a wrong dx[0, 0, 0] (found by review)."""
+    x = np.random.default_rng(0).uniform(0.5, 1.5, size=(2, 1, 32))
+    x[:, :, 16] = 0.0
+    phi, target, layout = _problem(_ConvOfRelu(), x, 0)
+    _, found, _ = _tiled_evaluator(phi, target, layout, 4, seed)
+    assert found.reach[2, 1], found.reach[:4, :4]
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.integers(0, 2**16), seed=st.integers(0, 2**16))
+def test_a_wrong_entry_beside_exact_zeros_is_never_passed_by_tiles(data, seed):
+    """After a previous ReLU about half the inputs are exactly 0: tiled mode still flags
+    the one wrong entry, and the correct layer's verdict is plain full mode's."""
+    rng = np.random.default_rng(data)
+    x = np.maximum(rng.standard_normal((2, 1, 96)), 0)
+    x[..., 0] = np.abs(x[..., 0]) + 0.3  # the wrong entry itself is smooth
+    bad = gradcheck.check_layer(_ConvOfRelu(bug=0.3), x, mode="full", seed=seed)
+    good = gradcheck.check_layer(_ConvOfRelu(), x, mode="full", seed=seed)
+    plain = gradcheck.check_layer(_ConvOfRelu(), x, mode="full", seed=seed, structured=False)
+    assert bad.options["structure"] == "tiles" and bad.verdict == "wrong", str(bad)
+    assert good.verdict == plain.verdict, (str(good), str(plain))

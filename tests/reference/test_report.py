@@ -386,9 +386,10 @@ def test_cli_rejects_bad_arguments_with_status_2(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_cli_reports_an_unwritable_path_with_status_1(tmp_path, capsys):
+def test_cli_reports_an_unwritable_path_with_status_2(tmp_path, capsys):
+    """A folder that does not exist is bad usage, found before any work (exit status 2)."""
     missing = tmp_path / "no" / "such" / "dir" / "r.md"
-    assert main(["-o", str(missing), "--only", "tanh", "--network", "none", "--no-plots"]) == 1
+    assert main(["-o", str(missing), "--only", "tanh", "--network", "none", "--no-plots"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not missing.parent.exists()
 
