@@ -88,40 +88,45 @@ def ship(dumps: Dumps, phi: Objective, contributions: Callable[[], np.ndarray] |
     return Payload(f"{os.getpid()}-{next(_TOKENS)}", data)
 
 
-def _unpacked(payload: Payload, f0: float, describe: str) -> tuple[Any, ...]:
+def _unpacked(payload: Payload, f0: float, describe: str) -> tuple[tuple[Any, ...], int]:
+    """The worker's copy of φ, its contributions and arrays; and the calls made (1 when
+    it was unpacked here: φ at the point must reproduce ``f0``)."""
     cache: dict[str, tuple[Any, ...]] = getattr(_LOCAL, "cache", None) or {}
     _LOCAL.cache = cache
     found = cache.get(payload.token)
-    if found is None:
-        phi, contributions, arrays = pickle.loads(payload.data)
-        value = phi()
-        if value != f0:
-            raise UserCodeError(
-                f"{describe} gives {value!r} at the point in a worker process, not {f0!r} "
-                f"as in the calling process: it depends on state that did not travel with "
-                f"it (a global, a file, a random generator); run without executor=")
-        cache.clear()  # one check at a time per worker thread: bound the memory held
-        found = cache[payload.token] = (phi, contributions, arrays)
-    return found
+    if found is not None:
+        return found, 0
+    phi, contributions, arrays = pickle.loads(payload.data)
+    value = phi()
+    if value != f0:
+        raise UserCodeError(
+            f"{describe} gives {value!r} at the point in a worker process, not {f0!r} "
+            f"as in the calling process: it depends on state that did not travel with "
+            f"it (a global, a file, a random generator); run without executor=")
+    cache.clear()  # one check at a time per worker thread: bound the memory held
+    found = cache[payload.token] = (phi, contributions, arrays)
+    return found, 1
 
 
 def remote_entries(payload: Payload, f0: float, position: int, shape: tuple[int, ...],
                    storage: str, idx: np.ndarray, up: np.ndarray, down: np.ndarray,
                    describe: str, grouped: Grouping | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
     """In a worker: the serial evaluation of one chunk on the worker's copy of the target.
 
     ``grouped`` selects :func:`evaluate_grouped` (structured full mode: samples or tiles).
+    Returns φ up and down per entry, and the extra calls made (unpacking checks ``f0``).
     """
-    phi, contributions, arrays = _unpacked(payload, f0, describe)
+    (phi, contributions, arrays), extra = _unpacked(payload, f0, describe)
     array = arrays[position]
     if array.shape != shape:
         raise UserCodeError(f"the copy of a target shipped to a worker has shape "
                             f"{array.shape}, not {shape}")
     target = Target("x", "input", array, np.zeros(shape), storage=np.dtype(storage))
     if grouped is None:
-        return evaluate_entries(phi, target, idx, up, down, describe)
-    return evaluate_grouped(contributions, target, grouped, None, f0, idx, up, down, describe)
+        return (*evaluate_entries(phi, target, idx, up, down, describe), extra)
+    return (*evaluate_grouped(contributions, target, grouped, None, f0, idx, up, down,
+                              describe), extra)
 
 
 @dataclass
@@ -180,7 +185,8 @@ class ParallelEvaluator:
                 self.describe, group)))
         f_up, f_down = np.empty(idx.size), np.empty(idx.size)
         for members, future in futures:
-            f_up[members], f_down[members] = future.result()
+            f_up[members], f_down[members], extra = future.result()
+            self.calls += extra
         return f_up, f_down
 
     def _crosscheck(self, target: Target, idx: np.ndarray, up: np.ndarray, down: np.ndarray,
@@ -192,9 +198,10 @@ class ParallelEvaluator:
             assert self.grouped is not None
             here = evaluate_grouped(self.grouped[0].contributions, target, group, None,
                                     self.f0, idx, up, down, self.describe)
-        there = self.executor.submit(
+        *there, extra = self.executor.submit(
             remote_entries, self.payload, self.f0, self.position, target.shape,
             np.dtype(target.storage).str, idx, up, down, self.describe, group).result()
+        self.calls += extra
         if not all(np.array_equal(a, b) for a, b in zip(here, there, strict=True)):
             raise UserCodeError(
                 f"{self.describe} gives other values in a worker process than here for the "
@@ -202,7 +209,7 @@ class ParallelEvaluator:
                 f"shipped to the worker does not read the checked array (a view of another "
                 f"array?) or depends on state that did not travel; run without executor=")
         self.crosschecked = True
-        self.calls += 2
+        self.calls += 4  # the first entry up and down, here and in the worker
 
 
 def _workers(executor: Executor) -> int:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import gradcheck
 from gradcheck.adapters import checks
 from gradcheck.models import BatchNorm, Conv2D, Dense, MaxPool2D
+from support import shipped
 from support.shipped import WrongWeightGradient, depends_on_the_process, its_vjp
 
 
@@ -110,3 +111,20 @@ def test_a_function_whose_value_depends_on_the_process_is_refused():
 def test_something_that_is_not_an_executor_is_refused():
     with pytest.raises(gradcheck.CheckTypeError, match="executor="):
         gradcheck.check_layer(Dense(2, 2), np.ones((2, 2)), executor=4)
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_every_call_a_worker_makes_is_counted(structured):
+    """``evaluations`` counts the worker's own check that φ reproduces f0 too: the calls
+    not counted are the same few as in the serial run."""
+    x = np.random.default_rng(1).standard_normal((6, 4))
+    uncounted = []
+    for executor in (None, ThreadPoolExecutor(1)):
+        shipped.CALLS.clear()
+        result = gradcheck.check_jacobian(shipped.counted_tanh, x, vjp=shipped.counted_tanh_vjp,
+                                          mode="full", structured=structured,
+                                          executor=executor)
+        uncounted.append(len(shipped.CALLS) - result.evaluations)
+        if executor is not None:
+            executor.shutdown()
+    assert uncounted[0] == uncounted[1], uncounted

@@ -154,3 +154,18 @@ def cube_hvp(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 def cube_wrong_hvp(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The Hessian's diagonal without its sine term."""
     return 6 * x * w
+
+
+#: Calls of :func:`counted_tanh` in this process (threads of a pool share it).
+CALLS: list[int] = []
+_W_COUNTED = np.random.default_rng(0).standard_normal((4, 3))
+
+
+def counted_tanh(x: np.ndarray) -> np.ndarray:
+    """``tanh(x @ W)``, counting its calls in :data:`CALLS` (shipped by reference)."""
+    CALLS.append(1)
+    return np.tanh(x @ _W_COUNTED)
+
+
+def counted_tanh_vjp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return (v * (1 - np.tanh(x @ _W_COUNTED) ** 2)) @ _W_COUNTED.T
