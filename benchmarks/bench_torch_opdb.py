@@ -83,7 +83,7 @@ def problem(op, dtype):
                 for i, t in zip(slots, rest, strict=True):
                     call[i] = t
                 # op_db's own wrapper (e.g. symmetrizing the input of cholesky)
-                return post(op.gradcheck_wrapper(op, x, *call, **kwargs))
+                return post(op.gradcheck_wrapper(op.get_op(), x, *call, **kwargs))
 
             fn.__name__ = op.name
             return fn, inputs

@@ -191,8 +191,8 @@ class _Float64Everywhere(TorchFunctionMode):
         return out if in_place else pytree.tree_map(_wide, out)
 
 
-#: Casts to float32 that take no dtype argument, and their float64 twins.
-_WIDER = {torch.Tensor.float: torch.Tensor.double}
+#: Casts to float32 (complex64) that take no dtype argument, and their float64 twins.
+_WIDER = {torch.Tensor.float: torch.Tensor.double, torch.Tensor.cfloat: torch.Tensor.cdouble}
 #: Tensor methods that write into their first argument without a trailing underscore.
 _WRITES = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
                      "__ifloordiv__", "__ipow__", "__imatmul__"})

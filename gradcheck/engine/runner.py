@@ -74,6 +74,7 @@ from gradcheck.engine.tolerances import (
     RAISE_RATIO,
     RESOLUTION,
     STRUCTURE_RAISES,
+    UNDERFLOW_TINIES,
     Precision,
     coarser,
     observed_precision,
@@ -171,7 +172,8 @@ class Structure:
         return total - targets[self.blocks.target].size + self.blocks.largest
 
 
-def _structure(problem: Problem, opts: Options, step: float) -> Structure:
+def _structure(problem: Problem, opts: Options, step: float,
+               precision: Precision | None = None) -> Structure:
     """Verify the problem's per-sample blocks when structured full mode could be used.
 
     Verified at the smallest step a shrinking probe reaches, the first step and the
@@ -191,7 +193,7 @@ def _structure(problem: Problem, opts: Options, step: float) -> Structure:
     if opts.mode == "auto":  # verify only where structure can still choose full mode
         if plain - target.size + per_sample > AUTO_FULL_MAX_ENTRIES:
             return Structure(None, None)
-    low = max(min_relative_step(target), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
+    low = max(min_relative_step(target, precision), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
     high = min(step * RAISE_RATIO ** STRUCTURE_RAISES, MAX_RELATIVE_STEP)
     scales = (low, step, high)
     assert len(scales) == VERIFY_SCALES
@@ -245,7 +247,7 @@ def run(problem: Problem, opts: Options, start: float,
     prec = cal.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step
-    structure = _structure(problem, opts, step)
+    structure = _structure(problem, opts, step, prec)
     mode = _resolve_mode(opts, structure.cost_entries(problem.targets))
     numeric = _outcomes(problem, cal, opts, mode, step, rtol, structure)
     outcomes = numeric.outcomes
@@ -523,11 +525,25 @@ def _unresolved_note(outcomes: list[Outcome], count: int, allowed: bool) -> str:
     names = ", ".join(f"{o.target.name} ({o.n_unresolved})" for o in outcomes if o.n_unresolved)
     outcome = ("counted as passing (allow_unresolved=True)" if allowed else
                "neither agreeing nor wrong, so the check is inconclusive")
-    return (f"unresolved: {count} entries ({names}) — their finite-difference error estimate "
+    note = (f"unresolved: {count} entries ({names}) — their finite-difference error estimate "
             f"is not well below the gradient at any step (rounding of a large value next "
             f"to a small variation, or a derivative far below the function's scale); "
             f"{outcome}. Subtract the large constant, check in float64, or pass "
             f"allow_unresolved=True")
+    tiny = [o.target.name for o in outcomes if o.n_unresolved and _underflowed(o)]
+    if tiny:
+        note += (f". {', '.join(tiny)}: the gradient lies below the smallest normal number "
+                 f"of its dtype ({UNDERFLOW_TINIES:g} × tiny), which cannot hold it; "
+                 f"check in float64 or at a point where it is larger")
+    return note
+
+
+def _underflowed(o: Outcome) -> bool:
+    """Do the unresolved entries of ``o`` all lie within the underflow of its dtype?"""
+    idx = np.flatnonzero(o.unresolved)
+    sizes = np.maximum(np.abs(o.target.analytic_flat[idx]), np.abs(o.numeric[idx]))
+    return bool(idx.size) and bool(np.all(np.nan_to_num(sizes, nan=np.inf)
+                                          <= o.target.underflow))
 
 
 def _judged(o: Outcome) -> np.ndarray:
