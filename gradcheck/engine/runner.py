@@ -224,6 +224,9 @@ class Calibration:
     noise: float
     probe: TaylorProbe | None
     evaluations: int
+    #: Per target, where the joint noise exceeds rounding (:func:`_own_noise`): the noise
+    #: of φ with only that target moved. None: ``noise`` for every target.
+    target_noise: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,34 @@ def _calibrate(problem: Problem, opts: Options) -> Calibration:
     capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
     noise = max(problem.noise, max(sigma, capped) / precision.eps)
     spent = noisy.size + (probe.evaluations if probe is not None else 0)
-    return Calibration(precision=precision, noise=noise, probe=probe, evaluations=spent)
+    own, extra = _own_noise(problem, opts, precision, sigma, scale)
+    return Calibration(precision=precision, noise=noise, probe=probe,
+                       evaluations=spent + extra, target_noise=own)
+
+
+def _own_noise(problem: Problem, opts: Options, precision: Precision, sigma: float,
+               scale: float) -> tuple[tuple[float, ...] | None, int]:
+    """Each target's own noise, where the joint probe saw more than rounding can explain.
+
+    The noise probes move every target at once, so a target along which φ jumps (a label
+    of ±1 compared with ``==``: any step off it switches a branch) lends its scatter to
+    all, and the rounding estimate of every other target's entries grows with it (a
+    1e-3 error of ``cosine_embedding_loss``'s input passed inside it). Where σ exceeds
+    :data:`NOISE_FLOOR_CAP` roundings of the precision found, each target's entries are
+    judged with the noise of φ with that target alone moved (two probes more per target,
+    the same agreement rule); with one target there is nothing to separate.
+    """
+    targets = problem.targets
+    if len(targets) < 2 or not sigma > NOISE_FLOOR_CAP * precision.eps * scale:
+        return None, 0
+    own, spent = [], 0
+    for k, target in enumerate(targets):
+        alone, floor, seen = measure_noise(problem.phi, [target], problem.f0,
+                                           seed=opts.seed + 1 + k, describe=problem.describe)
+        spent += seen.size
+        capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
+        own.append(max(problem.noise, max(alone, capped) / precision.eps))
+    return tuple(own), spent
 
 
 def _state(problem: Problem, outcomes: list[Outcome], cal: Calibration) -> StateFindings:
@@ -439,11 +469,12 @@ def _outcomes(problem: Problem, cal: Calibration, opts: Options, mode: str, step
     if mode == "full":
         outcomes, evaluations = [], 0
         evaluators = _evaluators(problem, opts, structure)
-        for t, floor, evaluate in zip(problem.targets, scale_floors(problem.targets),
-                                      evaluators, strict=True):
+        own = cal.target_noise or (cal.noise,) * len(problem.targets)
+        for t, floor, evaluate, noise in zip(problem.targets, scale_floors(problem.targets),
+                                             evaluators, own, strict=True):
             out, n = full_outcome(problem.phi, t, problem.f0, scale_floor=floor,
                                   refine_all=opts.method == "richardson", evaluate=evaluate,
-                                  **common)
+                                  **{**common, "noise": noise})
             outcomes.append(out)
             # an evaluator counts the calls it really made (grouped: far fewer)
             evaluations += n if evaluate is None else evaluate.calls
