@@ -407,7 +407,8 @@ def _accumulator(y: torch.Tensor) -> torch.dtype:
 def _host(g: torch.Tensor | None, slot: _Slot) -> np.ndarray:
     if g is None:
         return np.zeros(slot.shape)
-    return g.detach().to(torch.float64).cpu().numpy().reshape(slot.shape)
+    # force: a ZeroTensor (sgn's gradient of a real input) has no storage to share
+    return g.detach().to(torch.float64).cpu().numpy(force=True).reshape(slot.shape)
 
 
 def _nudged(slots: Mapping[int, _Slot], seed: int) -> dict[int, torch.Tensor]:
