@@ -325,7 +325,10 @@ def _calibrate(problem: Problem, opts: Options) -> Calibration:
         declared = problem.declared if problem.declared is not None else seen.dtype
         precision = observed_precision(seen, declared)
     scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
-    precision = _precision_for_noise(precision, sigma, scale)
+    own_sigma, extra = _own_noise(problem, opts, precision, sigma, scale)
+    # internal float32 arithmetic shows along every target; a jump along one does not
+    precision = _precision_for_noise(precision, sigma if own_sigma is None else
+                                     min(alone for alone, _ in own_sigma), scale)
     # Every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale.
     # Cancellation inside φ (BatchNorm of nearly equal inputs: x − mean) amplifies rounding
     # beyond eps·|φ| without showing as agreeing estimates; the smaller estimate, capped at
@@ -333,34 +336,37 @@ def _calibrate(problem: Problem, opts: Options) -> Calibration:
     capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
     noise = max(problem.noise, max(sigma, capped) / precision.eps)
     spent = noisy.size + (probe.evaluations if probe is not None else 0)
-    own, extra = _own_noise(problem, opts, precision, sigma, scale)
+    own = None if own_sigma is None else tuple(
+        max(problem.noise, max(alone, min(low, NOISE_FLOOR_CAP * precision.eps * scale))
+            / precision.eps) for alone, low in own_sigma)
     return Calibration(precision=precision, noise=noise, probe=probe,
                        evaluations=spent + extra, target_noise=own)
 
 
 def _own_noise(problem: Problem, opts: Options, precision: Precision, sigma: float,
-               scale: float) -> tuple[tuple[float, ...] | None, int]:
-    """Each target's own noise, where the joint probe saw more than rounding can explain.
+               scale: float) -> tuple[list[tuple[float, float]] | None, int]:
+    """Each target's own noise ``(σ, smaller estimate)``, where the joint probe saw more
+    than rounding of the outputs' precision can explain.
 
     The noise probes move every target at once, so a target along which φ jumps (a label
     of ±1 compared with ``==``: any step off it switches a branch) lends its scatter to
     all, and the rounding estimate of every other target's entries grows with it (a
     1e-3 error of ``cosine_embedding_loss``'s input passed inside it). Where σ exceeds
-    :data:`NOISE_FLOOR_CAP` roundings of the precision found, each target's entries are
-    judged with the noise of φ with that target alone moved (two probes more per target,
-    the same agreement rule); with one target there is nothing to separate.
+    :data:`NOISE_FLOOR_CAP` roundings of the outputs' precision, each target's entries
+    are judged with the noise of φ with that target alone moved (two probes more per
+    target, the same agreement rule), and the precision follows the quietest target;
+    with one target there is nothing to separate.
     """
     targets = problem.targets
     if len(targets) < 2 or not sigma > NOISE_FLOOR_CAP * precision.eps * scale:
         return None, 0
     own, spent = [], 0
     for k, target in enumerate(targets):
-        alone, floor, seen = measure_noise(problem.phi, [target], problem.f0,
-                                           seed=opts.seed + 1 + k, describe=problem.describe)
+        alone, low, seen = measure_noise(problem.phi, [target], problem.f0,
+                                         seed=opts.seed + 1 + k, describe=problem.describe)
         spent += seen.size
-        capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
-        own.append(max(problem.noise, max(alone, capped) / precision.eps))
-    return tuple(own), spent
+        own.append((alone, low))
+    return own, spent
 
 
 def _state(problem: Problem, outcomes: list[Outcome], cal: Calibration) -> StateFindings:
