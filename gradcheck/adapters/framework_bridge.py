@@ -173,7 +173,7 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
                              f"inside the domain")
     again = call_user(describe, phi)
     targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage if i.storage is not None else i.work.dtype,
-                      grad_dtype=i.grad_dtype)
+                      grad_dtype=np.dtype(i.grad_dtype or i.storage or i.work.dtype))
                for i in inputs]
     grad_prec = coarser(*(precision_of(i.grad_dtype or i.work.dtype) for i in inputs))
     problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,

@@ -214,7 +214,8 @@ class _SamplerWatch(TorchFunctionMode):
 
 
 #: Casts to float32 (complex64) that take no dtype argument, and their float64 twins.
-_WIDER = {torch.Tensor.float: torch.Tensor.double, torch.Tensor.cfloat: torch.Tensor.cdouble}
+_WIDER = {torch.Tensor.float: torch.Tensor.double,
+          torch.Tensor.cfloat: torch.Tensor.cdouble}  # type: ignore[attr-defined]
 #: Tensor methods that write into their first argument without a trailing underscore.
 _WRITES = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
                      "__ifloordiv__", "__ipow__", "__imatmul__"})
