@@ -572,6 +572,15 @@ class _FirstEvaluation:
     widen: bool
     eval_half: bool
     halves: list[str]
+    #: float64 inputs whose function casts to float32 itself (``x.float()``), widened
+    #: under :class:`_Float64Everywhere`: the backward passed through float32
+    narrowed: bool = False
+
+
+def _narrowing(outs: list[torch.Tensor], slots: Mapping[int, _Slot]) -> bool:
+    """float64 inputs only, and a float32 (complex64) output: the function casts down."""
+    return (all(s.dtype == torch.float64 for s in slots.values())
+            and any(o.dtype == torch.float32 for o in outs))
 
 
 def _evaluate_first(fn: Callable[..., Any], describe: str, named: Sequence[tuple[str, Any]],
@@ -592,10 +601,12 @@ def _evaluate_first(fn: Callable[..., Any], describe: str, named: Sequence[tuple
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
             evaluated, seen = outs, _seen(outs)
-            if widen:
+            narrowed = promote and not widen and _narrowing(outs, slots)
+            if widen or narrowed:
                 evaluated, seen = _promoted_outputs(evaluation, seed, grad_mode)
             return _FirstEvaluation(evaluation, slots, grads, evaluated, seen, widen,
-                                    eval_half, halves)
+                                    eval_half, halves,
+                                    narrowed=narrowed and evaluation.everywhere)
         except (UserCodeError, RuntimeError):
             if k == len(attempts) - 1:
                 raise
@@ -709,8 +720,11 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                                                  done.evaluated, done.seen)
     notes = _evaluation_notes(evaluation, slots, widen=done.widen, halves=done.halves,
                               eval_half=done.eval_half)
+    # a float64 input whose function casts to float32: its gradient passed through float32
+    grad_of = {s.name: np.dtype(np.float32 if done.narrowed else NUMPY_DTYPES[s.dtype])
+               for s in slots.values()}
     arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
-                         grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
+                         grad_dtype=grad_of[s.name])
               for s, g in zip(slots.values(), grads, strict=True)]
     declared = np.dtype(NUMPY_DTYPES.get(
         max((o.dtype for o in evaluated), key=lambda d: torch.finfo(d).eps), np.float64))

@@ -248,3 +248,19 @@ def test_cfloat_is_widened_and_an_entry_error_of_1e3_is_caught():
 
     assert gt.check(to_complex, x).verdict == "ok"
     assert gt.check(planted(to_complex, scale_entry=(0, 1 + 1e-3)), x).verdict == "wrong"
+
+
+@pytest.mark.parametrize("cast", ["float", "cfloat"])
+def test_a_float64_input_cast_down_by_the_function_is_widened(cast):
+    # φ of x.float() was float32: its rounding hid an entry error of 1e-3 in float64
+    x = torch.tensor([0.37, -1.21, 2.5], dtype=torch.float64, requires_grad=True)
+
+    def cast_down(t):
+        return getattr(t, cast)() * 1.5
+
+    right = gt.check(cast_down, x)
+    assert right.verdict == "ok", str(right)
+    assert right.options["precision"] == "float64"
+    wrong = gt.check(planted(cast_down, scale_entry=(1, 1 + 1e-3)), x)
+    assert wrong.verdict == "wrong", str(wrong)
+    assert wrong.tensors[0].worst_index == (1,)
