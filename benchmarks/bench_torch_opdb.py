@@ -21,6 +21,31 @@ checkers in this same run. torch's checker runs with its defaults (slow mode,
 eps=1e-6, atol=1e-5, rtol=1e-3). ``expecttest`` is needed by op_db only, so it is not
 in the ``test`` extra (no test imports op_db): ``pip install expecttest`` first.
 
+Last measured (all 547 operators, torch 2.13.0 CPU, 2 shared cores; each dtype in its
+own run, ``--dtypes float32`` / ``--dtypes float64``):
+
+========  =====  ============  ==========  =====  =======  ===========================
+dtype     case   false alarm   unresolved  op_db  refused  caught / unres. / silent
+========  =====  ============  ==========  =====  =======  ===========================
+float32   right  0 of 518      7           8      2        —
+float32   e×1e-3 —             —           —      2        409 / 5 / 0 of 416 (98.8 %)
+float32   ×1.01  —             —           —      2        411 / 3 / 0 of 416 (99.3 %)
+float32   sign   —             —           —      2        414 / 0 / 0 of 416 (100 %)
+float64   right  0 of 518      6           7 +1   2        —
+float64   e×1e-3 —             —           —      2        413 / 4 / 0 of 419 (99.0 %)
+float64   ×1.01  —             —           —      2        413 / 4 / 0 of 419 (99.0 %)
+float64   sign   —             —           —      2        417 / 0 / 0 of 419 (100 %)
+========  =====  ============  ==========  =====  =======  ===========================
+
+(rates over the cases not refused; "+1": float64 ``hardsigmoid``, a verified torch
+defect, see ``TORCH_DEFECTS``.) No silent pass and no error: the plants not caught are
+unresolved (inconclusive): conversions to bfloat16/float16/chalf (a 1e-3 or 1 % error
+is below what a half-precision output lets differences see), ``linalg.det`` (float64),
+``rms_norm`` and ``logcumsumexp`` (float32, inputs of 1e4). Refused, with a named
+``NonFiniteError``: ``_safe_softmax`` (-inf inputs) and ``__rpow__`` (a NaN output).
+Time, gradcheck / torch's slow mode in the same run: float32 0.74 (correct) and 0.88
+(all cases), float64 0.82 and 0.76.
+
 Usage::
 
     python benchmarks/bench_torch_opdb.py --limit 60            # first 60 operators
