@@ -280,6 +280,8 @@ def main() -> None:
                     s[key] += 1
                     if key == "false alarm" and who == "gradcheck":
                         alarms.append(f"{dn} {op.name}")
+                    if key != "false alarm" and who == "gradcheck":
+                        misses.append(f"{dn} {op.name} correct {key}")
                     if key == "torch defect" and who == "gradcheck":
                         defects.append(f"{dn} {op.name}: {TORCH_DEFECTS[(dn, op.name)]}")
             try:
