@@ -21,6 +21,36 @@ checkers in this same run. torch's checker runs with its defaults (slow mode,
 eps=1e-6, atol=1e-5, rtol=1e-3). ``expecttest`` is needed by op_db only, so it is not
 in the ``test`` extra (no test imports op_db): ``pip install expecttest`` first.
 
+Last measured (all 547 operators, torch 2.13.0 CPU, 2 shared cores; each dtype in its
+own run, ``--dtypes float32`` / ``--dtypes float64``):
+
+========  =====  ============  ==========  =====  =======  ===========================
+dtype     case   false alarm   unresolved  op_db  refused  caught / unres. / silent
+========  =====  ============  ==========  =====  =======  ===========================
+float32   right  0 of 518      7           8      2        —
+float32   e×1e-3 —             —           —      2        409 / 5 / 0 of 416 (98.8 %)
+float32   ×1.01  —             —           —      2        411 / 3 / 0 of 416 (99.3 %)
+float32   sign   —             —           —      2        414 / 0 / 0 of 416 (100 %)
+float64   right  0 of 518      6           7 +1   2        —
+float64   e×1e-3 —             —           —      2        413 / 4 / 0 of 419 (99.0 %)
+float64   ×1.01  —             —           —      2        413 / 4 / 0 of 419 (99.0 %)
+float64   sign   —             —           —      2        417 / 0 / 0 of 419 (100 %)
+========  =====  ============  ==========  =====  =======  ===========================
+
+(rates over the cases not refused; "+1": float64 ``hardsigmoid``, a verified torch
+defect, see ``TORCH_DEFECTS``.) No silent pass and no error: the plants not caught are
+unresolved (inconclusive): conversions to bfloat16/float16/chalf (a 1e-3 or 1 % error
+is below what a half-precision output lets differences see), ``linalg.det`` (float64),
+``rms_norm`` and ``logcumsumexp`` (float32, inputs of 1e4). Refused, with a named
+``NonFiniteError``: ``_safe_softmax`` (-inf inputs) and ``__rpow__`` (a NaN output).
+Unresolved correct operators (float32): ``prod`` (gradient below float32's smallest
+normal), ``logcumsumexp`` (inputs of 1e4), ``ceil``, ``floor``, ``round``, ``trunc``,
+``hardtanh`` (flat or kinked at the sample). Time, gradcheck / torch's slow mode in the
+same run (two float32 runs under different load of the shared cores): float32 0.74 and
+1.19 (correct), 0.88 and 0.93 (all cases); float64 0.82 (correct), 0.76 (all cases).
+Function evaluations, correct cases: float32 104 653 vs torch's 73 718, float64
+104 585 vs 79 657.
+
 Usage::
 
     python benchmarks/bench_torch_opdb.py --limit 60            # first 60 operators
@@ -46,11 +76,10 @@ MAX_ENTRIES = 400  # samples whose checked inputs are larger are skipped (time)
 def marked_failing(op, dtype) -> bool:
     """Does op_db mark this operator's gradient test as expected to fail or skipped?"""
     for info in list(op.decorators) + list(op.skips):
+        # test_name None: the whole class is skipped or expected to fail (normal's)
         if getattr(info, "test_name", None) not in ("test_fn_grad", None):
             continue
         if getattr(info, "cls_name", None) not in ("TestBwdGradients", "TestGradients"):
-            continue
-        if getattr(info, "test_name", None) is None:
             continue
         dtypes = getattr(info, "dtypes", None)
         if getattr(info, "device_type", None) not in (None, "cpu"):
@@ -83,7 +112,7 @@ def problem(op, dtype):
                 for i, t in zip(slots, rest, strict=True):
                     call[i] = t
                 # op_db's own wrapper (e.g. symmetrizing the input of cholesky)
-                return post(op.gradcheck_wrapper(op, x, *call, **kwargs))
+                return post(op.gradcheck_wrapper(op.get_op(), x, *call, **kwargs))
 
             fn.__name__ = op.name
             return fn, inputs
@@ -105,6 +134,10 @@ def planted(fn, inputs, bug):
     if float(d.abs().max()) <= 1e3 * torch.finfo(d.dtype).eps * float(g.abs().max()):
         return None  # a gradient at rounding level (corrcoef of one row is constant 1)
     j = int(torch.argmax(d.abs().reshape(-1)))
+    if d.dtype == torch.float32 and bug != "sign flip":
+        own = float32_rounding(fn, inputs, g, d, j, whole=bug == "all*1.01")
+        if own is not None and own >= PLANT_SIZE[bug]:
+            return None  # the float32 backward's own error is as large as the plant
 
     class Planted(torch.autograd.Function):
         @staticmethod
@@ -131,6 +164,44 @@ def planted(fn, inputs, bug):
     return Planted.apply
 
 
+#: Relative size of each scaled plant: a float32 backward that is itself off by as much
+#: (measured against the same backward in float64) plants no bug by the scaling.
+PLANT_SIZE = {"entry*(1+1e-3)": 1e-3, "all*1.01": 1e-2}
+
+
+def float32_rounding(fn, inputs, g, d, j, whole):
+    """The float32 backward's own relative error, against float64 at the same point: at
+    entry ``j`` (or over the whole gradient, RMS over RMS, when ``whole``); None when the
+    function has no float64 path."""
+    try:
+        with torch.enable_grad():
+            wide = [t.detach().double().requires_grad_() for t in inputs]
+            out = fn(*wide)
+            if out.dtype != torch.float64:
+                return None
+            (d64,) = torch.autograd.grad(out, wide[:1], g.double(), allow_unused=True)
+    except Exception:
+        return None
+    if d64 is None:
+        return None
+    diff = (d.double() - d64).reshape(-1)
+    if whole:
+        return float(diff.norm() / max(float(d64.norm()), 1e-300))
+    return abs(float(diff[j])) / max(abs(float(d64.reshape(-1)[j])), 1e-300)
+
+
+#: Alarms verified to be torch's own defects (not op_db-marked), with the evidence:
+#: counted apart from false alarms, listed by name.
+TORCH_DEFECTS = {
+    ("float64", "nn.functional.hardsigmoid"):
+        "the float64 backward multiplies by the float32 constant 1/6: its gradient at 0 "
+        "is 0.1666666716337204, relative error 2.98e-8 (10x float64's tolerance)",
+}
+
+#: gradcheck's named refusals (a clear error saying what and why): counted apart
+REFUSALS = ("CheckInputError", "CheckTypeError", "NonFiniteError", "UserCodeError")
+
+
 def counted(fn):
     calls = [0]
 
@@ -149,7 +220,8 @@ def ours(fn, inputs):
         result = gt.check(f, *inputs)
         verdict = {"ok": "ok", "inconclusive": "unresolved"}.get(result.verdict, "wrong")
     except Exception as err:  # an error is neither a pass nor a catch
-        verdict = f"error:{type(err).__name__}"
+        kind = "refused" if type(err).__name__ in REFUSALS else "error"
+        verdict = f"{kind}:{type(err).__name__}"
     return verdict, time.perf_counter() - start, calls[0]
 
 
@@ -184,6 +256,7 @@ def main() -> None:
     stats: dict = defaultdict(lambda: defaultdict(int))
     alarms: list[str] = []
     misses: list[str] = []
+    defects: list[str] = []
     for dtype in [getattr(torch, d) for d in args.dtypes.split(",")]:
         dn = str(dtype).replace("torch.", "")
         for op in ops:
@@ -200,16 +273,22 @@ def main() -> None:
                 s["n"] += 1
                 s["seconds"] += seconds
                 s["evaluations"] += calls
-                if verdict.startswith("error"):
-                    s["errors"] += 1
+                if verdict.startswith(("error", "refused")):
+                    s["refused" if verdict.startswith("refused") else "errors"] += 1
                     if who == "gradcheck":
                         misses.append(f"{dn} {op.name} {verdict}")
                 elif verdict != "ok":
                     key = "alarm (op_db marks failing)" if marked else (
                         "unresolved" if verdict == "unresolved" else "false alarm")
+                    if key == "false alarm" and (dn, op.name) in TORCH_DEFECTS:
+                        key = "torch defect"
                     s[key] += 1
                     if key == "false alarm" and who == "gradcheck":
                         alarms.append(f"{dn} {op.name}")
+                    if key != "false alarm" and who == "gradcheck":
+                        misses.append(f"{dn} {op.name} correct {key}")
+                    if key == "torch defect" and who == "gradcheck":
+                        defects.append(f"{dn} {op.name}: {TORCH_DEFECTS[(dn, op.name)]}")
             try:
                 single = isinstance(fn(*inputs), torch.Tensor)
             except Exception:
@@ -233,26 +312,30 @@ def main() -> None:
                     s["caught"] += verdict == "wrong"
                     s["unresolved"] += verdict == "unresolved"
                     s["errors"] += verdict.startswith("error")
+                    s["refused"] += verdict.startswith("refused")
                     if who == "gradcheck" and verdict != "wrong":
                         misses.append(f"{dn} {op.name} {bug} {verdict}")
     print(f"{len(ops)} operators considered; first usable sample each, <= {MAX_ENTRIES} "
           f"checked entries\n")
     print(f"{'dtype':8} {'checker':10} {'case':16} {'n':>5} {'caught/alarms':>14} "
-          f"{'unresolved':>10} {'op_db-marked':>12} {'errors':>6} {'seconds':>8} "
-          f"{'evals':>8}")
+          f"{'unresolved':>10} {'op_db-marked':>12} {'defect':>6} {'refused':>7} "
+          f"{'errors':>6} {'seconds':>8} {'evals':>8}")
     for (dn, who, case), s in sorted(stats.items()):
         hit = s["caught"] if case != "correct" else s["false alarm"]
         print(f"{dn:8} {who:10} {case:16} {s['n']:5d} {hit:14d} {s['unresolved']:10d} "
-              f"{s['alarm (op_db marks failing)']:12d} {s['errors']:6d} "
-              f"{s['seconds']:8.1f} {s['evaluations']:8d}")
+              f"{s['alarm (op_db marks failing)']:12d} {s['torch defect']:6d} "
+              f"{s['refused']:7d} {s['errors']:6d} {s['seconds']:8.1f} "
+              f"{s['evaluations']:8d}")
     print("\ngradcheck per planted bug: caught / unresolved (inconclusive) / silent passes "
-          "/ errors, and the catch rate (target >= 99.5 %)")
+          "/ refused (a named error) / errors, and the catch rate over the cases not "
+          "refused (target >= 99.5 %)")
     for (dn, who, case), s in sorted(stats.items()):
         if who != "gradcheck" or case == "correct" or not s["n"]:
             continue
-        silent = s["n"] - s["caught"] - s["unresolved"] - s["errors"]
+        silent = s["n"] - s["caught"] - s["unresolved"] - s["errors"] - s["refused"]
+        judged = max(s["n"] - s["refused"], 1)
         print(f"  {dn:8} {case:16} {s['caught']:5d} / {s['unresolved']:3d} / {silent:3d} / "
-              f"{s['errors']:3d}   {100 * s['caught'] / s['n']:6.2f} %")
+              f"{s['refused']:3d} / {s['errors']:3d}   {100 * s['caught'] / judged:6.2f} %")
     print("\ntime, gradcheck / torch.autograd.gradcheck (slow mode), same run:")
     for dn in sorted({k[0] for k in stats}):
         mine = {c: s["seconds"] for (d, w, c), s in stats.items() if d == dn and w == "gradcheck"}
@@ -265,6 +348,8 @@ def main() -> None:
               f"{total_m / max(total_t, 1e-9):5.2f}")
     if alarms:
         print("\ngradcheck false alarms:", ", ".join(alarms))
+    if defects:
+        print("\nalarms on verified torch defects (counted apart):\n  " + "\n  ".join(defects))
     if args.verbose and misses:
         print("\ngradcheck misses and errors:\n  " + "\n  ".join(misses))
 

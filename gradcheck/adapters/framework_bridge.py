@@ -42,7 +42,7 @@ import numpy as np
 from gradcheck.adapters.trees import child_name
 from gradcheck.engine.numeric import Target
 from gradcheck.engine.runner import Options, Problem, run
-from gradcheck.engine.safety import CheckInputError, call_user
+from gradcheck.engine.safety import CheckInputError, NonFiniteError, call_user
 from gradcheck.engine.tolerances import coarser, observed_precision, precision_of
 from gradcheck.results.result import CheckResult
 
@@ -161,9 +161,19 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
     if not inputs:
         raise CheckInputError(f"{describe}: nothing to check (no floating-point input "
                               f"selected); pass at least one floating tensor")
+    for given in inputs:
+        _require_finite_input(describe, given)
     f0 = call_user(describe, phi)
+    if not np.isfinite(f0):
+        # NaN != NaN: without this, two NaN evaluations would read as nondeterminism
+        raise NonFiniteError(f"{describe} is not finite at the point to check (Σ v·y = "
+                             f"{f0}): an output is NaN or Inf there (outside the function's "
+                             f"domain, such as a negative base to a fractional power); "
+                             f"finite differences need finite outputs: check at a point "
+                             f"inside the domain")
     again = call_user(describe, phi)
-    targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage if i.storage is not None else i.work.dtype)
+    targets = [Target(i.name, i.role, i.work, i.analytic, storage=i.storage if i.storage is not None else i.work.dtype,
+                      grad_dtype=np.dtype(i.grad_dtype or i.storage or i.work.dtype))
                for i in inputs]
     grad_prec = coarser(*(precision_of(i.grad_dtype or i.work.dtype) for i in inputs))
     problem = Problem(kind=kind, label=label, describe=describe, phi=phi, targets=targets,
@@ -172,6 +182,19 @@ def run_arrays(kind: str, label: str, describe: str, phi: Callable[[], float],
                       evaluations=2, nondeterministic=again != f0, notes=list(notes),
                       seen=np.asarray(seen, dtype=np.float64), declared=declared)
     return run(problem, opts, start)
+
+
+def _require_finite_input(describe: str, given: ArrayInput) -> None:
+    """Refuse a checked input holding NaN or ±Inf (a finite step cannot move it)."""
+    bad = ~np.isfinite(given.work)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteError(
+            f"{describe}: the checked input {given.name} holds {given.work[index]} at index "
+            f"{index} ({int(bad.sum())} non-finite entries); a finite step cannot move "
+            f"such an entry, so finite differences cannot check it: pass finite values "
+            f"(a large negative number instead of -inf), or pass the finite entries as "
+            f"their own input and the rest as a constant")
 
 
 __all__ = ["SEEN_SAMPLE", "ArrayInput", "key_value", "leaf_names", "matches", "run_arrays",

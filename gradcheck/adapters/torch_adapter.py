@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -191,8 +191,31 @@ class _Float64Everywhere(TorchFunctionMode):
         return out if in_place else pytree.tree_map(_wide, out)
 
 
-#: Casts to float32 that take no dtype argument, and their float64 twins.
-_WIDER = {torch.Tensor.float: torch.Tensor.double}
+#: Torch functions and methods that draw random numbers (by name).
+_SAMPLERS = frozenset({
+    "normal", "normal_", "rand", "rand_like", "randn", "randn_like", "randint",
+    "randint_like", "randperm", "bernoulli", "bernoulli_", "multinomial", "poisson",
+    "binomial", "uniform_", "exponential_", "geometric_", "log_normal_", "cauchy_",
+    "random_", "dropout", "dropout_", "alpha_dropout", "feature_alpha_dropout",
+    "feature_dropout", "native_dropout", "rrelu", "rrelu_", "gumbel_softmax",
+    "_standard_gamma", "_sample_dirichlet"})
+
+
+class _SamplerWatch(TorchFunctionMode):
+    """Notes whether the function calls a sampler (:data:`_SAMPLERS`); changes nothing."""
+
+    sampled = False
+
+    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
+                           kwargs: Mapping[str, Any] | None = None) -> Any:
+        if getattr(func, "__name__", "") in _SAMPLERS:
+            self.sampled = True
+        return func(*args, **(kwargs or {}))
+
+
+#: Casts to float32 (complex64) that take no dtype argument, and their float64 twins.
+_WIDER = {torch.Tensor.float: torch.Tensor.double,
+          torch.Tensor.cfloat: torch.Tensor.cdouble}  # type: ignore[attr-defined]
 #: Tensor methods that write into their first argument without a trailing underscore.
 _WRITES = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
                      "__ifloordiv__", "__ipow__", "__imatmul__"})
@@ -265,11 +288,17 @@ class _Evaluation:
                 out = self.fn(*args, **kwargs)
             else:
                 with _same_randomness(self.devices):
-                    state = torch.random.get_rng_state() if self.random is None else None
-                    out = self.fn(*args, **kwargs)
-                    if state is not None:  # the first call tells whether fn draws any
+                    if self.random is None:  # the first call tells whether fn draws any
+                        state = torch.random.get_rng_state()
+                        with _SamplerWatch() as watch:
+                            out = self.fn(*args, **kwargs)
+                        # a sampler under its own saved seed (op_db's wrapper_set_seed)
+                        # leaves the RNG state as it was: the watch sees the call itself
                         self.random = (any(d.type != "cpu" for d in self.devices)
+                                       or watch.sampled
                                        or not torch.equal(state, torch.random.get_rng_state()))
+                    else:
+                        out = self.fn(*args, **kwargs)
         except (CheckInputError, CheckTypeError):
             raise
         except Exception as err:
@@ -379,7 +408,8 @@ def _accumulator(y: torch.Tensor) -> torch.dtype:
 def _host(g: torch.Tensor | None, slot: _Slot) -> np.ndarray:
     if g is None:
         return np.zeros(slot.shape)
-    return g.detach().to(torch.float64).cpu().numpy().reshape(slot.shape)
+    # force: a ZeroTensor (sgn's gradient of a real input) has no storage to share
+    return g.detach().to(torch.float64).cpu().numpy(force=True).reshape(slot.shape)
 
 
 def _nudged(slots: Mapping[int, _Slot], seed: int) -> dict[int, torch.Tensor]:
@@ -542,6 +572,15 @@ class _FirstEvaluation:
     widen: bool
     eval_half: bool
     halves: list[str]
+    #: float64 inputs whose function casts to float32 itself (``x.float()``), widened
+    #: under :class:`_Float64Everywhere`: the backward passed through float32
+    narrowed: bool = False
+
+
+def _narrowing(outs: list[torch.Tensor], slots: Mapping[int, _Slot]) -> bool:
+    """float64 inputs only, and a float32 (complex64) output: the function casts down."""
+    return (all(s.dtype == torch.float64 for s in slots.values())
+            and any(o.dtype == torch.float32 for o in outs))
 
 
 def _evaluate_first(fn: Callable[..., Any], describe: str, named: Sequence[tuple[str, Any]],
@@ -562,10 +601,12 @@ def _evaluate_first(fn: Callable[..., Any], describe: str, named: Sequence[tuple
         try:
             outs, grads = evaluation.reverse() if ad == "rev" else evaluation.forward()
             evaluated, seen = outs, _seen(outs)
-            if widen:
+            narrowed = promote and not widen and _narrowing(outs, slots)
+            if widen or narrowed:
                 evaluated, seen = _promoted_outputs(evaluation, seed, grad_mode)
             return _FirstEvaluation(evaluation, slots, grads, evaluated, seen, widen,
-                                    eval_half, halves)
+                                    eval_half, halves,
+                                    narrowed=narrowed and evaluation.everywhere)
         except (UserCodeError, RuntimeError):
             if k == len(attempts) - 1:
                 raise
@@ -679,16 +720,44 @@ def check(fn: Callable[..., Any], *inputs: Any, kwargs: Mapping[str, Any] | None
                                                  done.evaluated, done.seen)
     notes = _evaluation_notes(evaluation, slots, widen=done.widen, halves=done.halves,
                               eval_half=done.eval_half)
+    # a float64 input whose function casts to float32: its gradient passed through float32
+    grad_of = {s.name: np.dtype(np.float32 if done.narrowed else NUMPY_DTYPES[s.dtype])
+               for s in slots.values()}
     arrays = [ArrayInput(s.name, s.work, g, storage=s.storage, role=s.role,
-                         grad_dtype=np.dtype(NUMPY_DTYPES[s.dtype]))
+                         grad_dtype=grad_of[s.name])
               for s, g in zip(slots.values(), grads, strict=True)]
     declared = np.dtype(NUMPY_DTYPES.get(
         max((o.dtype for o in evaluated), key=lambda d: torch.finfo(d).eps), np.float64))
-    return run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
-                      arrays, seen=seen, declared=declared,
-                      noise=evaluation.scale(evaluated),
-                      options=dict(options),
-                      notes=notes, start=start)
+    result = run_arrays(_kind, label, describe, lambda: evaluation.phi(_grad_mode),
+                        arrays, seen=seen, declared=declared,
+                        noise=evaluation.scale(evaluated),
+                        options=dict(options),
+                        notes=notes, start=start)
+    return _sampling_verdict(result, evaluation, arrays)
+
+
+def _sampling_verdict(result: CheckResult, evaluation: _Evaluation,
+                      arrays: Sequence[ArrayInput]) -> CheckResult:
+    """A function that draws random numbers and claims an exactly zero gradient where the
+    seeded draw has one (``torch.normal(mean, std)``: torch does not differentiate through
+    its sampling) is a sampling op, not a wrong backward: inconclusive, said so.
+
+    Every evaluation reuses one seed, so differences see the derivative of that draw (the
+    reparameterization); dropout's backward claims it, a sampling op's zero gradient
+    defines another one. Only tensors whose whole analytic gradient is exactly 0 are
+    read this way; any other wrong tensor keeps the verdict wrong.
+    """
+    if result.verdict != "wrong" or not evaluation.random or result.nondeterministic:
+        return result
+    zero = {a.name for a in arrays if not np.any(a.analytic)}
+    wrong = {t.name for t in result.tensors if t.n_wrong}
+    if not wrong or not wrong <= zero:
+        return result
+    note = (f"{', '.join(sorted(wrong))}: the function draws random numbers and its gradient "
+            f"there is exactly 0 while the seeded draw's derivative is not (a sampling op "
+            f"that does not differentiate through its draw, as torch.normal); the two "
+            f"define different derivatives, so neither is judged: inconclusive")
+    return replace(result, ok=False, verdict="inconclusive", notes=[*result.notes, note])
 
 
 @documents_options

@@ -89,6 +89,11 @@ LOCAL_DIRECTIONS = 2
 #: Block tests allowed per tensor during bisection (bounds the cost when kinks abound).
 MAX_BLOCK_TESTS = 256
 
+#: An underflow grain this small (float64's: 16 · 2.2e-308) never decides anything: not
+#: summed along directions.
+_NEGLIGIBLE_GRAIN = 1e-300
+
+
 class _All:
     """Every entry of a tensor: selects through views, not an index array (memory)."""
 
@@ -113,16 +118,20 @@ def _move(target: Target, sel: np.ndarray | slice, u: np.ndarray,
 
 
 def _place_up(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
-              hi: int) -> tuple[float, float]:
-    """Write block ``lo:hi`` moved up; return its ``Σ a·δ+`` and ``Σ |a·δ+|``."""
+              hi: int) -> tuple[float, float, float]:
+    """Write block ``lo:hi`` moved up; return its ``Σ a·δ+``, ``Σ |a·δ+|`` and the
+    underflow grain of ``Σ a·δ+`` (``Target.underflow · Σ |δ+|``)."""
     sel = _select(idx, lo, hi)
     up, d_up = target.realize_up(*_move(target, sel, u[lo:hi], step))
     target.flat()[sel] = up
+    # the grain only where the gradient's dtype has one worth a pass (not float64's)
+    grain = (target.underflow * float(np.sum(np.abs(d_up)))
+             if target.underflow > _NEGLIGIBLE_GRAIN else 0.0)
     # np.sum, not BLAS `@`: no thread wake-up per probe, and pairwise summation
     d_up *= target.analytic_flat[sel]
     linear = float(np.sum(d_up))
     np.abs(d_up, out=d_up)
-    return linear, float(np.sum(d_up))
+    return linear, float(np.sum(d_up)), grain
 
 
 def _place_down(target: Target, idx: np.ndarray | _All, u: np.ndarray, step: float, lo: int,
@@ -185,15 +194,17 @@ class _Prober:
         terms = np.array([_rms(t) * np.sqrt(idx.size) for t, idx, _ in parts])
         return self.judging.precision.atol * rms(terms) * float(np.sqrt(terms.size))
 
-    def _probe(self, parts: Sequence[Part], step: float) -> tuple[Probe, float, float, float]:
-        """Probe one direction; also return Σ|a δ|, a·δ and ‖a ⊙ s‖₂·step, over the step.
+    def _probe(self, parts: Sequence[Part], step: float
+               ) -> tuple[Probe, float, float, float, float]:
+        """Probe one direction; also return Σ|a δ|, a·δ, ‖a ⊙ s‖₂·step and the underflow
+        grain of a·δ (``Σ underflow·|δ|``), over the step.
 
         Block by block (:mod:`gradcheck.engine.blocks`): the perturbed values go straight
         into the arrays φ reads, no full-size temporary is made, and every sum is the one
         ``np.sum`` of the whole product gives, bit for bit. The down pass recomputes the
         up step of its block (it mirrors the realized δ+) instead of keeping it.
         """
-        lin_up = lin_down = magnitude = spread = 0.0
+        lin_up = lin_down = magnitude = spread = grain = 0.0
         for target, idx, _ in parts:
             # expected |a·δ| over the Gaussian draw (‖a ⊙ s‖₂·step), not this draw's value:
             # the direction's resolution must not depend on how short it came out
@@ -201,9 +212,11 @@ class _Prober:
             spread = float(np.hypot(spread, scaled * np.sqrt(idx.size) * step))
         try:
             for target, idx, u in parts:
-                up, size = pairwise_sums(idx.size, partial(_place_up, target, idx, u, step))
+                up, size, fine = pairwise_sums(idx.size,
+                                               partial(_place_up, target, idx, u, step))
                 lin_up += up
                 magnitude += size
+                grain += fine
             f_up = self._call(parts)
             for target, idx, u in parts:
                 lin_down += pairwise_sum(idx.size, partial(_place_down, target, idx, u, step))
@@ -219,7 +232,7 @@ class _Prober:
         if not (np.isfinite(f_up) and np.isfinite(f_down)):
             raise NonFiniteError(f"{self.judging.describe} returned a non-finite value along a random "
                                  f"direction; check away from the domain boundary")
-        return probe, magnitude / step, lin_up / step, spread / step
+        return probe, magnitude / step, lin_up / step, spread / step, grain / step
 
     def _call(self, parts: Sequence[Part]) -> float:
         """φ at the values placed now; its exceptions name the perturbed tensors."""
@@ -234,7 +247,7 @@ class _Prober:
         """Judge one direction (refined at half the step, at smaller steps if needed, and
         at larger ones where rounding drowns it)."""
         cfg = self.judging
-        first, magnitude, analytic, spread = self._probe(parts, cfg.step)
+        first, magnitude, analytic, spread, grain = self._probe(parts, cfg.step)
         probes = {cfg.step: first}
 
         def probe_at(items: np.ndarray, step: float) -> Probe:
@@ -245,8 +258,9 @@ class _Prober:
         return judge_resolving(probe_at, np.array([analytic]), np.array([magnitude]),
                                cfg.noise, cfg.precision, step=cfg.step, rtol=cfg.rtol,
                                atol=self.floor(parts), scale_floor=spread,
-                               floors_resolve=cfg.floors_resolve,
-                               min_step=max(min_relative_step(p[0]) for p in parts))
+                               floors_resolve=cfg.floors_resolve, grain=grain,
+                               min_step=max(min_relative_step(p[0], cfg.precision)
+                                            for p in parts))
 
     def fails(self, parts_of: Iterable[Sequence[Part]]) -> bool:
         failed = False

@@ -36,13 +36,16 @@ from gradcheck.engine.streams import stream
 from gradcheck.engine.tolerances import (
     DOMAIN_SHRINK_RATIO,
     DOMAIN_SHRINKS,
+    FINE_PHI_STEP_UNITS,
     FINE_RESOLUTION,
     GAP_ROUNDINGS,
     GAP_SHRANK,
     HULL_ROUNDINGS,
+    INPUT_SCALE_ROUNDINGS,
     KINK_RESOLUTION,
     LOPSIDED_GAP,
     MAX_RELATIVE_STEP,
+    MIN_STEP_UNITS,
     NEGLIGIBLE_TENSOR,
     NOISE_AGREEMENT,
     PERSISTING_GAP,
@@ -54,6 +57,7 @@ from gradcheck.engine.tolerances import (
     SHRINK_PASSES,
     SHRINK_RATIO,
     SMOOTH_MODEL_MISS,
+    UNDERFLOW_TINIES,
     UNSETTLED_CHANGE,
     ZERO_GRADIENT,
     Precision,
@@ -136,6 +140,9 @@ class Target:
         checked through a float64 copy still moves by float32-representable steps).
     layout : str
         Axis names for the diagnosis (``"NCHW"``), ``""`` when unknown.
+    grad_dtype : dtype
+        Dtype the analytic gradient was computed in (default: ``storage``): below its
+        smallest normal it holds nothing (see :attr:`underflow`).
     """
 
     name: str
@@ -144,17 +151,35 @@ class Target:
     analytic: np.ndarray
     storage: np.dtype = None  # type: ignore[assignment]  # None: the array's own dtype
     layout: str = ""
+    grad_dtype: np.dtype = None  # type: ignore[assignment]  # None: ``storage``
     values: np.ndarray = field(init=False, repr=False)
     analytic_flat: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.storage = np.dtype(self.storage or self.array.dtype)
+        self.grad_dtype = np.dtype(self.grad_dtype or self.storage)
         self.values = np.array(self.array, dtype=np.float64).ravel()
         self.analytic_flat = np.asarray(self.analytic, dtype=np.float64).ravel()
 
     @property
     def size(self) -> int:
         return self.array.size
+
+    def input_rounding(self) -> float:
+        """Relative rounding of a gradient computed in ``grad_dtype`` from these inputs:
+        :data:`INPUT_SCALE_ROUNDINGS` · ε · max |θ| (never below ε's multiple at |θ| = 1)."""
+        if self.grad_dtype.kind not in "fc" or not self.values.size:
+            return 0.0
+        largest = float(np.max(np.abs(self.values), initial=1.0, where=np.isfinite(self.values)))
+        return INPUT_SCALE_ROUNDINGS * float(np.finfo(self.grad_dtype).eps) * largest
+
+    @property
+    def underflow(self) -> float:
+        """Absolute uncertainty of an analytic entry from underflow in its dtype:
+        :data:`UNDERFLOW_TINIES` smallest normals (0 for a non-floating dtype)."""
+        if self.grad_dtype.kind not in "fc":
+            return 0.0
+        return UNDERFLOW_TINIES * float(np.finfo(self.grad_dtype).tiny)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -299,14 +324,16 @@ def require_finite_values(values: np.ndarray, target_name: str, where: Callable[
 
 def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, f0: float,
                   describe: str = "the function",
-                  evaluate: EntryEvaluator | None = None) -> Probe:
+                  evaluate: EntryEvaluator | None = None,
+                  min_step: float | None = None) -> Probe:
     """Central and one-sided residuals of entries ``idx`` at relative step ``step``.
 
     Entries whose step leaves the function's domain (φ not finite there) are probed
     again at :data:`DOMAIN_SHRINK_RATIO` times smaller steps, each entry keeping its own
     realized step; only when no step up to :data:`DOMAIN_SHRINKS` shrinks is finite does
     the check raise :class:`NonFiniteError`, naming the entry. ``evaluate`` replaces
-    :func:`evaluate_entries` (same values, other ways of computing them).
+    :func:`evaluate_entries` (same values, other ways of computing them); ``min_step``
+    (default :func:`min_relative_step` of the target) floors every relative step.
     """
     def run(at: np.ndarray, up: np.ndarray, down: np.ndarray, s: float
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +342,7 @@ def probe_entries(phi: Objective, target: Target, idx: np.ndarray, step: float, 
         return evaluate(target, at, up, down, s)
 
     values = target.values[idx]
-    floor = min_relative_step(target)
+    floor = min_relative_step(target) if min_step is None else min_step
     h = max(step, floor) * np.maximum(np.abs(values), 1.0)
     up, down, d_up, d_down = target.realize(values, h)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -362,9 +389,19 @@ def scale_floors(targets: Sequence[Target]) -> list[float]:
     return [max(r, NEGLIGIBLE_TENSOR * top) for r in own]
 
 
-def min_relative_step(target: Target) -> float:
-    """Smallest relative step: 32 units of the storage format (realized steps stay exact)."""
-    return 32 * float(np.finfo(target.storage).eps)
+def min_relative_step(target: Target, precision: Precision | None = None) -> float:
+    """Smallest relative step: :data:`MIN_STEP_UNITS` units of the storage format, or,
+    where φ computes in a finer ``precision`` than that, :data:`FINE_PHI_STEP_UNITS`
+    units of it (never below ``MIN_STEP_UNITS`` of φ's format).
+
+    >>> t = Target("x", "input", np.zeros(2), np.zeros(2), storage=np.float32)
+    >>> min_relative_step(t) > min_relative_step(t, PRECISIONS["float64"])
+    True
+    """
+    storage = float(np.finfo(target.storage).eps)
+    if precision is None or precision.eps >= storage:
+        return MIN_STEP_UNITS * storage
+    return max(MIN_STEP_UNITS * precision.eps, FINE_PHI_STEP_UNITS * storage)
 
 
 @dataclass
@@ -381,13 +418,17 @@ class _Pass:
     side_rounding: np.ndarray  # of a one-sided difference
 
     @classmethod
-    def of(cls, probe: Probe, noise: float, precision: Precision) -> _Pass:
+    def of(cls, probe: Probe, noise: float, precision: Precision, grain: float = 0.0
+           ) -> _Pass:
+        """``grain``: the analytic value's own absolute uncertainty (underflow), added to
+        both roundings (it is in derivative units already)."""
         scale = np.maximum(noise, np.maximum(np.abs(probe.f_up), np.abs(probe.f_down)))
         roundoff = precision.rounding_safety * precision.eps * 2 * scale
         span = probe.h_up + probe.h_down
         return cls(span, probe.h_up, probe.h_down, (probe.r_up + probe.r_down) / span,
-                   roundoff / span, probe.r_up / probe.h_up, probe.r_down / probe.h_down,
-                   roundoff / np.minimum(probe.h_up, probe.h_down))
+                   roundoff / span + grain, probe.r_up / probe.h_up,
+                   probe.r_down / probe.h_down,
+                   roundoff / np.minimum(probe.h_up, probe.h_down) + grain)
 
     @property
     def gap(self) -> np.ndarray:
@@ -400,7 +441,7 @@ class _Pass:
 def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precision, *,
           rtol: float, atol: np.ndarray | float,
           refine: Callable[[np.ndarray, float], Probe] | None = None,
-          refine_all: bool = False) -> Judged:
+          refine_all: bool = False, grain: float = 0.0) -> Judged:
     """Judge items from a first probe; re-probe at half the step where needed.
 
     Parameters
@@ -420,6 +461,10 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
         Re-probes the items in ``mask`` with steps divided by ``ratio`` (2).
     refine_all : bool
         Refine every item (``method="richardson"``), not only the doubtful ones.
+    grain : float
+        Absolute uncertainty of the analytic value itself, in derivative units (the
+        underflow of its dtype, :attr:`Target.underflow`): part of the rounding, so of
+        both the tolerance and the estimate.
 
     Notes
     -----
@@ -434,7 +479,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
     analytic value passes when it lies between the one-sided derivatives, and the item
     is flagged non-differentiable when the gap persists at θ itself.
     """
-    p1 = _Pass.of(first, noise, precision)
+    p1 = _Pass.of(first, noise, precision, grain)
     floor = rtol * (magnitude + np.abs(p1.error)) + atol
     tol1 = p1.rounding + floor
     lopsided = (np.abs(p1.gap) > LOPSIDED_GAP * (magnitude + np.abs(p1.up) + np.abs(p1.down))
@@ -446,7 +491,7 @@ def judge(first: Probe, magnitude: np.ndarray, noise: float, precision: Precisio
                  refined=again.copy(), estimate=p1.rounding.copy())
     if refine is None or not again.any():
         return out
-    p2 = _Pass.of(refine(again, 2.0), noise, precision)
+    p2 = _Pass.of(refine(again, 2.0), noise, precision, grain)
     out.evaluations = 2 * int(again.sum())
     error, tolerance, wrong, kink, left, right, rough = _judge_refined(
         p1.subset(again), p2, floor[again])
@@ -516,7 +561,8 @@ def _positive(x: np.ndarray) -> np.ndarray:
 
 def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: np.ndarray,
                     noise: float, precision: Precision, *, step: float, min_step: float,
-                    rtol: float, atol: float, refine_all: bool = False) -> Judged:
+                    rtol: float, atol: float, refine_all: bool = False,
+                    grain: float = 0.0) -> Judged:
     """:func:`judge` at ``step``, then again at smaller steps where the step was too coarse.
 
     The relative step ``c·max(|θ|, 1)`` assumes φ varies on the scale of ``|θ|``; where it
@@ -542,7 +588,7 @@ def judge_shrinking(probe_at: Callable[[np.ndarray, float], Probe], magnitude: n
             return probe_at(items[sub], s / ratio)
 
         judged = judge(probe_at(items, s), magnitude[items], noise, precision, rtol=rtol,
-                       atol=atol, refine=refine, refine_all=refine_all)
+                       atol=atol, refine=refine, refine_all=refine_all, grain=grain)
         judged.evaluations += 2 * items.size
         return judged
 
@@ -603,6 +649,7 @@ class _Bar:
     scale_floor: float
     floors_resolve: bool
     precision: Precision
+    grain: float = 0.0  # the analytic value's underflow (in every estimate)
 
     def resolution(self, judged: Judged, items: np.ndarray) -> np.ndarray:
         """Tolerance over what each item must resolve (0 = perfect; ∞ where nothing sets a
@@ -631,10 +678,12 @@ class _Bar:
         """A claimed exact zero that differences confirm to within ZERO_GRADIENT·√eps in
         absolute terms: where the check has no (or only a tiny) scale (x² at 0, x³ at
         1e-7) nothing else can be relative; a gradient hidden under a large φ leaves a far
-        larger estimate, and stays unresolved."""
+        larger estimate, and stays unresolved. The differences must confirm the zero on
+        their own: a float32 gradient that underflowed to 0 where differences resolve a
+        value (1e-55) is within its grain, not confirmed (it stays unresolved)."""
         estimate = judged.estimate
         assert estimate is not None
-        return ((self.analytic[items] == 0) & (np.abs(judged.error) <= estimate)
+        return ((self.analytic[items] == 0) & (np.abs(judged.error) <= estimate - self.grain)
                 & (estimate <= ZERO_GRADIENT * self.precision.atol))
 
 
@@ -642,7 +691,8 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
                     magnitude: np.ndarray, noise: float, precision: Precision, *,
                     step: float, min_step: float, rtol: float, atol: float,
                     scale_floor: float, refine_all: bool = False,
-                    floors_resolve: bool = True) -> Judged:
+                    floors_resolve: bool = True, grain: float = 0.0,
+                    band: np.ndarray | float = 0.0) -> Judged:
     """:func:`judge_shrinking`, then other steps for items the tolerance cannot resolve.
 
     An item *agrees* only when its tolerance (``Judged.estimate``, rounding and
@@ -678,10 +728,15 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
         precision table's defaults: a default floor as wide as the gradient — ``rtol`` of
         a noisy float32 φ times a long direction's ``Σ|a_i u_i|`` — resolves nothing);
         False when the user chose them.
+    grain : float
+        As for :func:`judge` (underflow of the analytic value's dtype).
+    band : float or ndarray
+        Rounding of the analytic value itself, beyond the tolerance (per item or one for
+        all): a wrong item whose error lies within ``tolerance + band`` is unresolved.
     """
     out = judge_shrinking(probe_at, magnitude, noise, precision, step=step, min_step=min_step,
-                          rtol=rtol, atol=atol, refine_all=refine_all)
-    bar = _Bar(analytic, scale_floor, floors_resolve, precision)
+                          rtol=rtol, atol=atol, refine_all=refine_all, grain=grain)
+    bar = _Bar(analytic, scale_floor, floors_resolve, precision, grain)
     every = np.arange(magnitude.size)
     contested = out.contested if out.contested is not None else np.zeros(every.size, bool)
     out.wrong &= ~contested
@@ -702,7 +757,7 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
 
             try:
                 again = judge(probe_at(items, s), magnitude[items], noise, precision,
-                              rtol=rtol, atol=atol, refine=refine)
+                              rtol=rtol, atol=atol, refine=refine, grain=grain)
             except (UserCodeError, NonFiniteError):
                 return  # the step leaves the function's domain: these stay as they are
             out.evaluations += again.evaluations + 2 * items.size
@@ -724,6 +779,10 @@ def judge_resolving(probe_at: Callable[[np.ndarray, float], Probe], analytic: np
                  - {step}))
     climb(np.flatnonzero(pending & ~out.wrong & ~out.kink),
           [s for s in (step / RAISE_RATIO ** k for k in range(1, 4)) if s >= min_step])
+    # an error the analytic side's own rounding could explain proves nothing either way
+    explained = out.wrong & (np.abs(out.error) <= out.tolerance + band)
+    out.wrong &= ~explained
+    pending |= explained
     out.unresolved = pending & ~zero & ~out.wrong  # a wrong verdict is decisive
     out.coarse = ~zero & ~out.wrong & ~(bar.resolution(out, every) <= FINE_RESOLUTION)
     return out
@@ -751,17 +810,21 @@ def check_entries(phi: Objective, target: Target, idx: np.ndarray, f0: float,
     (:func:`judge_resolving`). ``judged.evaluations`` counts every φ call made
     (``evaluate``, as for :func:`probe_entries`, may make fewer: it counts its own).
     """
+    floor = min_relative_step(target, judging.precision)
+
     def probe_at(items: np.ndarray, s: float) -> Probe:
-        return probe_entries(phi, target, idx[items], s, f0, judging.describe, evaluate)
+        return probe_entries(phi, target, idx[items], s, f0, judging.describe, evaluate,
+                             floor)
 
     if scale_floor is None:
         scale_floor = rms(target.analytic_flat)
     analytic = target.analytic_flat[idx]
     return judge_resolving(probe_at, analytic, np.abs(analytic), judging.noise,
-                           judging.precision, step=judging.step,
-                           min_step=min_relative_step(target), rtol=judging.rtol,
-                           atol=judging.entry_atol(target), scale_floor=scale_floor,
-                           refine_all=refine_all, floors_resolve=judging.floors_resolve)
+                           judging.precision, step=judging.step, min_step=floor,
+                           rtol=judging.rtol, atol=judging.entry_atol(target),
+                           scale_floor=scale_floor, refine_all=refine_all,
+                           floors_resolve=judging.floors_resolve, grain=target.underflow,
+                           band=target.input_rounding() * (np.abs(analytic) + scale_floor))
 
 
 #: Points of one noise probe, and the relative extents of the two probes taken.

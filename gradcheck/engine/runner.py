@@ -29,7 +29,7 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,7 @@ from gradcheck.engine.tolerances import (
     NOISE_FLOOR_CAP,
     PRECISIONS,
     RESOLUTION,
+    UNDERFLOW_TINIES,
     Precision,
     coarser,
     observed_precision,
@@ -139,7 +140,8 @@ def _resolve_mode(opts: Options, total: int) -> str:
     return opts.mode
 
 
-def _structure(problem: Problem, opts: Options, step: float) -> Structure:
+def _structure(problem: Problem, opts: Options, step: float,
+               precision: Precision | None = None) -> Structure:
     """Verify the problem's batch layout (tiles or samples) when structured full mode
     could be used (see :mod:`gradcheck.engine.structure_plan`)."""
     layout = problem.layout
@@ -147,7 +149,8 @@ def _structure(problem: Problem, opts: Options, step: float) -> Structure:
             or problem.nondeterministic or opts.mode == "fast"):
         return Structure()
     return plan_structure(layout, problem.targets, step=step, seed=opts.seed,
-                          describe=problem.describe, auto=opts.mode == "auto")
+                          describe=problem.describe, auto=opts.mode == "auto",
+                          precision=precision)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ class Calibration:
     noise: float
     probe: TaylorProbe | None
     evaluations: int
+    #: Per target, where the joint noise exceeds rounding (:func:`_own_noise`): the noise
+    #: of φ with only that target moved. None: ``noise`` for every target.
+    target_noise: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,11 +192,11 @@ def run(problem: Problem, opts: Options, start: float,
     prec = cal.precision
     rtol = opts.rtol if opts.rtol is not None else coarser(prec, problem.grad_precision).rtol
     step = opts.eps if opts.eps is not None else prec.step
-    structure = _structure(problem, opts, step)
+    structure = _structure(problem, opts, step, prec)
     mode = _resolve_mode(opts, structure.cost_entries(problem.targets))
     judging = Judging(cal.noise, prec, step, rtol, opts.atol, problem.describe,
                       floors_resolve=opts.rtol is None and opts.atol is None)
-    numeric = _outcomes(problem, opts, mode, judging, structure)
+    numeric = _outcomes(problem, opts, mode, judging, structure, cal.target_noise)
     outcomes = numeric.outcomes
     review = _review_kinks(problem, outcomes, opts, judging)
     options: dict[str, Any] = {"eps": step, "rtol": rtol, "atol": opts.atol,
@@ -261,7 +267,10 @@ def _calibrate(problem: Problem, opts: Options) -> Calibration:
         declared = problem.declared if problem.declared is not None else seen.dtype
         precision = observed_precision(seen, declared)
     scale = max(problem.noise, float(np.max(np.abs(noisy), initial=abs(problem.f0))))
-    precision = _precision_for_noise(precision, sigma, scale)
+    own_sigma, extra = _own_noise(problem, opts, precision, sigma, scale)
+    # internal float32 arithmetic shows along every target; a jump along one does not
+    precision = _precision_for_noise(precision, sigma if own_sigma is None else
+                                     min(alone for alone, _ in own_sigma), scale)
     # Every rounding estimate is κ·eps·scale: the measured noise sets a floor on the scale.
     # Cancellation inside φ (BatchNorm of nearly equal inputs: x − mean) amplifies rounding
     # beyond eps·|φ| without showing as agreeing estimates; the smaller estimate, capped at
@@ -269,7 +278,37 @@ def _calibrate(problem: Problem, opts: Options) -> Calibration:
     capped = min(floor, NOISE_FLOOR_CAP * precision.eps * scale)
     noise = max(problem.noise, max(sigma, capped) / precision.eps)
     spent = noisy.size + (probe.evaluations if probe is not None else 0)
-    return Calibration(precision=precision, noise=noise, probe=probe, evaluations=spent)
+    own = None if own_sigma is None else tuple(
+        max(problem.noise, max(alone, min(low, NOISE_FLOOR_CAP * precision.eps * scale))
+            / precision.eps) for alone, low in own_sigma)
+    return Calibration(precision=precision, noise=noise, probe=probe,
+                       evaluations=spent + extra, target_noise=own)
+
+
+def _own_noise(problem: Problem, opts: Options, precision: Precision, sigma: float,
+               scale: float) -> tuple[list[tuple[float, float]] | None, int]:
+    """Each target's own noise ``(σ, smaller estimate)``, where the joint probe saw more
+    than rounding of the outputs' precision can explain.
+
+    The noise probes move every target at once, so a target along which φ jumps (a label
+    of ±1 compared with ``==``: any step off it switches a branch) lends its scatter to
+    all, and the rounding estimate of every other target's entries grows with it (a
+    1e-3 error of ``cosine_embedding_loss``'s input passed inside it). Where σ exceeds
+    :data:`NOISE_FLOOR_CAP` roundings of the outputs' precision, each target's entries
+    are judged with the noise of φ with that target alone moved (two probes more per
+    target, the same agreement rule), and the precision follows the quietest target;
+    with one target there is nothing to separate.
+    """
+    targets = problem.targets
+    if len(targets) < 2 or not sigma > NOISE_FLOOR_CAP * precision.eps * scale:
+        return None, 0
+    own, spent = [], 0
+    for k, target in enumerate(targets):
+        alone, low, seen = measure_noise(problem.phi, [target], problem.f0,
+                                         seed=opts.seed + 1 + k, describe=problem.describe)
+        spent += seen.size
+        own.append((alone, low))
+    return own, spent
 
 
 def _state(problem: Problem, outcomes: list[Outcome], cal: Calibration) -> StateFindings:
@@ -365,7 +404,8 @@ class NumericPass:
 
 
 def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
-              structure: Structure) -> NumericPass:
+              structure: Structure,
+              target_noise: tuple[float, ...] | None = None) -> NumericPass:
     """Per-target outcomes of the numeric pass (full, fast or complex step)."""
     if problem.nondeterministic:  # differences of a random function mean nothing
         return NumericPass([Outcome.empty(t) for t in problem.targets], 0)
@@ -376,10 +416,12 @@ def _outcomes(problem: Problem, opts: Options, mode: str, judging: Judging,
     if mode == "full":
         outcomes, evaluations = [], 0
         evaluators = _evaluators(problem, opts, structure)
-        for t, floor, evaluate in zip(problem.targets, scale_floors(problem.targets),
-                                      evaluators, strict=True):
-            out, n = full_outcome(problem.phi, t, problem.f0, judging, scale_floor=floor,
-                                  refine_all=opts.method == "richardson", evaluate=evaluate)
+        own = target_noise or (judging.noise,) * len(problem.targets)
+        for t, floor, evaluate, noise in zip(problem.targets, scale_floors(problem.targets),
+                                             evaluators, own, strict=True):
+            out, n = full_outcome(problem.phi, t, problem.f0, replace(judging, noise=noise),
+                                  scale_floor=floor, refine_all=opts.method == "richardson",
+                                  evaluate=evaluate)
             outcomes.append(out)
             # an evaluator counts the calls it really made (grouped: far fewer)
             evaluations += n if evaluate is None else evaluate.calls
@@ -470,11 +512,25 @@ def _unresolved_note(outcomes: list[Outcome], count: int, allowed: bool) -> str:
     names = ", ".join(f"{o.target.name} ({o.n_unresolved})" for o in outcomes if o.n_unresolved)
     outcome = ("counted as passing (allow_unresolved=True)" if allowed else
                "neither agreeing nor wrong, so the check is inconclusive")
-    return (f"unresolved: {count} entries ({names}) — their finite-difference error estimate "
+    note = (f"unresolved: {count} entries ({names}) — their finite-difference error estimate "
             f"is not well below the gradient at any step (rounding of a large value next "
             f"to a small variation, or a derivative far below the function's scale); "
             f"{outcome}. Subtract the large constant, check in float64, or pass "
             f"allow_unresolved=True")
+    tiny = [o.target.name for o in outcomes if o.n_unresolved and _underflowed(o)]
+    if tiny:
+        note += (f". {', '.join(tiny)}: the gradient lies below the smallest normal number "
+                 f"of its dtype ({UNDERFLOW_TINIES:g} × tiny), which cannot hold it; "
+                 f"check in float64 or at a point where it is larger")
+    return note
+
+
+def _underflowed(o: Outcome) -> bool:
+    """Do the unresolved entries of ``o`` all lie within the underflow of its dtype?"""
+    idx = np.flatnonzero(o.unresolved)
+    sizes = np.maximum(np.abs(o.target.analytic_flat[idx]), np.abs(o.numeric[idx]))
+    return bool(idx.size) and bool(np.all(np.nan_to_num(sizes, nan=np.inf)
+                                          <= o.target.underflow))
 
 
 def _judged(o: Outcome) -> np.ndarray:

@@ -55,6 +55,7 @@ from gradcheck.engine.tolerances import (
     RAISE_RATIO,
     STRUCTURE_RAISES,
     TILE_HALO_COLOURS,
+    Precision,
 )
 
 
@@ -90,10 +91,12 @@ class Structure:
         return total - targets[self.blocks.target].size + self.passes
 
 
-def verified_scales(target: Target, step: float) -> tuple[float, float, float]:
-    """The smallest step a shrinking probe reaches, the first step, and the largest step
-    the grouped evaluation is trusted at (``STRUCTURE_RAISES`` raises)."""
-    low = max(min_relative_step(target), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
+def verified_scales(target: Target, step: float, precision: Precision | None = None
+                    ) -> tuple[float, float, float]:
+    """The smallest step a shrinking probe reaches (``precision``: the row φ is judged
+    at, as for :func:`~gradcheck.engine.numeric.min_relative_step`), the first step, and
+    the largest step the grouped evaluation is trusted at (``STRUCTURE_RAISES`` raises)."""
+    low = max(min_relative_step(target, precision), step / SHRINK_RATIO ** SHRINK_PASSES / 2)
     high = min(step * RAISE_RATIO ** STRUCTURE_RAISES, MAX_RELATIVE_STEP)
     scales = (low, step, high)
     assert len(scales) == VERIFY_SCALES
@@ -116,7 +119,8 @@ def _tile_count(layout: Layout, auto: bool) -> int | None:
 
 
 def plan_structure(layout: Layout, targets: list[Target], *, step: float, seed: int,
-                   describe: str, auto: bool) -> Structure:
+                   describe: str, auto: bool,
+                   precision: Precision | None = None) -> Structure:
     """Verify and choose the structure of ``targets[layout.target]`` (see the module).
 
     ``auto``: ``mode="auto"``; a structure is verified only where it can still make the
@@ -124,7 +128,7 @@ def plan_structure(layout: Layout, targets: list[Target], *, step: float, seed: 
     """
     target = targets[layout.target]
     others = sum(t.size for t in targets) - target.size
-    scales = verified_scales(target, step)
+    scales = verified_scales(target, step, precision)
     samples = layout.samples() if layout.batch >= MIN_SAMPLES else None
     sample_passes = samples.largest if samples is not None else target.size
     sample_cost = PROBES_PER_BLOCK * layout.batch + 2 + 2 * sample_passes

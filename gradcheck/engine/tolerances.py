@@ -152,6 +152,32 @@ NEGLIGIBLE_TENSOR = 1e-3
 #: within this many units of the row's ``atol`` (√eps) in absolute terms, even where the
 #: check has no scale to be relative to (x² at 0) — the only scale left is the unit one.
 ZERO_GRADIENT = 1.0
+#: A gradient stored in float32 (float16) holds nothing below its smallest normal ``tiny``
+#: (1.2e-38; float64's 2.2e-308 never matters): products that underflow flush to 0 or
+#: keep only a few bits (``prod`` of 125 entries in [0.1, 0.6] is 1e-55: its float32
+#: gradient is exactly 0). Every entry's tolerance and estimate therefore include this
+#: many ``tiny`` of the gradient's dtype in absolute terms (an entry sums a few
+#: cotangent-weighted products, each of which may lose up to one ``tiny``): a correct
+#: gradient below that is unresolved, never wrong, and an error above it is still caught.
+UNDERFLOW_TINIES = 16.0
+#: The smallest relative step is this many units of the format the steps are stored in
+#: (below it a φ of that precision rounds to nothing useful) ...
+MIN_STEP_UNITS = 32.0
+#: ... but where φ is evaluated in a finer format than that (float32 inputs through a
+#: float64 evaluation) only rounding of the finer format limits the step, and it may go
+#: down to this many units of the storage format (never below MIN_STEP_UNITS of φ's):
+#: ``tan`` 1.6e-4 from its pole needs steps under 1e-6 to see a 1e-3 error beneath a
+#: truncation of (h / 1.6e-4)² (float64's first step 6e-6 / 16 = 3.8e-7 must be allowed);
+#: the realized step (a whole number of ulps) is what the difference divides by.
+FINE_PHI_STEP_UNITS = 2.0
+#: A gradient computed in a format of machine epsilon ``ε`` from inputs as large as ``M``
+#: is itself uncertain by about ``ε·M`` relative (``logcumsumexp`` of float32 inputs of
+#: 1e4 forms ``x − out`` with an absolute rounding of 1e-3: its float32 gradient differs
+#: from the float64 one at the same point by 2.6e-3 of its size, 7× float32's ``rtol``).
+#: An entry whose error lies within this many such roundings beyond its tolerance is
+#: unresolved, not wrong (nor OK): ``ε·M·(|a| + RMS)`` per entry, negligible (< 1e-6)
+#: for inputs of order 1 in float32 and for float64 below M = 1e7.
+INPUT_SCALE_ROUNDINGS = 4.0
 #: Unresolved entries are re-judged at steps this many times larger (rounding falls as 1/h)
 RAISE_RATIO = 16.0
 #: ... up to this relative step (``h = MAX_RELATIVE_STEP · max(|θ|, 1)``); beyond it the
