@@ -617,8 +617,9 @@ def _evaluation_notes(evaluation: _Evaluation, slots: Mapping[int, _Slot], *, wi
                       halves: list[str], eval_half: bool) -> list[str]:
     """What the evaluation that worked did to the dtypes, for the result's notes."""
     notes: list[str] = []
-    if widen:
-        names_32 = [s.name for s in slots.values() if s.eval_dtype != s.dtype]
+    names_32 = [s.name for s in slots.values()
+                if s.eval_dtype != s.dtype and s.original_dtype not in HALF]
+    if widen and names_32:
         notes.append(f"{', '.join(names_32)}: float32 differenced through a float64 evaluation "
                      f"of the same function (steps float32-representable), the float32 "
                      f"backward judged at float32 precision; promote=False differences in "
@@ -630,9 +631,10 @@ def _evaluation_notes(evaluation: _Evaluation, slots: Mapping[int, _Slot], *, wi
         notes.append(f"outputs {evaluation.skipped} do not require grad (declared "
                      f"non-differentiable by the function): not checked, as torch does")
     if halves and eval_half:
-        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32 "
-                     f"(the function's derivative is checked, not its half-precision "
-                     f"rounding)")
+        through = " and differenced through a float64 evaluation" if widen else ""
+        notes.append(f"{', '.join(halves)}: half-precision inputs, the backward run in float32"
+                     f"{through} (the function's derivative is checked, not its "
+                     f"half-precision rounding)")
     elif halves:
         notes.append(f"{', '.join(halves)}: float16 only, differenced in float16 "
                      f"(coarse: what half precision resolves)")
@@ -821,6 +823,18 @@ def _as_tuple(inputs: Any) -> tuple[Any, ...]:
     return (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
 
 
+def _drop_in_inputs(inputs: Any, owner: str) -> tuple[Any, ...]:
+    """The inputs as a tuple; as torch's ``owner`` does, refuse when none requires grad."""
+    args = _as_tuple(inputs)
+    if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        raise CheckInputError(
+            f"{owner} expects at least one input tensor to require gradient, but none of "
+            f"them have requires_grad=True (as torch.autograd.{owner} says); mark the "
+            f"inputs to check with requires_grad_(), or call gradcheck.torch.check, which "
+            f"checks every float tensor when none requires grad")
+    return args
+
+
 def _verdict(results: list[CheckResult], raise_exception: bool) -> bool:
     for result in results:
         if not result.ok:
@@ -848,7 +862,8 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
     Returns ``True``, or raises :class:`GradcheckError` (an ``AssertionError`` and torch's
     ``GradcheckError``, a ``RuntimeError``) carrying ``.result``; with
     ``raise_exception=False`` returns ``False`` instead. Inputs with ``requires_grad``
-    are checked, in their own dtype (float32 too, with no tolerance to tune).
+    are checked, in their own dtype (float32 too, with no tolerance to tune); as torch's,
+    it refuses inputs none of which requires grad (a ``ValueError``).
 
     How torch's arguments are used:
 
@@ -878,7 +893,8 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
     r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
     ads = [ad for ad, on in (("rev", check_backward_ad), ("fwd", check_forward_ad)) if on]
     mode: Mode = "fast" if fast_mode else "auto"
-    results = [check(func, *_as_tuple(inputs), ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
+    args = _drop_in_inputs(inputs, "gradcheck")
+    results = [check(func, *args, ad=ad, mode=mode, rtol=r, atol=a, seed=seed,
                      allow_unresolved=allow_unresolved, _kind="torch.gradcheck")
                for ad in ads]
     return _verdict(results, raise_exception)
@@ -910,7 +926,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     """
     __tracebackhide__ = True
     r, a = _drop_in_tolerances(use_given_tolerances, rtol, atol)
-    args = _as_tuple(inputs)
+    args = _drop_in_inputs(inputs, "gradgradcheck")
     mode: Mode = "fast" if fast_mode else "auto"
     if grad_outputs is None:
         fn = func

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import gradcheck  # noqa: E402
 import gradcheck.torch as gt  # noqa: E402
 from gradcheck.results.result import GradientMismatch  # noqa: E402
 
@@ -354,3 +355,21 @@ def test_outputs_declared_non_differentiable_are_left_out():
     assert result.ok and any("[1]" in n for n in result.notes)
     detached = gt.check(lambda t: t.detach() * 2, x)  # nothing differentiable: all wrong
     assert not detached.ok
+
+
+@pytest.mark.parametrize("drop_in", ["gradcheck", "gradgradcheck"])
+def test_the_drop_ins_refuse_inputs_none_of_which_requires_grad_as_torch_does(drop_in):
+    x = torch.randn(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        getattr(torch.autograd, drop_in)(torch.sin, (x,))
+    with pytest.raises(gradcheck.CheckInputError, match="requires_grad=True"):
+        getattr(gt, drop_in)(torch.sin, (x,))
+    assert gt.check(torch.sin, x).ok  # check() takes every float tensor instead
+
+
+def test_a_float16_input_is_not_called_float32_in_the_notes():
+    x = torch.randn(4, dtype=torch.float16, requires_grad=True)
+    result = gt.check(torch.sin, x)
+    assert result.ok
+    assert not [n for n in result.notes if n.startswith("arg0: float32")], result.notes
+    assert [n for n in result.notes if n.startswith("arg0: half-precision")], result.notes
