@@ -310,6 +310,7 @@ def main() -> None:
                     s["evaluations"] += calls
                     if marked:  # op_db's own gradient is not the reference there: apart
                         s["alarm (op_db marks failing)"] += 1
+                        s["marked caught"] += verdict == "wrong"
                         continue
                     # inconclusive is neither a catch nor a silent pass: counted apart
                     s["caught"] += verdict == "wrong"
@@ -341,7 +342,8 @@ def main() -> None:
         judged = max(s["n"] - s["refused"] - marked_n, 1)
         print(f"  {dn:8} {case:16} {s['caught']:5d} / {s['unresolved']:3d} / {silent:3d} / "
               f"{s['refused']:3d} / {s['errors']:3d}   {100 * s['caught'] / judged:6.2f} %"
-              f"   (+{marked_n} on operators op_db marks failing)")
+              f"   (+{marked_n} on operators op_db marks failing, {s['marked caught']} of "
+              f"them caught)")
     print("\ntime, gradcheck / torch.autograd.gradcheck (slow mode), same run:")
     for dn in sorted({k[0] for k in stats}):
         mine = {c: s["seconds"] for (d, w, c), s in stats.items() if d == dn and w == "gradcheck"}

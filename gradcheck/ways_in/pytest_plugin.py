@@ -20,9 +20,9 @@ What it adds to a test session:
   also under pytest-xdist: each check's record travels to the controller in the test
   report's ``user_properties``;
 - ``--gradcheck-workers=N`` (ini ``gradcheck_workers``): full mode's evaluations of the
-  checks whose signature takes ``executor=`` (``.layer``, ``.jacobian``, ``.function``,
-  ``.pair``, ``.object``, ``.loss``, ``.model``; not ``.grad``, ``.hvp``, ``.torch``,
-  ``.jax``) spread over one process pool of N workers per test process (results
+  checks whose signature takes ``executor=`` (every NumPy check: ``.grad``, ``.hvp``,
+  ``.layer``, ``.jacobian``, ``.function``, ``.pair``, ``.object``, ``.loss``,
+  ``.model``; not ``.torch``, ``.jax``) spread over one process pool of N workers per test process (results
   identical to the serial run);
 - ``--gradcheck-layers=pkg.module``: one generated test per layer class in that module
   that defines a ``gradcheck_example()`` classmethod returning ``(layer, x)``;
