@@ -510,18 +510,7 @@ def per_argument(value: Any, args: Sequence[Any], differentiable: Sequence[bool]
     n = len(args)
     idx = [i for i in range(n) if differentiable[i]]
     if n == 1 or (len(idx) == 1 and not _sequence_of(value, n)):
-        single = idx[0] if idx else 0
-        if isinstance(value, (tuple, list)) and len(value) == 1:
-            try:  # the per-argument tuple (grad,) unless only the bare gradient fits
-                match(args[single], value[0], owner)
-                value = value[0]
-            except CheckInputError:
-                if not isinstance(args[single], (tuple, list)):
-                    raise  # a 1-tuple cannot be the bare gradient: the inner error is it
-
-        elif _sequence_of(value, n) and n > 1:
-            return list(value)
-        return [value if i == single else None for i in range(n)]
+        return _one_gradient(value, args, idx[0] if idx else 0, owner)
     if _sequence_of(value, n):
         return list(value)
     if _sequence_of(value, len(idx)):
@@ -529,11 +518,32 @@ def per_argument(value: Any, args: Sequence[Any], differentiable: Sequence[bool]
         for i, g in zip(idx, value, strict=True):
             out[i] = g
         return out
+    raise _count_error(value, n, idx, owner, names)
+
+
+def _one_gradient(value: Any, args: Sequence[Any], single: int, owner: str) -> list[Any]:
+    """One differentiable argument (``single``): its gradient bare or as ``(grad,)``."""
+    n = len(args)
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        try:  # the per-argument tuple (grad,) unless only the bare gradient fits
+            match(args[single], value[0], owner)
+            value = value[0]
+        except CheckInputError:
+            if not isinstance(args[single], (tuple, list)):
+                raise  # a 1-tuple cannot be the bare gradient: the inner error is it
+    elif _sequence_of(value, n) and n > 1:
+        return list(value)
+    return [value if i == single else None for i in range(n)]
+
+
+def _count_error(value: Any, n: int, idx: Sequence[int], owner: str,
+                 names: Sequence[str]) -> CheckInputError:
+    """The error for a tuple of the wrong length (or no tuple at all)."""
     got = (f"{len(value)} gradient{'s' * (len(value) != 1)}"
            if isinstance(value, (tuple, list)) else f"a {type(value).__name__}")
     floats = (f" or of {len(idx)} (one per float argument {[names[i] for i in idx]})"
               if len(idx) != n else "")
-    raise CheckInputError(
+    return CheckInputError(
         f"{owner} returned {got}; expected a tuple of {n} (one per argument "
         f"{list(names)}, None for a constant){floats}")
 
