@@ -230,8 +230,8 @@ class _Prober:
                       h_up=np.array([step]), h_down=np.array([step]),
                       f_up=np.array([f_up]), f_down=np.array([f_down]))
         if not (np.isfinite(f_up) and np.isfinite(f_down)):
-            raise NonFiniteError(f"{self.judging.describe} returned a non-finite value along a random "
-                                 f"direction; check away from the domain boundary")
+            raise NonFiniteError(f"{self.judging.describe} returned a non-finite value along "
+                                 f"a random direction; check away from the domain boundary")
         return probe, magnitude / step, lin_up / step, spread / step, grain / step
 
     def _call(self, parts: Sequence[Part]) -> float:
@@ -240,8 +240,8 @@ class _Prober:
             return self.phi()
         except Exception as err:
             names = ", ".join(sorted({p[0].name for p in parts}))
-            raise UserCodeError(f"{self.judging.describe} raised {type(err).__name__} with {names} "
-                                f"perturbed along a random direction: {err}") from err
+            raise UserCodeError(f"{self.judging.describe} raised {type(err).__name__} with "
+                                f"{names} perturbed along a random direction: {err}") from err
 
     def test(self, parts: Sequence[Part]) -> Judged:
         """Judge one direction (refined at half the step, at smaller steps if needed, and
