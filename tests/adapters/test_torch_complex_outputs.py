@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import gradcheck.torch as gt  # noqa: E402
+from support.torch_functions import rewired  # noqa: E402
 
 FUNCTIONS = {"view_as_complex": (torch.view_as_complex, (4, 2)),
              "rfft": (torch.fft.rfft, (8,)),
@@ -17,20 +18,7 @@ FUNCTIONS = {"view_as_complex": (torch.view_as_complex, (4, 2)),
 
 def _conjugated(fn):
     """``fn`` whose backward conjugates the cotangent (the wrong convention)."""
-    class Conjugated(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, t):
-            with torch.enable_grad():
-                ctx.t = t.detach().requires_grad_()
-                ctx.y = fn(ctx.t)
-            return ctx.y.detach()
-
-        @staticmethod
-        def backward(ctx, g):
-            return torch.autograd.grad(ctx.y, ctx.t, g.conj().resolve_conj(),
-                                       retain_graph=True)[0]
-
-    return Conjugated.apply
+    return rewired(fn, cotangent=lambda g: g.conj().resolve_conj())
 
 
 @settings(max_examples=6, deadline=None)

@@ -29,6 +29,7 @@ torch = pytest.importorskip("torch")
 import gradcheck.torch as gt  # noqa: E402
 from gradcheck.adapters.framework_bridge import ArrayInput, run_arrays  # noqa: E402
 from gradcheck.engine.errors import NonFiniteError  # noqa: E402
+from support.torch_functions import rewired  # noqa: E402
 
 F = torch.nn.functional
 TINY32 = float(np.finfo(np.float32).tiny)
@@ -38,31 +39,16 @@ def planted(fn, scale_entry=None, scale_all=None, flip=None):
     """``fn`` with its first input's gradient changed: entry ``scale_entry[0]`` times
     ``scale_entry[1]``, the whole gradient times ``scale_all``, or entry ``flip`` negated."""
 
-    class Planted(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, *ts):
-            with torch.enable_grad():
-                leaves = [t.detach().requires_grad_() for t in ts]
-                y = fn(*leaves)
-            ctx.leaves, ctx.y = leaves, y
-            return y.detach()
+    def change(first):
+        if scale_entry is not None:
+            first.view(-1)[scale_entry[0]] *= scale_entry[1]
+        if scale_all is not None:
+            first = first * scale_all
+        if flip is not None:
+            first.view(-1)[flip] *= -1
+        return first
 
-        @staticmethod
-        def backward(ctx, gy):
-            gs = torch.autograd.grad(ctx.y, ctx.leaves, gy, allow_unused=True,
-                                     retain_graph=True)
-            gs = [torch.zeros_like(t) if g is None else g
-                  for g, t in zip(gs, ctx.leaves, strict=True)]
-            first = gs[0].clone(memory_format=torch.contiguous_format)
-            if scale_entry is not None:
-                first.view(-1)[scale_entry[0]] *= scale_entry[1]
-            if scale_all is not None:
-                first = first * scale_all
-            if flip is not None:
-                first.view(-1)[flip] *= -1
-            return (first, *gs[1:])
-
-    return Planted.apply
+    return rewired(fn, first=change)
 
 
 # ------------------------------------------------------------------ underflow (engine)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import gradcheck.torch as gt  # noqa: E402
+from support.torch_functions import rewired  # noqa: E402
 
 F = torch.nn.functional
 
@@ -57,22 +58,11 @@ def _planted_entry(fn, x, factor):
         (d,) = torch.autograd.grad(fn(leaf), leaf, torch.ones_like(fn(leaf)))
     j = int(torch.argmax(d.abs().reshape(-1)))
 
-    class Planted(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, t):
-            with torch.enable_grad():
-                ctx.t = t.detach().requires_grad_()
-                ctx.y = fn(ctx.t)
-            return ctx.y.detach()
+    def scaled(g):
+        g.view(-1)[j] *= factor
+        return g
 
-        @staticmethod
-        def backward(ctx, gy):
-            (g,) = torch.autograd.grad(ctx.y, ctx.t, gy, retain_graph=True)
-            g = g.clone()
-            g.view(-1)[j] *= factor
-            return g
-
-    return Planted.apply
+    return rewired(fn, first=scaled)
 
 
 @settings(max_examples=9, deadline=None)
